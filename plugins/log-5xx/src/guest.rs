@@ -1,0 +1,74 @@
+//! The wasm side: reads logs through the host and reports a verdict.
+
+wit_bindgen::generate!({ path: "../../wit", world: "check" });
+
+use crate::{Config, Outcome, evaluate, scan};
+use exports::pitwall::check::plugin::Guest;
+use pitwall::check::stack;
+use pitwall::check::types::{self, Context, Descriptor, Evidence, Verdict};
+
+struct Log5xx;
+
+impl Guest for Log5xx {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "log-5xx".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: crate::DESCRIPTION.into(),
+            config_help: crate::CONFIG_HELP.into(),
+            capabilities: vec!["logs".into()],
+        }
+    }
+
+    fn validate_config(config: String) -> Result<(), String> {
+        Config::parse(&config).map(drop)
+    }
+
+    fn run(ctx: Context, config: String) -> Verdict {
+        match check(&ctx, &config) {
+            Ok(v) => v,
+            Err(message) => Verdict {
+                outcome: types::Outcome::Inconclusive,
+                summary: message,
+                evidence: Vec::new(),
+            },
+        }
+    }
+}
+
+fn check(ctx: &Context, config: &str) -> Result<Verdict, String> {
+    let config = Config::parse(config)?;
+    let window = ctx.now_ms.saturating_sub(ctx.started_at_ms);
+    let now = tally_window(&config, ctx.started_at_ms, ctx.now_ms)?;
+    let baseline = if config.baseline {
+        Some(tally_window(&config, ctx.started_at_ms.saturating_sub(window), ctx.started_at_ms)?)
+    } else {
+        None
+    };
+    let finding = evaluate(&config, &now, baseline.as_ref());
+    Ok(Verdict {
+        outcome: match finding.outcome {
+            Outcome::Pass => types::Outcome::Pass,
+            Outcome::Fail => types::Outcome::Fail,
+            Outcome::Inconclusive => types::Outcome::Inconclusive,
+        },
+        summary: finding.summary,
+        evidence: finding
+            .evidence
+            .into_iter()
+            .map(|(label, value)| Evidence { label, value })
+            .collect(),
+    })
+}
+
+fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
+    let mut lines = Vec::new();
+    for service in &config.services {
+        let mut got = stack::logs(service, since_ms, Some(until_ms), config.max_lines)
+            .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))?;
+        lines.append(&mut got);
+    }
+    Ok(scan::tally(lines.iter().map(String::as_str), config.samples))
+}
+
+export!(Log5xx);

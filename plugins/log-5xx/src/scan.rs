@@ -1,0 +1,254 @@
+//! Recognising HTTP access lines in container logs.
+//!
+//! Pure functions, no I/O: the same code runs inside the wasm check and
+//! natively (unit tests, the throughput benchmark).
+
+/// What one log line says about an HTTP request, if it is an access line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub status: u16,
+    pub has_request_id: bool,
+}
+
+/// Keys that hold the response status in JSON or logfmt access lines.
+const STATUS_KEYS: &[&str] = &[
+    "status",
+    "status_code",
+    "statusCode",
+    "http_status",
+    "response_status",
+    "res_status",
+];
+
+/// Keys that hold a request id in JSON or logfmt access lines.
+const REQUEST_ID_KEYS: &[&str] = &[
+    "request_id",
+    "requestId",
+    "req_id",
+    "reqId",
+    "request-id",
+    "x_request_id",
+    "x-request-id",
+    "rid",
+];
+
+/// Parses one line. Recognised formats:
+/// - JSON objects with a status key (top level, or nested one level, e.g.
+///   `{"http":{"status":500}}`);
+/// - Common/Combined log format (nginx, Apache, Traefik):
+///   `... "GET /path HTTP/1.1" 500 123 ...`;
+/// - logfmt / key=value: `method=GET path=/x status=500 request_id=abc`.
+///
+/// Returns `None` for lines that are not access lines.
+pub fn parse_line(line: &str) -> Option<Access> {
+    let line = line.trim();
+    if line.starts_with('{') {
+        return parse_json(line);
+    }
+    parse_clf(line).or_else(|| parse_logfmt(line))
+}
+
+fn parse_json(line: &str) -> Option<Access> {
+    let value: serde_json::Value = serde_json::from_str(line).ok()?;
+    let obj = value.as_object()?;
+    let nested = || obj.values().filter_map(|v| v.as_object());
+    let status = find_key(obj, STATUS_KEYS)
+        .or_else(|| nested().find_map(|o| find_key(o, STATUS_KEYS)))
+        .and_then(status_of_json)?;
+    let has_request_id = find_key(obj, REQUEST_ID_KEYS)
+        .or_else(|| nested().find_map(|o| find_key(o, REQUEST_ID_KEYS)))
+        .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+    Some(Access {
+        status,
+        has_request_id,
+    })
+}
+
+fn find_key<'a>(
+    obj: &'a serde_json::Map<String, serde_json::Value>,
+    keys: &[&str],
+) -> Option<&'a serde_json::Value> {
+    keys.iter().find_map(|k| obj.get(*k))
+}
+
+fn status_of_json(v: &serde_json::Value) -> Option<u16> {
+    let n = match v {
+        serde_json::Value::Number(n) => n.as_u64()?,
+        serde_json::Value::String(s) => s.parse().ok()?,
+        _ => return None,
+    };
+    valid_status(n)
+}
+
+fn valid_status(n: u64) -> Option<u16> {
+    (100..=599).contains(&n).then_some(n as u16)
+}
+
+/// `"METHOD target HTTP/x.y" STATUS ...`: the status is the first token after
+/// the quoted request line.
+fn parse_clf(line: &str) -> Option<Access> {
+    let proto = line.find(" HTTP/")?;
+    let close = proto + line[proto..].find('"')?;
+    let rest = &line[close + 1..];
+    let mut tokens = rest.split_ascii_whitespace();
+    let status = valid_status(tokens.next()?.parse().ok()?)?;
+    let has_request_id = tokens.any(is_request_id_token) || logfmt_value(line, REQUEST_ID_KEYS).is_some();
+    Some(Access {
+        status,
+        has_request_id,
+    })
+}
+
+/// A trailing field that looks like a request id: a UUID, or 16+ hex chars,
+/// possibly quoted (nginx `$request_id`, `X-Request-Id` echoed at the end).
+fn is_request_id_token(token: &str) -> bool {
+    let t = token.trim_matches('"');
+    let hex_or_dash = t.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    t.len() >= 16 && hex_or_dash && t.chars().filter(|c| c.is_ascii_hexdigit()).count() >= 16
+}
+
+fn parse_logfmt(line: &str) -> Option<Access> {
+    let status = valid_status(logfmt_value(line, STATUS_KEYS)?.parse().ok()?)?;
+    Some(Access {
+        status,
+        has_request_id: logfmt_value(line, REQUEST_ID_KEYS).is_some_and(|v| !v.is_empty()),
+    })
+}
+
+/// The value of the first `key=value` pair whose key is one of `keys`.
+fn logfmt_value<'a>(line: &'a str, keys: &[&str]) -> Option<&'a str> {
+    line.split_ascii_whitespace().find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        keys.contains(&k).then(|| v.trim_matches('"'))
+    })
+}
+
+/// Totals over a set of lines.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tally {
+    pub lines: u64,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    pub missing_request_id: u64,
+    /// The first few 5xx lines, for evidence.
+    pub samples: Vec<String>,
+    /// The first few access lines without a request id, for evidence.
+    pub missing_id_samples: Vec<String>,
+}
+
+impl Tally {
+    pub fn ratio(&self) -> f64 {
+        if self.requests == 0 {
+            0.0
+        } else {
+            self.errors_5xx as f64 / self.requests as f64
+        }
+    }
+}
+
+/// Counts requests, 5xx and missing request ids, keeping up to `samples`
+/// example lines of each problem.
+pub fn tally<'a>(lines: impl IntoIterator<Item = &'a str>, samples: usize) -> Tally {
+    let mut t = Tally::default();
+    for line in lines {
+        t.lines += 1;
+        let Some(access) = parse_line(line) else {
+            continue;
+        };
+        t.requests += 1;
+        if access.status >= 500 {
+            t.errors_5xx += 1;
+            if t.samples.len() < samples {
+                t.samples.push(line.to_string());
+            }
+        }
+        if !access.has_request_id {
+            t.missing_request_id += 1;
+            if t.missing_id_samples.len() < samples {
+                t.missing_id_samples.push(line.to_string());
+            }
+        }
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(line: &str) -> Option<u16> {
+        parse_line(line).map(|a| a.status)
+    }
+
+    #[test]
+    fn nginx_combined() {
+        let l = r#"172.18.0.1 - - [26/Nov/2026:13:00:00 +0000] "GET /api/health/ HTTP/1.1" 503 19 "-" "curl/8.0""#;
+        assert_eq!(status(l), Some(503));
+        assert!(!parse_line(l).unwrap().has_request_id);
+    }
+
+    #[test]
+    fn nginx_with_request_id_at_end() {
+        let l = r#"10.0.0.1 - - [26/Nov/2026:13:00:00 +0000] "POST /api/auth/login HTTP/1.1" 200 12 "-" "ua" "5f0c3a9e8b7d4c2a9e1f0b3c4d5e6f70""#;
+        let a = parse_line(l).unwrap();
+        assert_eq!(a.status, 200);
+        assert!(a.has_request_id);
+    }
+
+    #[test]
+    fn apache_common() {
+        let l = r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#;
+        assert_eq!(status(l), Some(200));
+    }
+
+    #[test]
+    fn json_lines_top_level_and_nested() {
+        assert_eq!(status(r#"{"level":"info","status":502,"request_id":"r1"}"#), Some(502));
+        assert_eq!(status(r#"{"statusCode":"404"}"#), Some(404));
+        let nested = parse_line(r#"{"msg":"done","http":{"status_code":500,"request_id":"x"}}"#).unwrap();
+        assert_eq!(nested.status, 500);
+        assert!(nested.has_request_id);
+        assert!(!parse_line(r#"{"status":200,"request_id":""}"#).unwrap().has_request_id);
+    }
+
+    #[test]
+    fn logfmt() {
+        let a = parse_line("ts=1 method=GET path=/x status=500 request_id=abc").unwrap();
+        assert_eq!(a, Access { status: 500, has_request_id: true });
+        assert_eq!(status("level=info status_code=201"), Some(201));
+    }
+
+    #[test]
+    fn lines_without_status_are_ignored() {
+        for l in [
+            "",
+            "starting server on :8080",
+            r#"{"level":"info","msg":"ready"}"#,
+            "status=ok",
+            r#"{"status":"healthy"}"#,
+            "status=999",
+            r#"weird "GET / HTTP/1.1" abc"#,
+            "panic: something went wrong at line 500",
+        ] {
+            assert_eq!(parse_line(l), None, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn tally_mixed_formats() {
+        let lines = [
+            r#"1.1.1.1 - - [x] "GET / HTTP/1.1" 200 1"#,
+            r#"{"status":500,"request_id":"a"}"#,
+            "status=503 request_id=b",
+            "boot complete",
+            r#"{"status":201}"#,
+        ];
+        let t = tally(lines, 1);
+        assert_eq!(t.lines, 5);
+        assert_eq!(t.requests, 4);
+        assert_eq!(t.errors_5xx, 2);
+        assert_eq!(t.missing_request_id, 2);
+        assert_eq!(t.samples, vec![lines[1].to_string()]);
+        assert!((t.ratio() - 0.5).abs() < 1e-9);
+    }
+}
