@@ -79,7 +79,7 @@ fn send(req: Request) -> Result<Response, String> {
             elapsed_ms: r.elapsed_ms,
         }),
         Err(e) => Err(match e {
-            http::Error::Denied(m) => format!("denied: {m}"),
+            http::Error::Denied(m) => m,
             http::Error::Timeout(m) => format!("timed out: {m}"),
             http::Error::Connect(m) => format!("cannot connect: {m}"),
             http::Error::Invalid(m) => format!("invalid request: {m}"),

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-pub use check_kit::{Finding, Outcome};
 use check_kit::excerpt;
+pub use check_kit::{Finding, Outcome};
 use serde::Deserialize;
 
 pub const DESCRIPTION: &str = "Sends one HTTP request (or a sequence of steps, e.g. login then logout) and \
@@ -107,7 +107,11 @@ impl StatusSpec {
 
 impl StatusPattern {
     fn range(&self) -> Result<(u16, u16), String> {
-        let bad = |t: &str| format!("expect_status `{t}` is not a status, a class like \"2xx\" or a range like \"200-204\"");
+        let bad = |t: &str| {
+            format!(
+                "expect_status `{t}` is not a status, a class like \"2xx\" or a range like \"200-204\""
+            )
+        };
         match self {
             StatusPattern::Code(c) if (100..=599).contains(c) => Ok((*c, *c)),
             StatusPattern::Code(c) => Err(bad(&c.to_string())),
@@ -137,7 +141,8 @@ pub struct Config {
 
 impl Config {
     pub fn parse(text: &str) -> Result<Config, String> {
-        let invalid = |e: serde_json::Error| format!("http-probe: invalid config: {e}\n{CONFIG_HELP}");
+        let invalid =
+            |e: serde_json::Error| format!("http-probe: invalid config: {e}\n{CONFIG_HELP}");
         let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
         let steps = match value.get("steps") {
             Some(steps) => serde_json::from_value::<Vec<Step>>(steps.clone()).map_err(invalid)?,
@@ -147,7 +152,9 @@ impl Config {
             return Err("http-probe: `steps` is empty: give at least one request".into());
         }
         for step in &steps {
-            step.expect_status.ranges().map_err(|e| format!("http-probe: {e}"))?;
+            step.expect_status
+                .ranges()
+                .map_err(|e| format!("http-probe: {e}"))?;
             if !(step.url.starts_with("http://") || step.url.starts_with("https://")) {
                 return Err(format!(
                     "http-probe: url `{}` must start with http:// or https://",
@@ -155,7 +162,10 @@ impl Config {
                 ));
             }
             if step.json_equals.is_some() && step.json_field.is_none() {
-                return Err("http-probe: `json_equals` needs `json_field` (the dotted path to compare)".into());
+                return Err(
+                    "http-probe: `json_equals` needs `json_field` (the dotted path to compare)"
+                        .into(),
+                );
             }
         }
         Ok(Config { steps })
@@ -194,8 +204,17 @@ pub fn probe(
     let many = config.steps.len() > 1;
     let mut summaries = Vec::new();
     for (i, step) in config.steps.iter().enumerate() {
-        let name = step.name.clone().unwrap_or_else(|| format!("step{}", i + 1));
-        let label = |l: &str| if many { format!("{name}.{l}") } else { l.to_string() };
+        let name = step
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("step{}", i + 1));
+        let label = |l: &str| {
+            if many {
+                format!("{name}.{l}")
+            } else {
+                l.to_string()
+            }
+        };
         let url = substitute(&step.url, &vars);
         let request = Request {
             method: step.method.to_ascii_uppercase(),
@@ -205,7 +224,10 @@ pub fn probe(
                 .iter()
                 .map(|(k, v)| (k.clone(), substitute(v, &vars)))
                 .collect(),
-            body: step.body.as_ref().map(|b| substitute(b, &vars).into_bytes()),
+            body: step
+                .body
+                .as_ref()
+                .map(|b| substitute(b, &vars).into_bytes()),
             timeout_ms: step.timeout_ms,
             follow_redirects: step.follow_redirects,
         };
@@ -235,20 +257,33 @@ pub fn probe(
                 None => {
                     return Finding::new(
                         Outcome::Fail,
-                        format!("{what}: no `{path}` in the response body to capture as ${{{var}}}"),
+                        format!(
+                            "{what}: no `{path}` in the response body to capture as ${{{var}}}"
+                        ),
                         evidence,
                     );
                 }
             }
         }
-        summaries.push(format!("{what} → {} in {} ms", response.status, response.elapsed_ms));
+        summaries.push(format!(
+            "{what} → {} in {} ms",
+            response.status, response.elapsed_ms
+        ));
     }
     Finding::new(Outcome::Pass, summaries.join("; "), evidence)
 }
 
-fn judge(step: &Step, response: &Response, body: &str, vars: &BTreeMap<String, String>) -> Result<(), String> {
+fn judge(
+    step: &Step,
+    response: &Response,
+    body: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), String> {
     let ranges = step.expect_status.ranges()?;
-    if !ranges.iter().any(|(a, b)| (*a..=*b).contains(&response.status)) {
+    if !ranges
+        .iter()
+        .any(|(a, b)| (*a..=*b).contains(&response.status))
+    {
         return Err(format!(
             "status {} (expected {})",
             response.status,
@@ -263,7 +298,11 @@ fn judge(step: &Step, response: &Response, body: &str, vars: &BTreeMap<String, S
     if let Some(needle) = &step.body_contains {
         let needle = substitute(needle, vars);
         if !body.contains(&needle) {
-            let cut = if response.truncated { " (body truncated by the host)" } else { "" };
+            let cut = if response.truncated {
+                " (body truncated by the host)"
+            } else {
+                ""
+            };
             return Err(format!("body does not contain {needle:?}{cut}"));
         }
     }
@@ -350,26 +389,44 @@ mod tests {
         assert_eq!(f.outcome, Outcome::Pass);
         let (f, _) = run(r#"{"url":"http://h/"}"#, vec![ok(503, "down", 1)]);
         assert_eq!(f.outcome, Outcome::Fail);
-        assert!(f.summary.contains("status 503 (expected 2xx)"), "{}", f.summary);
-        let (f, _) = run(r#"{"url":"http://h/","expect_status":[301,"400-404"]}"#, vec![ok(404, "", 1)]);
+        assert!(
+            f.summary.contains("status 503 (expected 2xx)"),
+            "{}",
+            f.summary
+        );
+        let (f, _) = run(
+            r#"{"url":"http://h/","expect_status":[301,"400-404"]}"#,
+            vec![ok(404, "", 1)],
+        );
         assert_eq!(f.outcome, Outcome::Pass);
         assert!(Config::parse(r#"{"url":"http://h/","expect_status":"9xx"}"#).is_err());
     }
 
     #[test]
     fn json_field_equals_release_id() {
-        let c = r#"{"url":"http://h/v","json_field":"build.version","json_equals":"${release_id}"}"#;
+        let c =
+            r#"{"url":"http://h/v","json_field":"build.version","json_equals":"${release_id}"}"#;
         let (f, _) = run(c, vec![ok(200, r#"{"build":{"version":"r42"}}"#, 1)]);
         assert_eq!(f.outcome, Outcome::Pass, "{f:?}");
         let (f, _) = run(c, vec![ok(200, r#"{"build":{"version":"r41"}}"#, 1)]);
-        assert!(f.summary.contains(r#"is "r41", expected "r42""#), "{}", f.summary);
+        assert!(
+            f.summary.contains(r#"is "r41", expected "r42""#),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]
     fn latency_and_body() {
-        let (f, _) = run(r#"{"url":"http://h/","max_latency_ms":10}"#, vec![ok(200, "", 11)]);
+        let (f, _) = run(
+            r#"{"url":"http://h/","max_latency_ms":10}"#,
+            vec![ok(200, "", 11)],
+        );
         assert!(f.summary.contains("took 11 ms (max 10 ms)"));
-        let (f, _) = run(r#"{"url":"http://h/","body_contains":"openapi"}"#, vec![ok(200, "<html>", 1)]);
+        let (f, _) = run(
+            r#"{"url":"http://h/","body_contains":"openapi"}"#,
+            vec![ok(200, "<html>", 1)],
+        );
         assert!(f.summary.contains("does not contain \"openapi\""));
     }
 
@@ -382,8 +439,15 @@ mod tests {
         let (f, sent) = run(c, vec![ok(200, r#"{"token":"t0k"}"#, 2), ok(204, "", 1)]);
         assert_eq!(f.outcome, Outcome::Pass, "{f:?}");
         assert_eq!(sent[0].method, "POST");
-        assert_eq!(sent[1].headers, vec![("Authorization".into(), "Bearer t0k".into())]);
-        assert!(f.evidence.iter().any(|(l, v)| l == "logout.status" && v == "204"));
+        assert_eq!(
+            sent[1].headers,
+            vec![("Authorization".into(), "Bearer t0k".into())]
+        );
+        assert!(
+            f.evidence
+                .iter()
+                .any(|(l, v)| l == "logout.status" && v == "204")
+        );
 
         let (f, sent) = run(c, vec![ok(401, "no", 2)]);
         assert_eq!(f.outcome, Outcome::Fail);
@@ -392,7 +456,10 @@ mod tests {
 
     #[test]
     fn transport_errors_fail_with_the_error() {
-        let (f, _) = run(r#"{"url":"http://h/"}"#, vec![Err("connection refused".into())]);
+        let (f, _) = run(
+            r#"{"url":"http://h/"}"#,
+            vec![Err("connection refused".into())],
+        );
         assert_eq!(f.outcome, Outcome::Fail);
         assert!(f.summary.contains("GET http://h/: connection refused"));
     }

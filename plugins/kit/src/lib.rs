@@ -18,7 +18,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn new(outcome: Outcome, summary: impl Into<String>, evidence: Vec<(String, String)>) -> Self {
+    pub fn new(
+        outcome: Outcome,
+        summary: impl Into<String>,
+        evidence: Vec<(String, String)>,
+    ) -> Self {
         Finding {
             outcome,
             summary: summary.into(),

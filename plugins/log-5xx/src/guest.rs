@@ -41,7 +41,11 @@ fn check(ctx: &Context, config: &str) -> Result<Verdict, String> {
     let window = ctx.now_ms.saturating_sub(ctx.started_at_ms);
     let now = tally_window(&config, ctx.started_at_ms, ctx.now_ms)?;
     let baseline = if config.baseline {
-        Some(tally_window(&config, ctx.started_at_ms.saturating_sub(window), ctx.started_at_ms)?)
+        Some(tally_window(
+            &config,
+            ctx.started_at_ms.saturating_sub(window),
+            ctx.started_at_ms,
+        )?)
     } else {
         None
     };
@@ -68,7 +72,10 @@ fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::T
             .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))?;
         lines.append(&mut got);
     }
-    Ok(scan::tally(lines.iter().map(String::as_str), config.samples))
+    Ok(scan::tally(
+        lines.iter().map(String::as_str),
+        config.samples,
+    ))
 }
 
 export!(Log5xx);

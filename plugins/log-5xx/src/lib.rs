@@ -61,12 +61,16 @@ impl Config {
         let config: Config = serde_json::from_str(text)
             .map_err(|e| format!("log-5xx: invalid config: {e}\n{CONFIG_HELP}"))?;
         if config.services.is_empty() {
-            return Err("log-5xx: `services` is empty: name at least one service whose logs to read".into());
+            return Err(
+                "log-5xx: `services` is empty: name at least one service whose logs to read".into(),
+            );
         }
         if let Some(r) = config.max_ratio
             && !(0.0..=1.0).contains(&r)
         {
-            return Err(format!("log-5xx: `max_ratio` is {r}: it must be between 0 and 1 (e.g. 0.05 for 5%)"));
+            return Err(format!(
+                "log-5xx: `max_ratio` is {r}: it must be between 0 and 1 (e.g. 0.05 for 5%)"
+            ));
         }
         if config.spike_factor < 1.0 {
             return Err(format!(
@@ -157,7 +161,10 @@ pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tall
             "{} of {} access lines carry no request id",
             now.missing_request_id, now.requests
         ));
-        evidence.push(("missing_request_id".into(), now.missing_request_id.to_string()));
+        evidence.push((
+            "missing_request_id".into(),
+            now.missing_request_id.to_string(),
+        ));
         for s in &now.missing_id_samples {
             evidence.push(("sample_no_request_id".into(), s.clone()));
         }
@@ -210,7 +217,11 @@ mod tests {
         assert_eq!(evaluate(&c, &tally(100, 5), None).outcome, Outcome::Pass);
         let f = evaluate(&c, &tally(100, 6), None);
         assert_eq!(f.outcome, Outcome::Fail);
-        assert!(f.summary.contains("6 of 100 requests were 5xx"), "{}", f.summary);
+        assert!(
+            f.summary.contains("6 of 100 requests were 5xx"),
+            "{}",
+            f.summary
+        );
     }
 
     #[test]
@@ -226,7 +237,10 @@ mod tests {
     #[test]
     fn min_requests_makes_it_inconclusive() {
         let c = config(r#"{"services":["api"],"min_requests":10}"#);
-        assert_eq!(evaluate(&c, &tally(3, 0), None).outcome, Outcome::Inconclusive);
+        assert_eq!(
+            evaluate(&c, &tally(3, 0), None).outcome,
+            Outcome::Inconclusive
+        );
     }
 
     #[test]
@@ -238,9 +252,25 @@ mod tests {
 
     #[test]
     fn bad_configs_say_what_is_wrong() {
-        assert!(Config::parse(r#"{"services":[]}"#).unwrap_err().contains("`services` is empty"));
-        assert!(Config::parse(r#"{"services":["a"],"max_ratio":5}"#).unwrap_err().contains("between 0 and 1"));
-        assert!(Config::parse(r#"{"services":["a"],"maxratio":0.1}"#).unwrap_err().contains("unknown field"));
-        assert!(Config::parse("nope").unwrap_err().contains("invalid config"));
+        assert!(
+            Config::parse(r#"{"services":[]}"#)
+                .unwrap_err()
+                .contains("`services` is empty")
+        );
+        assert!(
+            Config::parse(r#"{"services":["a"],"max_ratio":5}"#)
+                .unwrap_err()
+                .contains("between 0 and 1")
+        );
+        assert!(
+            Config::parse(r#"{"services":["a"],"maxratio":0.1}"#)
+                .unwrap_err()
+                .contains("unknown field")
+        );
+        assert!(
+            Config::parse("nope")
+                .unwrap_err()
+                .contains("invalid config")
+        );
     }
 }

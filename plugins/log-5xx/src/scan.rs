@@ -92,7 +92,8 @@ fn parse_clf(line: &str) -> Option<Access> {
     let rest = &line[close + 1..];
     let mut tokens = rest.split_ascii_whitespace();
     let status = valid_status(tokens.next()?.parse().ok()?)?;
-    let has_request_id = tokens.any(is_request_id_token) || logfmt_value(line, REQUEST_ID_KEYS).is_some();
+    let has_request_id =
+        tokens.any(is_request_id_token) || logfmt_value(line, REQUEST_ID_KEYS).is_some();
     Some(Access {
         status,
         has_request_id,
@@ -203,18 +204,32 @@ mod tests {
 
     #[test]
     fn json_lines_top_level_and_nested() {
-        assert_eq!(status(r#"{"level":"info","status":502,"request_id":"r1"}"#), Some(502));
+        assert_eq!(
+            status(r#"{"level":"info","status":502,"request_id":"r1"}"#),
+            Some(502)
+        );
         assert_eq!(status(r#"{"statusCode":"404"}"#), Some(404));
-        let nested = parse_line(r#"{"msg":"done","http":{"status_code":500,"request_id":"x"}}"#).unwrap();
+        let nested =
+            parse_line(r#"{"msg":"done","http":{"status_code":500,"request_id":"x"}}"#).unwrap();
         assert_eq!(nested.status, 500);
         assert!(nested.has_request_id);
-        assert!(!parse_line(r#"{"status":200,"request_id":""}"#).unwrap().has_request_id);
+        assert!(
+            !parse_line(r#"{"status":200,"request_id":""}"#)
+                .unwrap()
+                .has_request_id
+        );
     }
 
     #[test]
     fn logfmt() {
         let a = parse_line("ts=1 method=GET path=/x status=500 request_id=abc").unwrap();
-        assert_eq!(a, Access { status: 500, has_request_id: true });
+        assert_eq!(
+            a,
+            Access {
+                status: 500,
+                has_request_id: true
+            }
+        );
         assert_eq!(status("level=info status_code=201"), Some(201));
     }
 

@@ -1,0 +1,22 @@
+//! The check runtime: sandboxed WebAssembly components that judge a release.
+
+mod bindings;
+pub mod builtin;
+mod cache;
+mod grants;
+mod host;
+mod limits;
+mod plugin;
+mod runtime;
+mod tape;
+mod verdict;
+
+pub use bindings::{CONTRACT, types};
+pub use cache::{Cache, CacheStatus};
+pub use grants::Grants;
+pub use host::Io;
+pub use limits::Limits;
+pub use plugin::{PluginError, Source};
+pub use runtime::{Plugin, Run, Runtime};
+pub use tape::{Interaction, Recording};
+pub use verdict::{Evidence, Outcome, Verdict};

@@ -1,0 +1,74 @@
+//! Per-run caps and the memory limiter that enforces the memory cap.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory a run may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one call (describe, validate-config or run),
+    /// including time spent in host calls.
+    pub timeout: Duration,
+    pub max_summary_bytes: usize,
+    pub max_evidence_items: usize,
+    pub max_evidence_value_bytes: usize,
+    pub max_log_lines: usize,
+    pub max_log_line_bytes: usize,
+    /// Response bodies handed to the plugin are cut at this size.
+    pub max_http_body_bytes: usize,
+    /// Log lines one `stack.logs` call may return.
+    pub max_log_read_lines: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(10),
+            max_summary_bytes: 1024,
+            max_evidence_items: 64,
+            max_evidence_value_bytes: 4096,
+            max_log_lines: 100,
+            max_log_line_bytes: 1024,
+            max_http_body_bytes: 1 << 20,
+            max_log_read_lines: 100_000,
+        }
+    }
+}
+
+/// Caps linear memory and remembers a refused growth, so the verdict can say
+/// "memory cap" instead of the guest's own abort message.
+pub struct MemoryLimiter {
+    pub max_bytes: usize,
+    pub refused: Option<usize>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_bytes {
+            self.refused = Some(desired);
+            // Trapping (rather than returning false) stops a guest that would
+            // otherwise keep retrying smaller allocations.
+            wasmtime::bail!(
+                "memory cap exceeded: the check asked for {} MiB, the cap is {} MiB",
+                desired >> 20,
+                self.max_bytes >> 20
+            );
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}

@@ -1,0 +1,189 @@
+//! Where a check comes from (`builtin:NAME` or a `.wasm` file) and the checks
+//! made on its bytes before wasmtime sees them, so a wrong file gets an
+//! explanation rather than a parser error.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::bindings::{CONTRACT, PLUGIN_EXPORT};
+use super::builtin::{self, BUILTINS};
+
+#[derive(Debug, Clone)]
+pub enum Source {
+    Builtin(&'static builtin::Builtin),
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn parse(spec: &str) -> Result<Source, PluginError> {
+        match spec.strip_prefix("builtin:") {
+            Some(name) => builtin::find(name).map(Source::Builtin).ok_or_else(|| {
+                PluginError::UnknownBuiltin {
+                    name: name.to_string(),
+                    known: BUILTINS
+                        .iter()
+                        .map(|b| format!("builtin:{}", b.name))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                }
+            }),
+            None => Ok(Source::File(PathBuf::from(spec))),
+        }
+    }
+
+    pub fn bytes(&self) -> Result<Vec<u8>, PluginError> {
+        match self {
+            Source::Builtin(b) => Ok(b.wasm.to_vec()),
+            Source::File(path) => std::fs::read(path).map_err(|e| PluginError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Builtin(b) => write!(f, "builtin:{}", b.name),
+            Source::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("unknown built-in check `builtin:{name}`; the built-ins are: {known}")]
+    UnknownBuiltin { name: String, known: String },
+    #[error("cannot read the check {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error(
+        "{0} is empty: a check is a WebAssembly component (build one with `cargo build --target wasm32-wasip2`)"
+    )]
+    Empty(String),
+    #[error("{0} is not WebAssembly (it does not start with the \\0asm header)")]
+    NotWasm(String),
+    #[error(
+        "{0} is a core WebAssembly module, not a component: build it for wasm32-wasip2, \
+         or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule(String),
+    #[error(
+        "{source_name} was built against {found}, but this pitwall speaks {CONTRACT}: rebuild it against this version's wit/check.wit"
+    )]
+    Contract { source_name: String, found: String },
+    #[error(
+        "{source_name} is not a pitwall check: it does not export {PLUGIN_EXPORT} (its exports: {exports})"
+    )]
+    NotACheck {
+        source_name: String,
+        exports: String,
+    },
+    #[error("{source_name} is not a valid WebAssembly component: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error("{source_name} cannot be linked: {reason}")]
+    Link { source_name: String, reason: String },
+}
+
+/// The bytes' SHA-256, hex.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Rejects what is certainly not a component, with the reason.
+pub fn precheck(name: &str, bytes: &[u8]) -> Result<(), PluginError> {
+    const MAGIC: &[u8] = b"\0asm";
+    // Core modules have version 1 and layer 0; components have layer 1.
+    const CORE: &[u8] = &[1, 0, 0, 0];
+    if bytes.is_empty() {
+        return Err(PluginError::Empty(name.to_string()));
+    }
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        return Err(PluginError::NotWasm(name.to_string()));
+    }
+    if &bytes[4..8] == CORE {
+        return Err(PluginError::CoreModule(name.to_string()));
+    }
+    Ok(())
+}
+
+/// Finds the contract a component speaks from the names it exports and
+/// imports (`pitwall:check/plugin@X.Y.Z`, `pitwall:check/http@X.Y.Z`, ...).
+pub fn check_contract<'a>(
+    name: &str,
+    exports: impl Iterator<Item = &'a str>,
+    imports: impl Iterator<Item = &'a str>,
+) -> Result<(), PluginError> {
+    let exports: Vec<&str> = exports.collect();
+    if exports.contains(&PLUGIN_EXPORT) {
+        return Ok(());
+    }
+    let other_version = exports
+        .iter()
+        .chain(imports.collect::<Vec<_>>().iter())
+        .find_map(|n| {
+            n.strip_prefix("pitwall:check/")
+                .and_then(|rest| rest.split_once('@'))
+        })
+        .map(|(_, version)| format!("pitwall:check@{version}"));
+    match other_version {
+        Some(found) if found != CONTRACT => Err(PluginError::Contract {
+            source_name: name.to_string(),
+            found,
+        }),
+        _ => Err(PluginError::NotACheck {
+            source_name: name.to_string(),
+            exports: if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precheck_names_the_problem() {
+        assert!(matches!(precheck("x", b""), Err(PluginError::Empty(_))));
+        assert!(matches!(
+            precheck("x", b"hello world"),
+            Err(PluginError::NotWasm(_))
+        ));
+        assert!(matches!(
+            precheck("x", b"\0asm\x01\0\0\0"),
+            Err(PluginError::CoreModule(_))
+        ));
+        assert!(precheck("x", b"\0asm\x0d\0\x01\0").is_ok());
+    }
+
+    #[test]
+    fn contract_version_is_read_from_names() {
+        let e = check_contract(
+            "p",
+            ["pitwall:check/plugin@0.2.0"].into_iter(),
+            std::iter::empty(),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("built against pitwall:check@0.2.0"),
+            "{e}"
+        );
+        let e = check_contract(
+            "p",
+            ["run"].into_iter(),
+            ["pitwall:check/http@1.0.0"].into_iter(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("pitwall:check@1.0.0"), "{e}");
+        let e = check_contract("p", ["wasi:cli/run@0.2.0"].into_iter(), std::iter::empty())
+            .unwrap_err();
+        assert!(matches!(e, PluginError::NotACheck { .. }), "{e}");
+        assert!(check_contract("p", [PLUGIN_EXPORT].into_iter(), std::iter::empty()).is_ok());
+    }
+}

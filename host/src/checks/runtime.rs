@@ -1,0 +1,328 @@
+//! One wasmtime engine for the process, plugins loaded (through the compile
+//! cache) and pre-instantiated once, and a fresh, capped store per call.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+use super::bindings::{Check, CheckPre, types};
+use super::cache::{Cache, CacheStatus};
+use super::grants::Grants;
+use super::host::{HostState, Io};
+use super::limits::Limits;
+use super::plugin::{self, PluginError, Source};
+use super::verdict::{Evidence, Outcome, Verdict};
+
+/// How often the epoch advances: the granularity of deadlines and of the
+/// points where a running check yields to other tasks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Cache,
+}
+
+/// A loaded, linked, pre-instantiated check.
+pub struct Plugin {
+    /// How it was named: `builtin:NAME` or the path.
+    pub source: String,
+    pub sha256: String,
+    pub size: usize,
+    pub cache: CacheStatus,
+    pre: CheckPre<HostState>,
+}
+
+/// Everything one `run` needs besides the plugin.
+pub struct Run<'a> {
+    pub context: types::Context,
+    pub config: &'a str,
+    pub grants: &'a Grants,
+    pub limits: Limits,
+    pub io: Io,
+}
+
+impl Runtime {
+    pub fn new(cache: Cache) -> anyhow::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        spawn_epoch_ticker(&engine).context("cannot start the check deadline timer")?;
+        let mut linker = Linker::new(&engine);
+        // WASI is linked because guest standard libraries import it; the
+        // context behind it (see `HostState::new`) grants nothing.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Check::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Whether these bytes are already compiled in the cache.
+    pub fn is_cached(&self, bytes: &[u8]) -> bool {
+        self.cache.contains(&self.engine, &plugin::sha256(bytes))
+    }
+
+    pub fn load(&self, source: &Source) -> Result<Plugin, PluginError> {
+        let name = source.to_string();
+        let bytes = source.bytes()?;
+        plugin::precheck(&name, &bytes)?;
+        let sha256 = plugin::sha256(&bytes);
+        let (component, cache) = self
+            .cache
+            .load(&self.engine, &bytes, &sha256)
+            .map_err(|e| PluginError::Invalid {
+                source_name: name.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let ty = component.component_type();
+        plugin::check_contract(
+            &name,
+            ty.exports(&self.engine).map(|(n, _)| n),
+            ty.imports(&self.engine).map(|(n, _)| n),
+        )?;
+        let link_error = |e: wasmtime::Error| PluginError::Link {
+            source_name: name.clone(),
+            reason: format!("{e:#}"),
+        };
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_error)?;
+        let pre = CheckPre::new(pre).map_err(link_error)?;
+        Ok(Plugin {
+            source: name.clone(),
+            sha256,
+            size: bytes.len(),
+            cache,
+            pre,
+        })
+    }
+
+    /// The check's self-description. It is given no capabilities.
+    pub async fn describe(&self, plugin: &Plugin) -> Result<types::Descriptor, String> {
+        let state = self.state(Io::replay(Vec::new()), Grants::default(), Limits::default());
+        let (result, _) = self
+            .call(plugin, state, "describe", async |check, store| {
+                check.pitwall_check_plugin().call_describe(store).await
+            })
+            .await;
+        result
+    }
+
+    /// Asks the check whether it accepts `config`; the error says why not.
+    pub async fn validate(
+        &self,
+        plugin: &Plugin,
+        config: &str,
+        limits: Limits,
+    ) -> Result<(), String> {
+        let state = self.state(Io::replay(Vec::new()), Grants::default(), limits);
+        let (result, _) = self
+            .call(plugin, state, "validate-config", async |check, store| {
+                check
+                    .pitwall_check_plugin()
+                    .call_validate_config(store, config)
+                    .await
+            })
+            .await;
+        result?.map_err(|reason| format!("{} rejected its configuration: {reason}", plugin.source))
+    }
+
+    /// One run. Whatever the check does, the answer is a verdict.
+    pub async fn run(&self, plugin: &Plugin, run: Run<'_>) -> Verdict {
+        let start = Instant::now();
+        let limits = run.limits;
+        let state = self.state(run.io, run.grants.clone(), limits);
+        let context = run.context;
+        let (result, state) = self
+            .call(plugin, state, "run", async |check, store| {
+                check
+                    .pitwall_check_plugin()
+                    .call_run(store, &context, run.config)
+                    .await
+            })
+            .await;
+        let mut verdict = match result.and_then(|v| accept(v, &limits)) {
+            Ok(v) => v,
+            Err(e) => Verdict::error(e),
+        };
+        let journal = state.journal;
+        verdict.evidence.extend(journal.evidence);
+        if journal.dropped_evidence > 0 {
+            verdict.evidence.push(Evidence::new(
+                "host.note",
+                format!("{} more host calls not shown", journal.dropped_evidence),
+            ));
+        }
+        verdict.logs = journal.logs;
+        if journal.dropped_logs > 0 {
+            verdict.logs.push(format!(
+                "host: {} more log lines dropped (cap {})",
+                journal.dropped_logs, limits.max_log_lines
+            ));
+        }
+        verdict.duration_ms = start.elapsed().as_millis().try_into().unwrap_or(u64::MAX);
+        verdict
+    }
+
+    fn state(&self, io: Io, grants: Grants, limits: Limits) -> HostState {
+        HostState::new(io, grants, limits, Instant::now() + limits.timeout)
+    }
+
+    /// Instantiates `plugin` in a fresh store with `state` and calls `f`,
+    /// under the memory cap and the deadline. Returns the store's data too,
+    /// for what the host recorded during the call.
+    async fn call<R>(
+        &self,
+        plugin: &Plugin,
+        state: HostState,
+        what: &str,
+        f: impl AsyncFnOnce(&Check, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> (Result<R, String>, HostState) {
+        let timeout = state.timeout();
+        let deadline = Instant::now() + timeout;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        // Every tick a running check yields to the executor (so concurrent
+        // checks and host I/O progress) and is stopped once past its deadline.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        // Epochs only tick inside wasm; the outer timeout also bounds time
+        // spent in host calls.
+        let outcome = tokio::time::timeout(timeout, async {
+            let check = plugin.pre.instantiate_async(&mut store).await?;
+            f(&check, &mut store).await
+        })
+        .await;
+        let state = store.into_data();
+        let result = match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(explain(&e, &state, what, timeout)),
+            Err(_) => Err(timed_out(what, timeout)),
+        };
+        (result, state)
+    }
+}
+
+fn timed_out(what: &str, timeout: Duration) -> String {
+    format!(
+        "{what} timed out after {}",
+        humantime::format_duration(timeout)
+    )
+}
+
+/// Turns a trap or host error into one line for the operator.
+fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration) -> String {
+    if let Some(wanted) = state.limiter.refused {
+        return format!(
+            "{what} exceeded the memory cap: it asked for {} MiB, the cap is {} MiB",
+            wanted >> 20,
+            state.limiter.max_bytes >> 20
+        );
+    }
+    let panic = panic_message(&state.stderr.contents());
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => timed_out(what, timeout),
+        Some(Trap::StackOverflow) => {
+            format!("{what} overflowed the wasm stack (runaway recursion?)")
+        }
+        Some(trap) => match panic {
+            Some(p) => format!("{what} panicked: {p}"),
+            None => format!("{what} trapped: {trap}"),
+        },
+        None => format!("{what} failed: {e:#}"),
+    }
+}
+
+/// The message of a Rust guest panic, from its stderr: the lines after
+/// `thread '…' panicked at FILE:LINE:COL:` minus the backtrace note.
+fn panic_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect();
+    Some(check_kit::excerpt(&lines.join(" "), 1024))
+}
+
+/// Converts the plugin's verdict, enforcing the output caps: a check that
+/// returns more than it may gets an error verdict, not a truncated pass.
+fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
+    if v.summary.len() > limits.max_summary_bytes {
+        return Err(format!(
+            "the check returned a {} byte summary; the cap is {} bytes",
+            v.summary.len(),
+            limits.max_summary_bytes
+        ));
+    }
+    if v.evidence.len() > limits.max_evidence_items {
+        return Err(format!(
+            "the check returned {} evidence items; the cap is {}",
+            v.evidence.len(),
+            limits.max_evidence_items
+        ));
+    }
+    if let Some(e) = v
+        .evidence
+        .iter()
+        .find(|e| e.label.len() + e.value.len() > limits.max_evidence_value_bytes)
+    {
+        return Err(format!(
+            "the check returned a {} byte evidence item `{}`; the cap is {} bytes",
+            e.label.len() + e.value.len(),
+            check_kit::excerpt(&e.label, 64),
+            limits.max_evidence_value_bytes
+        ));
+    }
+    Ok(Verdict {
+        outcome: match v.outcome {
+            types::Outcome::Pass => Outcome::Pass,
+            types::Outcome::Fail => Outcome::Fail,
+            types::Outcome::Inconclusive => Outcome::Inconclusive,
+        },
+        summary: v.summary,
+        evidence: v
+            .evidence
+            .into_iter()
+            .map(|e| Evidence::new(e.label, e.value))
+            .collect(),
+        logs: Vec::new(),
+        duration_ms: 0,
+    })
+}
+
+/// Advances the engine's epoch for as long as the engine lives.
+fn spawn_epoch_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("pitwall-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+}

@@ -1,0 +1,157 @@
+//! Record/replay of host calls. Every capability a check uses is a host call
+//! whose arguments and answer are plain data, so a run recorded against a
+//! live stack replays exactly, offline.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use super::bindings::{http, stack, types};
+use super::grants::Grants;
+use super::verdict::Verdict;
+
+/// One host call and its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "call")]
+pub enum Interaction {
+    #[serde(rename = "http.send")]
+    HttpSend {
+        request: http::Request,
+        result: Result<http::Response, http::Error>,
+    },
+    #[serde(rename = "stack.containers")]
+    StackContainers {
+        result: Result<Vec<stack::Container>, String>,
+    },
+    #[serde(rename = "stack.logs")]
+    StackLogs {
+        #[serde(flatten)]
+        query: LogsQuery,
+        result: Result<Vec<String>, String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogsQuery {
+    pub service: String,
+    pub since_ms: u64,
+    pub until_ms: Option<u64>,
+    pub max_lines: u32,
+}
+
+/// A call as a key: what identifies it, without its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Call {
+    Http {
+        method: String,
+        url: String,
+        body: Option<Vec<u8>>,
+    },
+    Containers,
+    Logs(String),
+}
+
+impl Call {
+    pub fn http(req: &http::Request) -> Call {
+        Call::Http {
+            method: req.method.to_ascii_uppercase(),
+            url: req.url.clone(),
+            body: req.body.clone(),
+        }
+    }
+
+    pub fn logs(q: &LogsQuery) -> Call {
+        Call::Logs(format!(
+            "{} since {} until {:?} max {}",
+            q.service, q.since_ms, q.until_ms, q.max_lines
+        ))
+    }
+}
+
+impl std::fmt::Display for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Call::Http { method, url, body } => {
+                write!(f, "http {method} {url}")?;
+                if let Some(b) = body {
+                    write!(f, " (body {} bytes)", b.len())?;
+                }
+                Ok(())
+            }
+            Call::Containers => write!(f, "stack.containers"),
+            Call::Logs(q) => write!(f, "stack.logs {q}"),
+        }
+    }
+}
+
+impl Interaction {
+    fn call(&self) -> Call {
+        match self {
+            Interaction::HttpSend { request, .. } => Call::http(request),
+            Interaction::StackContainers { .. } => Call::Containers,
+            Interaction::StackLogs { query, .. } => Call::logs(query),
+        }
+    }
+}
+
+/// A recorded run: everything needed to replay it and the verdict to expect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recording {
+    /// The contract the plugin spoke, e.g. `pitwall:check@0.1.0`.
+    pub contract: String,
+    /// How the plugin was named (`builtin:http-probe` or a path).
+    pub plugin: String,
+    pub plugin_sha256: String,
+    pub config: String,
+    pub grants: Grants,
+    pub context: types::Context,
+    pub interactions: Vec<Interaction>,
+    /// The verdict of the live run.
+    pub verdict: Verdict,
+}
+
+impl Recording {
+    pub fn read(path: &Path) -> anyhow::Result<Recording> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the recording {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not a pitwall recording (write one with `pitwall check run --record FILE`)",
+                path.display()
+            )
+        })
+    }
+
+    /// Writes atomically: a reader never sees half a recording.
+    pub fn write(&self, path: &Path) -> anyhow::Result<()> {
+        let json = serde_json::to_vec_pretty(self).context("cannot serialise the recording")?;
+        crate::fsutil::write_atomic(path, &json)
+            .with_context(|| format!("cannot write the recording {}", path.display()))
+    }
+}
+
+/// Answers host calls from a recording. Calls are matched by what they ask
+/// (method, URL and body; service and window), in recorded order per call.
+#[derive(Debug, Default)]
+pub struct Replay {
+    answers: HashMap<Call, VecDeque<Interaction>>,
+}
+
+impl Replay {
+    pub fn new(interactions: Vec<Interaction>) -> Replay {
+        let mut answers: HashMap<Call, VecDeque<Interaction>> = HashMap::new();
+        for i in interactions {
+            answers.entry(i.call()).or_default().push_back(i);
+        }
+        Replay { answers }
+    }
+
+    pub fn answer(&mut self, call: &Call) -> Result<Interaction, String> {
+        self.answers
+            .get_mut(call)
+            .and_then(VecDeque::pop_front)
+            .ok_or_else(|| format!("replay: the recording has no answer for `{call}`"))
+    }
+}

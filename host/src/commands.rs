@@ -1,0 +1,4 @@
+//! One module per CLI verb: what each command does, in terms of the
+//! subsystems (checks, compose, docker, release state).
+
+pub mod check;

@@ -1,0 +1,230 @@
+//! `pitwall check run | list | inspect`.
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::checks::builtin::BUILTINS;
+use crate::checks::{
+    CONTRACT, Cache, CacheStatus, Grants, Io, Limits, Outcome, Recording, Run, Runtime, Source,
+    Verdict, types,
+};
+use crate::cli::{CheckCommand, CheckRunArgs};
+use crate::report;
+
+pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CheckCommand::Run(args) => run(args).await,
+        CheckCommand::List => {
+            for b in BUILTINS {
+                println!("builtin:{:<12} {}", b.name, b.summary);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
+    }
+}
+
+/// The exit code of `check run` for an outcome.
+pub fn exit_code(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Pass => ExitCode::SUCCESS,
+        Outcome::Fail => ExitCode::from(1),
+        Outcome::Inconclusive | Outcome::Error => ExitCode::from(3),
+    }
+}
+
+/// Reads `--config`: JSON text, or `@FILE`.
+pub fn config_text(arg: &str) -> anyhow::Result<String> {
+    match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {path}")),
+        None => Ok(arg.to_string()),
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
+async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
+    let recording = args.replay.as_deref().map(Recording::read).transpose()?;
+    let config = match (&args.config, &recording) {
+        (Some(c), _) => config_text(c)?,
+        (None, Some(r)) => r.config.clone(),
+        (None, None) => "{}".to_string(),
+    };
+    let grants = match &recording {
+        Some(r) if args.allow_http.is_empty() && args.allow_logs.is_empty() => r.grants.clone(),
+        _ => Grants {
+            allow_http: args.allow_http.clone(),
+            allow_logs: args.allow_logs.clone(),
+        },
+    };
+    grants.validate().map_err(anyhow::Error::msg)?;
+    let context = match &recording {
+        Some(r) => r.context.clone(),
+        None => {
+            let now = now_ms();
+            types::Context {
+                release_id: args.release_id.clone(),
+                project: args.project.clone(),
+                images: Vec::new(),
+                started_at_ms: now
+                    .saturating_sub(args.since.as_millis().try_into().unwrap_or(u64::MAX)),
+                now_ms: now,
+                attempt: 1,
+                phase: "standalone".into(),
+            }
+        }
+    };
+    let limits = Limits {
+        timeout: args.timeout,
+        memory_bytes: args.memory << 20,
+        ..Limits::default()
+    };
+
+    let runtime = Runtime::new(Cache::from_env())?;
+    let verdict = match load_and_validate(&runtime, &args.plugin, &config, limits).await {
+        Err(message) => Verdict::error(message),
+        Ok(plugin) => {
+            if let Some(r) = &recording
+                && r.plugin_sha256 != plugin.sha256
+            {
+                tracing::warn!(
+                    "{} differs from the build that made the recording ({}); replaying anyway",
+                    plugin.source,
+                    r.plugin
+                );
+            }
+            let io = match recording {
+                Some(r) => Io::replay(r.interactions),
+                None => Io::live(&args.project, args.record.is_some())?,
+            };
+            let verdict = runtime
+                .run(
+                    &plugin,
+                    Run {
+                        context: context.clone(),
+                        config: &config,
+                        grants: &grants,
+                        limits,
+                        io: io.clone(),
+                    },
+                )
+                .await;
+            if let Some(path) = &args.record {
+                Recording {
+                    contract: CONTRACT.to_string(),
+                    plugin: plugin.source.clone(),
+                    plugin_sha256: plugin.sha256.clone(),
+                    config: config.clone(),
+                    grants: grants.clone(),
+                    context,
+                    interactions: io.tape(),
+                    verdict: verdict.clone(),
+                }
+                .write(path)?;
+            }
+            verdict
+        }
+    };
+    if args.json {
+        report::print_json(&report::Named {
+            check: &args.plugin,
+            verdict: &verdict,
+        })?;
+    } else {
+        print!("{}", report::verdict_text(&args.plugin, &verdict));
+    }
+    Ok(exit_code(verdict.outcome))
+}
+
+/// Loads a plugin and has it validate `config`; the error is one line for
+/// the operator.
+pub async fn load_and_validate(
+    runtime: &Runtime,
+    spec: &str,
+    config: &str,
+    limits: Limits,
+) -> Result<crate::checks::Plugin, String> {
+    let source = Source::parse(spec).map_err(|e| e.to_string())?;
+    let plugin = runtime.load(&source).map_err(|e| e.to_string())?;
+    runtime.validate(&plugin, config, limits).await?;
+    Ok(plugin)
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    plugin: String,
+    contract: &'static str,
+    name: String,
+    version: String,
+    description: String,
+    config_help: String,
+    capabilities: Vec<String>,
+    size_bytes: usize,
+    sha256: String,
+    /// Whether the compiled form was already in the cache before this command.
+    cached: bool,
+    cache_dir: Option<String>,
+}
+
+async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(Cache::from_env())?;
+    let source = Source::parse(spec)?;
+    let plugin = runtime.load(&source)?;
+    let d = runtime
+        .describe(&plugin)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let info = Inspection {
+        plugin: plugin.source.clone(),
+        contract: CONTRACT,
+        name: d.name,
+        version: d.version,
+        description: d.description,
+        config_help: d.config_help,
+        capabilities: d.capabilities,
+        size_bytes: plugin.size,
+        sha256: plugin.sha256.clone(),
+        cached: plugin.cache == CacheStatus::Hit,
+        cache_dir: runtime.cache().dir().map(|d| d.display().to_string()),
+    };
+    if json {
+        report::print_json(&info)?;
+    } else {
+        println!("{} {} ({})", info.name, info.version, info.plugin);
+        println!("contract:     {}", info.contract);
+        println!(
+            "capabilities: {}",
+            if info.capabilities.is_empty() {
+                "none".into()
+            } else {
+                info.capabilities.join(", ")
+            }
+        );
+        println!(
+            "size:         {} bytes, sha256 {}",
+            info.size_bytes, info.sha256
+        );
+        println!(
+            "cache:        {} ({})",
+            if info.cached {
+                "compiled form was cached"
+            } else {
+                "compiled now"
+            },
+            info.cache_dir.as_deref().unwrap_or("no cache directory")
+        );
+        println!(
+            "\n{}\n\nconfiguration:\n{}",
+            info.description, info.config_help
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
