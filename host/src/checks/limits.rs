@@ -55,9 +55,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             // Trapping (rather than returning false) stops a guest that would
             // otherwise keep retrying smaller allocations.
             wasmtime::bail!(
-                "memory cap exceeded: the check asked for {} MiB, the cap is {} MiB",
-                desired >> 20,
-                self.max_bytes >> 20
+                "memory cap exceeded: the check asked for {:.1} MiB, the cap is {:.1} MiB",
+                mib(desired),
+                mib(self.max_bytes)
             );
         }
         Ok(true)
@@ -71,4 +71,8 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
+}
+
+pub fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1 << 20) as f64
 }

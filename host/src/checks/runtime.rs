@@ -12,7 +12,7 @@ use super::bindings::{Check, CheckPre, types};
 use super::cache::{Cache, CacheStatus};
 use super::grants::Grants;
 use super::host::{HostState, Io};
-use super::limits::Limits;
+use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
 use super::verdict::{Evidence, Outcome, Verdict};
 
@@ -231,9 +231,9 @@ fn timed_out(what: &str, timeout: Duration) -> String {
 fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration) -> String {
     if let Some(wanted) = state.limiter.refused {
         return format!(
-            "{what} exceeded the memory cap: it asked for {} MiB, the cap is {} MiB",
-            wanted >> 20,
-            state.limiter.max_bytes >> 20
+            "{what} exceeded the memory cap: it asked for {:.1} MiB, the cap is {:.1} MiB",
+            mib(wanted),
+            mib(state.limiter.max_bytes)
         );
     }
     let panic = panic_message(&state.stderr.contents());
@@ -244,6 +244,13 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
         }
         Some(trap) => match panic {
             Some(p) => format!("{what} panicked: {p}"),
+            // Rust guests keep their stack in linear memory: running off it
+            // shows up as an out-of-bounds access, not a wasm stack overflow.
+            None if *trap == Trap::MemoryOutOfBounds => {
+                format!(
+                    "{what} trapped: out-of-bounds memory access (a stack overflow in the guest, or a bug)"
+                )
+            }
             None => format!("{what} trapped: {trap}"),
         },
         None => format!("{what} failed: {e:#}"),

@@ -1,0 +1,132 @@
+//! A check that misbehaves on demand: its configuration (plain text, not
+//! JSON) names the misbehaviour. The host must contain every one of them.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "check" });
+
+use exports::pitwall::check::plugin::Guest;
+use pitwall::check::types::{Context, Descriptor, Evidence, Outcome, Verdict};
+use pitwall::check::{http, log, stack};
+
+struct Hostile;
+
+fn verdict(outcome: Outcome, summary: impl Into<String>) -> Verdict {
+    Verdict {
+        outcome,
+        summary: summary.into(),
+        evidence: Vec::new(),
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn recurse(n: u64, pad: &mut [u8; 256]) -> u64 {
+    pad[(n % 256) as usize] = n as u8;
+    let mut next = [0u8; 256];
+    recurse(std::hint::black_box(n + 1), std::hint::black_box(&mut next)) + u64::from(pad[0])
+}
+
+fn get(url: &str) -> Result<http::Response, http::Error> {
+    http::send(&http::Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers: Vec::new(),
+        body: None,
+        timeout_ms: Some(60_000),
+        follow_redirects: false,
+    })
+}
+
+impl Guest for Hostile {
+    fn describe() -> Descriptor {
+        Descriptor {
+            name: "hostile".into(),
+            version: "0.1.0".into(),
+            description: "misbehaves as configured".into(),
+            config_help: "one of: pass, loop, memory, recursion, panic, files, env, socket, http:URL, logs:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
+            capabilities: vec!["http".into(), "logs".into()],
+        }
+    }
+
+    fn validate_config(config: String) -> Result<(), String> {
+        match config.as_str() {
+            "reject" => Err("this configuration is rejected on purpose".into()),
+            "validate-loop" => loop {
+                std::hint::black_box(0);
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn run(ctx: Context, config: String) -> Verdict {
+        match config.as_str() {
+            "pass" => verdict(Outcome::Pass, format!("fine, release {}", ctx.release_id)),
+            "loop" => loop {
+                std::hint::black_box(0);
+            },
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recursion" => {
+                let mut pad = [0u8; 256];
+                verdict(Outcome::Pass, recurse(0, &mut pad).to_string())
+            }
+            "panic" => panic!("hostile guest panics on purpose"),
+            "files" => match std::fs::read_to_string("/etc/passwd") {
+                Ok(text) => verdict(Outcome::Pass, format!("read /etc/passwd: {} bytes", text.len())),
+                Err(e) => verdict(Outcome::Fail, format!("no file access: {e}")),
+            },
+            "env" => {
+                let vars: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
+                let args: Vec<String> = std::env::args().collect();
+                let outcome = if vars.is_empty() && args.is_empty() { Outcome::Fail } else { Outcome::Pass };
+                verdict(outcome, format!("env vars: {vars:?}, args: {args:?}"))
+            }
+            "socket" => match std::net::TcpStream::connect("127.0.0.1:9") {
+                Ok(_) => verdict(Outcome::Pass, "opened a socket"),
+                Err(e) => verdict(Outcome::Fail, format!("no sockets: {e}")),
+            },
+            "containers" => match stack::containers() {
+                Ok(cs) => verdict(Outcome::Pass, format!("{} containers", cs.len())),
+                Err(e) => verdict(Outcome::Fail, e),
+            },
+            "huge-summary" => verdict(Outcome::Pass, "x".repeat(10 << 20)),
+            "huge-evidence" => Verdict {
+                outcome: Outcome::Pass,
+                summary: "lots of evidence".into(),
+                evidence: (0..100_000)
+                    .map(|i| Evidence {
+                        label: format!("item{i}"),
+                        value: "y".repeat(64),
+                    })
+                    .collect(),
+            },
+            "log-spam" => {
+                for i in 0..10_000 {
+                    log::write(log::Level::Info, &format!("line {i} {}", "z".repeat(4096)));
+                }
+                verdict(Outcome::Pass, "logged a lot")
+            }
+            other => {
+                if let Some(url) = other.strip_prefix("http:") {
+                    match get(url) {
+                        Ok(r) => verdict(Outcome::Pass, format!("got {}", r.status)),
+                        Err(e) => verdict(Outcome::Fail, format!("{e:?}")),
+                    }
+                } else if let Some(service) = other.strip_prefix("logs:") {
+                    match stack::logs(service, 0, None, 10) {
+                        Ok(lines) => verdict(Outcome::Pass, format!("{} lines", lines.len())),
+                        Err(e) => verdict(Outcome::Fail, e),
+                    }
+                } else {
+                    verdict(Outcome::Inconclusive, format!("unknown mode {other:?}"))
+                }
+            }
+        }
+    }
+}
+
+export!(Hostile);

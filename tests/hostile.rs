@@ -1,0 +1,200 @@
+//! Hostile checks, run one after another in one process: each is contained
+//! with a clear verdict within its deadline plus a margin, and the runtime
+//! stays usable for the next check.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Reply, Server, guest};
+use pitwall::checks::{
+    Cache, Grants, Io, Limits, Outcome, PluginError, Run, Runtime, Source, Verdict, types,
+};
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// Slack for scheduling on a loaded 2-core machine; a broken deadline would
+/// overrun by far more (the loops never end).
+const MARGIN: Duration = Duration::from_secs(2);
+
+fn runtime() -> Runtime {
+    let cache = tempfile::tempdir().unwrap().keep();
+    // SAFETY of set_var: tests in this binary do not read the environment concurrently.
+    unsafe { std::env::set_var("PITWALL_CACHE_DIR", &cache) };
+    Runtime::new(Cache::from_env()).unwrap()
+}
+
+fn context() -> types::Context {
+    types::Context {
+        release_id: "r1".into(),
+        project: "hostile-test".into(),
+        images: Vec::new(),
+        started_at_ms: 0,
+        now_ms: 0,
+        attempt: 1,
+        phase: "standalone".into(),
+    }
+}
+
+async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Duration) {
+    let plugin = runtime.load(&Source::File(guest("hostile"))).unwrap();
+    let start = Instant::now();
+    let verdict = runtime
+        .run(
+            &plugin,
+            Run {
+                context: context(),
+                config: mode,
+                grants,
+                limits: Limits {
+                    timeout: TIMEOUT,
+                    ..Limits::default()
+                },
+                io: Io::live("hostile-test", false).unwrap(),
+            },
+        )
+        .await;
+    (verdict, start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
+    let runtime = runtime();
+    let hang = Server::start(|_, _| Reply::new(200, "late").delay(Duration::from_secs(30)));
+    let no_grants = Grants::default();
+    let hang_granted = Grants {
+        allow_http: vec![hang.base.clone()],
+        allow_logs: vec![],
+    };
+    let slow_url = format!("http:{}", hang.url("/"));
+    let outside = format!("http:{}", "http://127.0.0.1:9/secret");
+    let cases: Vec<(&str, &Grants, Outcome, &str)> = vec![
+        ("loop", &no_grants, Outcome::Error, "run timed out after 2s"),
+        (
+            "memory",
+            &no_grants,
+            Outcome::Error,
+            "exceeded the memory cap",
+        ),
+        ("recursion", &no_grants, Outcome::Error, "run trapped"),
+        (
+            "panic",
+            &no_grants,
+            Outcome::Error,
+            "panicked: thread '<unnamed>' (1) panicked at",
+        ),
+        ("files", &no_grants, Outcome::Fail, "no file access"),
+        ("env", &no_grants, Outcome::Fail, "env vars: [], args: []"),
+        ("socket", &no_grants, Outcome::Fail, "no sockets"),
+        (
+            &outside,
+            &no_grants,
+            Outcome::Fail,
+            "denied: the check has no allow_http grant",
+        ),
+        (
+            "logs:db",
+            &no_grants,
+            Outcome::Fail,
+            "logs of service `db` denied",
+        ),
+        (
+            "containers",
+            &no_grants,
+            Outcome::Fail,
+            "stack.containers denied",
+        ),
+        (
+            "huge-summary",
+            &no_grants,
+            Outcome::Error,
+            "byte summary; the cap is 1024 bytes",
+        ),
+        (
+            "huge-evidence",
+            &no_grants,
+            Outcome::Error,
+            "100000 evidence items; the cap is 64",
+        ),
+        (
+            &slow_url,
+            &hang_granted,
+            Outcome::Error,
+            "run timed out after 2s",
+        ),
+    ];
+    for (mode, grants, outcome, text) in cases {
+        let (v, took) = run(&runtime, mode, grants).await;
+        assert_eq!(v.outcome, outcome, "{mode}: {v:?}");
+        assert!(
+            v.summary.contains(text),
+            "{mode}: expected {text:?} in {:?}",
+            v.summary
+        );
+        assert!(took < TIMEOUT + MARGIN, "{mode} took {took:?}");
+    }
+    let (v, _) = run(&runtime, "log-spam", &no_grants).await;
+    assert_eq!(v.outcome, Outcome::Pass);
+    assert_eq!(
+        v.logs.len(),
+        Limits::default().max_log_lines + 1,
+        "capped, plus one note"
+    );
+    assert!(v.logs.last().unwrap().contains("more log lines dropped"));
+    assert!(v.logs[0].len() < 1200, "each line is capped");
+
+    let (v, _) = run(&runtime, "pass", &no_grants).await;
+    assert_eq!(v.outcome, Outcome::Pass, "the runtime still works: {v:?}");
+    assert_eq!(v.summary, "fine, release r1");
+}
+
+#[tokio::test]
+async fn validate_config_is_bounded_and_its_rejection_explained() {
+    let runtime = runtime();
+    let plugin = runtime.load(&Source::File(guest("hostile"))).unwrap();
+    let limits = Limits {
+        timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let start = Instant::now();
+    let e = runtime
+        .validate(&plugin, "validate-loop", limits)
+        .await
+        .unwrap_err();
+    assert!(e.contains("validate-config timed out"), "{e}");
+    assert!(start.elapsed() < Duration::from_millis(500) + MARGIN);
+    let e = runtime
+        .validate(&plugin, "reject", limits)
+        .await
+        .unwrap_err();
+    assert!(
+        e.ends_with("rejected its configuration: this configuration is rejected on purpose"),
+        "{e}"
+    );
+    assert!(runtime.validate(&plugin, "pass", limits).await.is_ok());
+}
+
+#[test]
+fn components_that_are_not_checks_are_refused_by_name() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core.wasm");
+    std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
+    let empty = dir.path().join("empty.wasm");
+    std::fs::write(&empty, b"").unwrap();
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm\x0d\0\x01\0garbage").unwrap();
+
+    let load = |path| {
+        runtime
+            .load(&Source::File(path))
+            .err()
+            .expect("must be refused")
+    };
+    match load(guest("other-contract")) {
+        PluginError::Contract { found, .. } => assert_eq!(found, "pitwall:check@0.2.0"),
+        other => panic!("expected a contract error, got {other}"),
+    }
+    assert!(matches!(load(core), PluginError::CoreModule(_)));
+    assert!(matches!(load(empty), PluginError::Empty(_)));
+    assert!(matches!(load(broken), PluginError::Invalid { .. }));
+}
