@@ -329,7 +329,7 @@ fn logs_recording(
 ) -> tempfile::NamedTempFile {
     let logs = |since: u64, until: u64, lines: &[&str]| {
         json!({"call": "stack.logs", "service": "api", "since_ms": since, "until_ms": until,
-               "max_lines": 10000, "result": {"Ok": lines}})
+               "max_lines": 10000, "result": {"Ok": lines.iter().map(|l| format!("{l}\n")).collect::<String>()}})
     };
     let mut interactions = vec![logs(STARTED, NOW, lines)];
     if let Some(b) = baseline {

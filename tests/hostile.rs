@@ -49,7 +49,7 @@ async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Durati
                     timeout: TIMEOUT,
                     ..Limits::default()
                 },
-                io: Io::live("hostile-test", false).unwrap(),
+                io: Io::live("hostile-test", false),
             },
         )
         .await;

@@ -18,5 +18,5 @@ pub use host::Io;
 pub use limits::Limits;
 pub use plugin::{PluginError, Source};
 pub use runtime::{Plugin, Run, Runtime};
-pub use tape::{Interaction, Recording};
+pub use tape::{Interaction, LogsQuery, Recording};
 pub use verdict::{Evidence, Outcome, Verdict};

@@ -1,7 +1,7 @@
 //! What a check can call: the `http`, `stack` and `log` imports, each gated by
 //! the check's grants, answered live (and optionally recorded) or replayed.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OnceCell;
@@ -26,7 +26,10 @@ pub enum Io {
 }
 
 pub struct Live {
-    http: reqwest::Client,
+    /// Clients are built on first use: loading the TLS root store costs tens
+    /// of milliseconds, which plain-HTTP probes and log checks never need.
+    http: OnceLock<Result<reqwest::Client, String>>,
+    https: OnceLock<Result<reqwest::Client, String>>,
     project: String,
     docker: OnceCell<Result<docker::Engine, String>>,
     /// Set when recording: every answered call is appended.
@@ -35,21 +38,14 @@ pub struct Live {
 
 impl Io {
     /// Live answers for the compose project `project`; `record` keeps a tape.
-    pub fn live(project: &str, record: bool) -> anyhow::Result<Io> {
-        // Redirects are followed by hand so each hop is checked against the
-        // grants; proxies from the environment are ignored so a check reaches
-        // exactly the URL it was granted.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Io::Live(Arc::new(Live {
-            http,
+    pub fn live(project: &str, record: bool) -> Io {
+        Io::Live(Arc::new(Live {
+            http: OnceLock::new(),
+            https: OnceLock::new(),
             project: project.to_string(),
             docker: OnceCell::new(),
             tape: record.then(|| Mutex::new(Vec::new())),
-        })))
+        }))
     }
 
     pub fn replay(interactions: Vec<Interaction>) -> Io {
@@ -76,6 +72,26 @@ impl Live {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(interaction);
         }
+    }
+
+    /// The client for `url`'s scheme.
+    fn client(&self, url: &reqwest::Url) -> Result<&reqwest::Client, http::Error> {
+        let tls = url.scheme() == "https";
+        let cell = if tls { &self.https } else { &self.http };
+        cell.get_or_init(|| {
+            // Redirects are followed by hand so each hop is checked against
+            // the grants; proxies from the environment are ignored so a check
+            // reaches exactly the URL it was granted.
+            let builder = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .no_proxy()
+                .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")));
+            let builder = if tls { builder } else { builder.tls_certs_only([]) };
+            builder.build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| http::Error::Other(e.clone()))
     }
 
     async fn docker(&self) -> Result<&docker::Engine, String> {
@@ -184,7 +200,7 @@ impl http::Host for HostState {
                     .unwrap_or(Duration::MAX)
                     .min(self.remaining());
                 let result = send_live(
-                    &live.http,
+                    live,
                     &req,
                     &self.grants,
                     timeout,
@@ -229,7 +245,7 @@ fn describe_http_error(e: &http::Error) -> String {
 /// Performs one request, following redirects by hand when asked (each hop
 /// must be granted too) and cutting the body at `max_body` bytes.
 async fn send_live(
-    client: &reqwest::Client,
+    live: &Live,
     req: &http::Request,
     grants: &Grants,
     timeout: Duration,
@@ -244,7 +260,7 @@ async fn send_live(
         .map_err(http::Error::Denied)?;
     for _ in 0..=MAX_REDIRECTS {
         let left = timeout.saturating_sub(start.elapsed());
-        let mut builder = client.request(method.clone(), url.clone()).timeout(left);
+        let mut builder = live.client(&url)?.request(method.clone(), url.clone()).timeout(left);
         for h in &req.headers {
             builder = builder.header(&h.name, &h.value);
         }
@@ -365,7 +381,7 @@ impl stack::Host for HostState {
         since_ms: u64,
         until_ms: Option<u64>,
         max_lines: u32,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<String, String> {
         if let Err(denied) = self.grants.check_logs(&service) {
             self.note("host.denied", denied.clone());
             return Err(denied);
@@ -394,6 +410,7 @@ impl stack::Host for HostState {
                             query.max_lines as usize,
                         )
                         .await
+                        .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
                         .map_err(|e| e.to_string()),
                     Err(e) => Err(e),
                 };
@@ -414,7 +431,7 @@ impl stack::Host for HostState {
             },
         };
         let seen = match &result {
-            Ok(lines) => format!("{call} → {} lines", lines.len()),
+            Ok(lines) => format!("{call} → {} lines", lines.lines().count()),
             Err(e) => format!("{call} → {e}"),
         };
         self.note("host.stack", seen);

@@ -29,7 +29,8 @@ pub enum Interaction {
     StackLogs {
         #[serde(flatten)]
         query: LogsQuery,
-        result: Result<Vec<String>, String>,
+        /// Newline-terminated lines, as the check receives them.
+        result: Result<String, String>,
     },
 }
 

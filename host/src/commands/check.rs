@@ -103,7 +103,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
             }
             let io = match recording {
                 Some(r) => Io::replay(r.interactions),
-                None => Io::live(&args.project, args.record.is_some())?,
+                None => Io::live(&args.project, args.record.is_some()),
             };
             let verdict = runtime
                 .run(

@@ -66,16 +66,13 @@ fn check(ctx: &Context, config: &str) -> Result<Verdict, String> {
 }
 
 fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
-    let mut lines = Vec::new();
+    let mut text = String::new();
     for service in &config.services {
-        let mut got = stack::logs(service, since_ms, Some(until_ms), config.max_lines)
+        let got = stack::logs(service, since_ms, Some(until_ms), config.max_lines)
             .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))?;
-        lines.append(&mut got);
+        text.push_str(&got);
     }
-    Ok(scan::tally(
-        lines.iter().map(String::as_str),
-        config.samples,
-    ))
+    Ok(scan::tally(text.lines(), config.samples))
 }
 
 export!(Log5xx);

@@ -118,7 +118,7 @@ impl Guest for Hostile {
                     }
                 } else if let Some(service) = other.strip_prefix("logs:") {
                     match stack::logs(service, 0, None, 10) {
-                        Ok(lines) => verdict(Outcome::Pass, format!("{} lines", lines.len())),
+                        Ok(lines) => verdict(Outcome::Pass, format!("{} lines", lines.lines().count())),
                         Err(e) => verdict(Outcome::Fail, e),
                     }
                 } else {

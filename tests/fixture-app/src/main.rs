@@ -1,0 +1,241 @@
+//! The fixture app: stands in for the runbook's backend (`api`) and frontend.
+//! A static binary (std only) for `FROM scratch` images. Its behaviour is
+//! baked into the image through `FIXTURE_MODE`:
+//!
+//! - `healthy`: everything answers as it should;
+//! - `health503`: `/api/health/` answers 503;
+//! - `crash`: exits with status 3 right after start;
+//! - `errors`: one request in three answers 500 (health stays 200);
+//! - `slow`: every answer takes `FIXTURE_DELAY_MS` (default 1500) ms.
+//!
+//! Usage: `fixture-app api`, `fixture-app frontend` (proxies `/api/` to
+//! `API_UPSTREAM`, default `api:8000`), `fixture-app healthcheck URL`.
+//! Every request is logged as an access line with its request id: JSON lines
+//! for the api, nginx combined format for the frontend.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+struct Request {
+    method: String,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    body: Vec<u8>,
+}
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let role = args.get(1).map(String::as_str).unwrap_or("api");
+    if role == "healthcheck" {
+        let default = format!("http://127.0.0.1:{}/api/health/", env("PORT", "8000"));
+        let url = args.get(2).cloned().unwrap_or(default);
+        std::process::exit(if healthcheck(&url) { 0 } else { 1 });
+    }
+    let mode = env("FIXTURE_MODE", "healthy");
+    if mode == "crash" {
+        eprintln!("fixture: FIXTURE_MODE=crash, exiting on start");
+        std::process::exit(3);
+    }
+    let port = env("PORT", if role == "frontend" { "8080" } else { "8000" });
+    let listener = TcpListener::bind(format!("0.0.0.0:{port}")).unwrap_or_else(|e| {
+        eprintln!("fixture: cannot listen on {port}: {e}");
+        std::process::exit(2)
+    });
+    eprintln!("fixture {role} ({mode}, version {}) listening on :{port}", env("FIXTURE_VERSION", "dev"));
+    for stream in listener.incoming().flatten() {
+        let role = role.to_string();
+        let mode = mode.clone();
+        std::thread::spawn(move || handle(stream, &role, &mode));
+    }
+}
+
+fn handle(mut stream: TcpStream, role: &str, mode: &str) {
+    let Some(req) = read_request(&stream) else { return };
+    let id = request_id(&req);
+    if mode == "slow" {
+        let ms = env("FIXTURE_DELAY_MS", "1500").parse().unwrap_or(1500);
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let resp = if role == "frontend" { frontend(&req, &id) } else { api(&req, mode) };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
+        resp.status,
+        resp.content_type,
+        resp.body.len()
+    );
+    let _ = stream.write_all(&resp.body);
+    let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    if role == "frontend" {
+        println!(
+            "{peer} - - [{}] \"{} {} HTTP/1.1\" {} {} \"-\" \"{}\" \"{id}\"",
+            unix_secs(),
+            req.method,
+            req.path,
+            resp.status,
+            resp.body.len(),
+            header(&req, "user-agent").unwrap_or("-")
+        );
+    } else {
+        println!(
+            r#"{{"ts":{},"method":"{}","path":"{}","status":{},"request_id":"{id}"}}"#,
+            unix_secs(),
+            req.method,
+            req.path,
+            resp.status
+        );
+    }
+}
+
+fn api(req: &Request, mode: &str) -> Response {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let json = |status, body: String| Response {
+        status,
+        content_type: "application/json",
+        body: body.into_bytes(),
+    };
+    let version = env("FIXTURE_VERSION", "dev");
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/api/health/") if mode == "health503" => json(503, r#"{"status":"unhealthy"}"#.into()),
+        ("GET", "/api/health/") => json(200, format!(r#"{{"status":"ok","version":"{version}"}}"#)),
+        _ if mode == "errors" && n % 3 == 0 => json(500, r#"{"error":"injected failure"}"#.into()),
+        ("GET", "/api/docs/") => Response {
+            status: 200,
+            content_type: "text/html",
+            body: b"<html><title>API docs</title><div id=\"swagger-ui\" data-spec=\"/api/openapi.json\"></div></html>".to_vec(),
+        },
+        ("GET", "/api/openapi.json") => json(
+            200,
+            format!(r#"{{"openapi":"3.0.3","info":{{"title":"fixture","version":"{version}"}},"paths":{{"/api/health/":{{}},"/api/auth/login":{{}},"/api/auth/logout":{{}}}}}}"#),
+        ),
+        ("POST", "/api/auth/login") => {
+            let body = String::from_utf8_lossy(&req.body);
+            if body.contains("\"password\"") {
+                json(200, format!(r#"{{"token":"tok-{n}"}}"#))
+            } else {
+                json(400, r#"{"error":"username and password required"}"#.into())
+            }
+        }
+        ("POST", "/api/auth/logout") => match header(req, "authorization") {
+            Some(a) if a.starts_with("Bearer tok-") => json(200, r#"{"logged_out":true}"#.into()),
+            _ => json(401, r#"{"error":"not logged in"}"#.into()),
+        },
+        _ => json(404, r#"{"error":"not found"}"#.into()),
+    }
+}
+
+/// Serves `/` itself and forwards everything under `/api/` to the api,
+/// passing the request id along.
+fn frontend(req: &Request, id: &str) -> Response {
+    if !req.path.starts_with("/api/") {
+        return Response {
+            status: 200,
+            content_type: "text/html",
+            body: format!("<html><body>fixture frontend {}</body></html>", env("FIXTURE_VERSION", "dev")).into_bytes(),
+        };
+    }
+    let upstream = env("API_UPSTREAM", "api:8000");
+    let bad_gateway = |why: String| Response {
+        status: 502,
+        content_type: "text/plain",
+        body: why.into_bytes(),
+    };
+    let mut conn = match TcpStream::connect(&upstream) {
+        Ok(c) => c,
+        Err(e) => return bad_gateway(format!("upstream {upstream}: {e}")),
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut head = format!("{} {} HTTP/1.1\r\nhost: {upstream}\r\nx-request-id: {id}\r\n", req.method, req.path);
+    for (k, v) in &req.headers {
+        if !["host", "x-request-id", "content-length", "connection"].contains(&k.as_str()) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", req.body.len()));
+    if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&req.body)).is_err() {
+        return bad_gateway(format!("upstream {upstream}: write failed"));
+    }
+    let mut raw = Vec::new();
+    if conn.read_to_end(&mut raw).is_err() {
+        return bad_gateway(format!("upstream {upstream}: read failed"));
+    }
+    let text = String::from_utf8_lossy(&raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return bad_gateway(format!("upstream {upstream}: bad response"));
+    };
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(502);
+    Response {
+        status,
+        content_type: if head.contains("application/json") { "application/json" } else { "text/html" },
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Request> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).ok()? == 0 || h == "\r\n" {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Request { method, path, headers, body })
+}
+
+fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The incoming `x-request-id`, or a new one.
+fn request_id(req: &Request) -> String {
+    header(req, "x-request-id").map(str::to_string).unwrap_or_else(|| {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("{:016x}{:016x}", nanos as u64, COUNTER.fetch_add(1, Ordering::SeqCst))
+    })
+}
+
+fn unix_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `GET url` → exit status for Docker's HEALTHCHECK (no curl in the image).
+fn healthcheck(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else { return false };
+    let (addr, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let Ok(mut conn) = TcpStream::connect(addr) else { return false };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = write!(conn, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    let mut first = String::new();
+    let _ = BufReader::new(conn).read_line(&mut first);
+    first.split_whitespace().nth(1).is_some_and(|s| s.starts_with('2'))
+}
