@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptions, LogsOptions};
+use bollard::query_parameters::{CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -18,6 +18,8 @@ pub enum DockerError {
     Connect(String),
     #[error("Docker engine: {0}")]
     Api(#[from] bollard::errors::Error),
+    #[error("pull failed: {0}")]
+    Pull(String),
 }
 
 /// One container of a compose service, as the engine reports it.
@@ -162,6 +164,62 @@ impl Engine {
     }
 }
 
+/// Pull progress of one image: bytes done and total over all its layers.
+pub type PullProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+impl Engine {
+    /// Whether the image exists locally; its digest reference (or id) if so.
+    pub async fn local_digest(&self, reference: &str) -> Result<Option<String>, DockerError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => {
+                let repo = repository(reference);
+                let digest = image
+                    .repo_digests
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|d| d.split('@').next() == Some(repo))
+                    .or(image.id);
+                Ok(digest)
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Pulls `reference`, reporting layer progress.
+    pub async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), DockerError> {
+        let options = CreateImageOptions {
+            from_image: Some(reference.to_string()),
+            ..Default::default()
+        };
+        let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut stream = self.docker.create_image(Some(options), None, None);
+        while let Some(info) = stream.next().await {
+            let info = info?;
+            if let Some(err) = info.error_detail.and_then(|e| e.message) {
+                return Err(DockerError::Pull(err));
+            }
+            if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
+                if let (Some(cur), Some(total)) = (p.current, p.total) {
+                    layers.insert(id, (cur.max(0) as u64, total.max(0) as u64));
+                    let (done, all) = layers.values().fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+                    progress(done, all);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `registry:5000/team/api:1.4` → `registry:5000/team/api`.
+pub fn repository(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or(reference);
+    match without_digest.rfind(':') {
+        Some(i) if !without_digest[i..].contains('/') => &without_digest[..i],
+        _ => without_digest,
+    }
+}
+
 /// Splits Docker's `2026-11-26T13:00:00.123456789Z message` prefix.
 fn split_timestamp(line: &str) -> (Option<OffsetDateTime>, &str) {
     match line.split_once(' ') {
@@ -170,5 +228,16 @@ fn split_timestamp(line: &str) -> (Option<OffsetDateTime>, &str) {
             Err(_) => (None, line),
         },
         None => (OffsetDateTime::parse(line, &Rfc3339).ok(), ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repository_strips_tag_and_digest_but_not_the_registry_port() {
+        assert_eq!(super::repository("127.0.0.1:5000/app/api:1.2"), "127.0.0.1:5000/app/api");
+        assert_eq!(super::repository("127.0.0.1:5000/app/api"), "127.0.0.1:5000/app/api");
+        assert_eq!(super::repository("api@sha256:abc"), "api");
+        assert_eq!(super::repository("api:1@sha256:abc"), "api");
     }
 }

@@ -2,10 +2,14 @@
 //! sandboxed WebAssembly checks.
 
 pub mod checks;
+pub mod compose;
+pub mod config;
 pub mod cli;
 pub mod commands;
 pub mod docker;
 pub mod fsutil;
+pub mod release;
+pub mod whoami;
 pub mod report;
 
 /// The exit code for an error that ended a command: 3 ("error") unless the

@@ -1,0 +1,38 @@
+//! Release state under the state directory: the runbook's `state.env`
+//! pointers, the full history, and the deploy lock.
+
+pub mod history;
+pub mod lock;
+pub mod state;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One service's image in a release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// The reference as given, e.g. `registry/api:1.4`.
+    pub reference: String,
+    /// The resolved digest reference (`registry/api@sha256:…`) or, for an
+    /// image that never came from a registry, its image id.
+    pub digest: Option<String>,
+}
+
+impl Image {
+    /// What to hand to compose: the digest when it is a pullable reference,
+    /// so a rollback gets exactly the bytes that were verified.
+    pub fn pinned(&self) -> &str {
+        match &self.digest {
+            Some(d) if d.contains('@') => d,
+            _ => &self.reference,
+        }
+    }
+}
+
+/// A release: an id and an image per service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub id: String,
+    pub images: BTreeMap<String, Image>,
+}

@@ -1,0 +1,137 @@
+//! The deploy lock: one deploy, rollback or recovery at a time per state
+//! directory. The lock file names its holder and the phase it reached, so a
+//! holder that died is detected and explained, never silently overridden.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub host: String,
+    pub command: String,
+    pub release_id: String,
+    pub since: String,
+    /// How far it got: `preflight`, `pulling`, `applying`, `verifying`,
+    /// `soaking`, `rolling-back`, `recording`.
+    pub phase: String,
+}
+
+impl Holder {
+    /// Whether the holding process still runs (only knowable on this host).
+    pub fn alive(&self) -> Option<bool> {
+        (self.host == crate::whoami::host()).then(|| Path::new(&format!("/proc/{}", self.pid)).exists())
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "`pitwall {}` of release {} (pid {} on {}, since {}, phase {})",
+            self.command, self.release_id, self.pid, self.host, self.since, self.phase
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another deploy holds the lock: {} — wait for it to finish", .0.describe())]
+    Held(Holder),
+    #[error(
+        "a previous {} died without finishing (the process is gone); the stack may be half-way. \
+         Run `pitwall recover` to restore the last good release and clear the lock",
+        .0.describe()
+    )]
+    Stale(Holder),
+    #[error("the lock file {0} is unreadable; if no pitwall runs, inspect and remove it")]
+    Corrupt(PathBuf),
+    #[error("cannot take the lock {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("deploy.lock")
+}
+
+/// The current holder, if any.
+pub fn read(state_dir: &Path) -> Result<Option<Holder>, LockError> {
+    let file = path(state_dir);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|_| LockError::Corrupt(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(LockError::Io { path: file, source }),
+    }
+}
+
+/// A held lock, released on drop. A killed process leaves it behind, which
+/// is how the next command learns that a deploy was interrupted.
+pub struct Lock {
+    file: PathBuf,
+    holder: Holder,
+}
+
+impl Lock {
+    pub fn acquire(state_dir: &Path, command: &str, release_id: &str) -> Result<Lock, LockError> {
+        let file = path(state_dir);
+        let io = |source| LockError::Io { path: file.clone(), source };
+        std::fs::create_dir_all(state_dir).map_err(io)?;
+        let holder = Holder {
+            pid: std::process::id(),
+            host: crate::whoami::host(),
+            command: command.to_string(),
+            release_id: release_id.to_string(),
+            since: crate::whoami::now_rfc3339(),
+            phase: "preflight".into(),
+        };
+        // create_new is atomic: of two racing deploys exactly one wins.
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+            Ok(mut f) => {
+                let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
+                f.write_all(&json).and_then(|_| f.sync_all()).map_err(io)?;
+                Ok(Lock { file, holder })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(state_dir)? {
+                Some(h) if h.alive() == Some(false) => Err(LockError::Stale(h)),
+                Some(h) => Err(LockError::Held(h)),
+                None => Err(LockError::Corrupt(file)),
+            },
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Records the phase reached, for whoever finds the lock after a crash.
+    pub fn phase(&mut self, phase: &str) -> anyhow::Result<()> {
+        self.holder.phase = phase.to_string();
+        let json = serde_json::to_vec(&self.holder)?;
+        write_atomic(&self.file, &json).with_context(|| format!("cannot update {}", self.file.display()))
+    }
+
+    /// Takes over a stale lock (for `recover`), keeping it held by us.
+    pub fn take_over(state_dir: &Path, release_id: &str) -> anyhow::Result<Lock> {
+        let file = path(state_dir);
+        let mut lock = Lock {
+            file,
+            holder: Holder {
+                pid: std::process::id(),
+                host: crate::whoami::host(),
+                command: "recover".into(),
+                release_id: release_id.to_string(),
+                since: crate::whoami::now_rfc3339(),
+                phase: "recovering".into(),
+            },
+        };
+        lock.phase("recovering")?;
+        Ok(lock)
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.file) {
+            tracing::warn!("cannot remove the lock {}: {e}", self.file.display());
+        }
+    }
+}

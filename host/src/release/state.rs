@@ -1,0 +1,75 @@
+//! `state.env`: the runbook's pointers, kept compatible with its scripts.
+//!
+//! Keys (KEY is the service's key, e.g. BACKEND for `api`):
+//! `CURRENT_RELEASE_ID`, `CURRENT_<KEY>_IMAGE`, `CURRENT_<KEY>_DIGEST`,
+//! `CURRENT_DEPLOYED_AT`, and the same with `PREVIOUS_` for the release
+//! before it. Written atomically.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::{Image, Release};
+use crate::fsutil::write_atomic;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pointers {
+    pub current: Option<(Release, String)>,
+    pub previous: Option<(Release, String)>,
+}
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("state.env")
+}
+
+/// Reads the pointers; a missing file means no release yet.
+pub fn read(state_dir: &Path, services: &BTreeMap<String, String>) -> anyhow::Result<Pointers> {
+    let file = path(state_dir);
+    if !file.exists() {
+        return Ok(Pointers::default());
+    }
+    let vars = crate::config::read_env_file(&file)?;
+    let release = |prefix: &str| -> Option<(Release, String)> {
+        let id = vars.get(&format!("{prefix}_RELEASE_ID"))?.clone();
+        let mut images = BTreeMap::new();
+        for (service, key) in services {
+            let reference = vars.get(&format!("{prefix}_{key}_IMAGE"))?.clone();
+            let digest = vars.get(&format!("{prefix}_{key}_DIGEST")).filter(|d| !d.is_empty()).cloned();
+            images.insert(service.clone(), Image { reference, digest });
+        }
+        let at = vars.get(&format!("{prefix}_DEPLOYED_AT")).cloned().unwrap_or_default();
+        Some((Release { id, images }, at))
+    };
+    Ok(Pointers {
+        current: release("CURRENT"),
+        previous: release("PREVIOUS"),
+    })
+}
+
+pub fn write(state_dir: &Path, services: &BTreeMap<String, String>, p: &Pointers) -> anyhow::Result<()> {
+    let mut out = String::from(
+        "# pitwall release pointers, written atomically by pitwall; do not edit while a deploy runs.\n",
+    );
+    for (prefix, entry) in [("CURRENT", &p.current), ("PREVIOUS", &p.previous)] {
+        let Some((release, at)) = entry else { continue };
+        out.push_str(&format!("{prefix}_RELEASE_ID={}\n", quote(&release.id)));
+        for (service, key) in services {
+            if let Some(image) = release.images.get(service) {
+                out.push_str(&format!("{prefix}_{key}_IMAGE={}\n", quote(&image.reference)));
+                out.push_str(&format!(
+                    "{prefix}_{key}_DIGEST={}\n",
+                    quote(image.digest.as_deref().unwrap_or(""))
+                ));
+            }
+        }
+        out.push_str(&format!("{prefix}_DEPLOYED_AT={}\n", quote(at)));
+    }
+    let file = path(state_dir);
+    write_atomic(&file, out.as_bytes()).with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Single quotes keep the file sourceable by the runbook's bash scripts.
+fn quote(v: &str) -> String {
+    format!("'{}'", v.replace('\'', r"'\''"))
+}
