@@ -20,8 +20,102 @@ pub struct Cli {
     pub command: Command,
 }
 
+const EXIT_CODES: &str = "Exit codes:\n  \
+0  released (or restored) and verified\n  \
+1  the release failed and was rolled back; the previous release is verified\n  \
+2  usage error\n  \
+3  failed and NOT recovered: the stack is not on a verified release, a human is needed\n  \
+4  refused before anything changed (bad input, lock held, image missing, check rejected its config)";
+
+/// Where the stack and its checks are described, and what to override.
+#[derive(Debug, Args, Clone)]
+pub struct StackArgs {
+    /// The pitwall configuration.
+    #[arg(long, env = "PITWALL_CONFIG", default_value = "deploy/pitwall.toml")]
+    pub config: PathBuf,
+    /// The env file for compose (overrides stack.env_file). Its values never appear in pitwall's output.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Compose project name (overrides stack.project).
+    #[arg(long)]
+    pub project: Option<String>,
+    /// Where state.env, history.jsonl, the lock and incidents live (overrides stack.state_dir).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// URL of the `health` check (overrides its config url and grants it).
+    #[arg(long, value_name = "URL")]
+    pub health_url: Option<String>,
+    /// Print one JSON object instead of text (progress still goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Pull {
+    /// Always pull (the registry's current image for each tag)
+    Always,
+    /// Pull only images not present locally
+    Missing,
+    /// Never pull; every image must be present locally
+    Never,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Deploy a release: pull, apply, verify with checks, record — or roll back
+    #[command(after_help = EXIT_CODES)]
+    Deploy {
+        /// SERVICE=IMAGE for each service to change (repeatable); others keep the current release's image
+        #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
+        images: Vec<String>,
+        /// The id of this release, e.g. 2026-11-26.1 or a git sha
+        #[arg(long)]
+        release_id: String,
+        #[arg(long, value_enum, default_value = "always")]
+        pull: Pull,
+        /// Keep watch-phase checks running this long after verification (e.g. 2m)
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+        soak: Duration,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Go back to the previous release (or --to one), verify it, swap the pointers
+    #[command(after_help = EXIT_CODES)]
+    Rollback {
+        /// A release id from `pitwall history` instead of the previous release
+        #[arg(long, value_name = "RELEASE_ID")]
+        to: Option<String>,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// After an interrupted deploy: restore and verify the last good release, clear the lock
+    #[command(after_help = EXIT_CODES)]
+    Recover {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Current and previous release, containers, last verdicts
+    Status {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Every release with its outcome, digests and check results
+    History {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Build fixture images and show a deploy, a second deploy, a broken release rolled back, and the history
+    Demo {
+        /// The static fixture-app binary (scripts/demo.sh builds it)
+        #[arg(long, value_name = "PATH")]
+        fixture_bin: PathBuf,
+        /// Leave the demo stack running at the end
+        #[arg(long)]
+        keep: bool,
+        /// Host port of the demo frontend
+        #[arg(long, default_value_t = 18080)]
+        port: u16,
+    },
     /// Run, list and inspect checks (WebAssembly components)
     #[command(subcommand)]
     Check(CheckCommand),

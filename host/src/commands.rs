@@ -2,3 +2,6 @@
 //! subsystems (checks, compose, docker, release state).
 
 pub mod check;
+pub mod demo;
+pub mod deploy;
+pub mod status;

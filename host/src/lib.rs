@@ -11,9 +11,14 @@ pub mod fsutil;
 pub mod release;
 pub mod whoami;
 pub mod report;
+pub mod rollout;
 
-/// The exit code for an error that ended a command: 3 ("error") unless the
-/// error says otherwise.
-pub fn exit_code_for(_error: &anyhow::Error) -> u8 {
-    3
+/// The exit code for an error that ended a command: 4 for a refusal (nothing
+/// was changed), else 3 ("error; a human should look").
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<rollout::Refused>().is_some() {
+        rollout::EXIT_REFUSED
+    } else {
+        3
+    }
 }

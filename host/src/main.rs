@@ -24,6 +24,18 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(c) => commands::check::execute(c).await,
+            Command::Deploy {
+                images,
+                release_id,
+                pull,
+                soak,
+                stack,
+            } => commands::deploy::deploy(&images, &release_id, pull, soak, &stack).await,
+            Command::Rollback { to, stack } => commands::deploy::rollback(to.as_deref(), &stack).await,
+            Command::Recover { stack } => commands::deploy::recover(&stack).await,
+            Command::Status { stack } => commands::status::status(&stack).await,
+            Command::History { stack } => commands::status::history(&stack).await,
+            Command::Demo { fixture_bin, keep, port } => commands::demo::demo(&fixture_bin, keep, port).await,
         }
     });
     match result {

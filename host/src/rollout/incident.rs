@@ -1,0 +1,75 @@
+//! `incident-<timestamp>.log`: the runbook's ticket fields, the failing
+//! checks' evidence and the stack's logs, captured before the rollback.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::{Deployer, Failure, verify};
+use crate::fsutil::write_atomic;
+use crate::release::Release;
+use crate::release::history::Record;
+use crate::report::Redactor;
+
+const ROLLBACK_PENDING: &str = "rollback:      in progress";
+
+pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow::Result<PathBuf> {
+    let stack = &d.config.stack;
+    let path = stack.state_dir.join(format!("incident-{}.log", crate::whoami::now_compact()));
+    let logs = d
+        .compose()
+        .logs(&verify::image_vars(stack, release, false))
+        .await
+        .unwrap_or_else(|e| format!("(cannot capture the compose logs: {e:#})\n"));
+    let mut text = format!(
+        "pitwall incident\n\
+         release id:    {}\n\
+         images:        {}\n\
+         failure mode:  {}\n\
+         failure:       {}\n\
+         {ROLLBACK_PENDING}\n\
+         project:       {}\n\
+         host:          {}\n\
+         at:            {}\n\n",
+        release.id,
+        release
+            .images
+            .iter()
+            .map(|(s, i)| format!("{s}={} ({})", i.reference, i.digest.as_deref().unwrap_or("no digest")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        failure.mode.as_str(),
+        failure.message,
+        stack.project,
+        crate::whoami::host(),
+        crate::whoami::now_rfc3339(),
+    );
+    for c in &failure.checks {
+        text.push_str(&crate::report::verdict_text(
+            &format!("{} (attempt {})", c.name, c.attempts),
+            &c.verdict,
+        ));
+    }
+    text.push_str("\n---- compose logs ----\n");
+    text.push_str(&logs);
+    write_atomic(&path, d.progress.redactor.apply(&text).as_bytes())
+        .with_context(|| format!("cannot write the incident record {}", path.display()))?;
+    d.progress.line(&format!("incident recorded in {}", path.display()));
+    Ok(path)
+}
+
+/// Fills in the rollback status once it is known.
+pub fn finish(path: &Path, record: &Record, redactor: &Redactor) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let status = match &record.rollback {
+        None => "rollback:      none (no previous release to roll back to); the stack needs a human".to_string(),
+        Some(r) if r.outcome == "verified" => format!("rollback:      to {}, verified", r.to_release),
+        Some(r) => format!(
+            "rollback:      to {} FAILED: {}",
+            r.to_release,
+            r.failure.as_deref().unwrap_or("")
+        ),
+    };
+    let text = text.replacen(ROLLBACK_PENDING, &redactor.apply(&status), 1);
+    write_atomic(path, text.as_bytes()).with_context(|| format!("cannot update {}", path.display()))
+}

@@ -1,0 +1,255 @@
+//! Waiting for containers and running checks on the host's schedule:
+//! interval, per-attempt timeout, deadline, consecutive successes, failure
+//! limit. Checks of a phase run concurrently; the first definitive failure
+//! stops the others, so a rollback starts as soon as the release is known bad.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+
+use super::{Failure, Mode};
+use crate::checks::{Io, Outcome, Plugin, Run, Runtime, Verdict, types};
+use crate::config::{CheckSpec, Phase, Stack};
+use crate::docker;
+use crate::release::Release;
+use crate::release::history::CheckResult;
+use crate::report::Progress;
+
+/// A configured check with its plugin loaded.
+pub struct Loaded {
+    pub spec: CheckSpec,
+    pub plugin: Plugin,
+}
+
+/// Polls the engine until every service has a running container that is
+/// healthy (if it has a healthcheck). Exited or restarting containers are a
+/// startup failure; an unhealthy one a healthcheck failure.
+pub async fn wait_for_containers(engine: &docker::Engine, stack: &Stack, progress: &Progress) -> Result<(), Failure> {
+    let services: Vec<String> = stack.services.keys().cloned().collect();
+    let start = Instant::now();
+    loop {
+        let containers = engine
+            .containers(&stack.project, Some(&services))
+            .await
+            .map_err(|e| Failure::new(Mode::Startup, format!("cannot list containers: {e}")))?;
+        let mut waiting = Vec::new();
+        for service in &services {
+            let mine: Vec<_> = containers.iter().filter(|c| &c.service == service).collect();
+            if mine.is_empty() {
+                waiting.push(format!("{service}: no container"));
+            }
+            for c in mine {
+                match (c.state.as_str(), c.health.as_deref()) {
+                    ("exited" | "dead", _) => {
+                        return Err(Failure::new(
+                            Mode::Startup,
+                            format!("{service} ({}) exited with code {}", c.name, c.exit_code.unwrap_or(-1)),
+                        ));
+                    }
+                    ("restarting", _) => {
+                        return Err(Failure::new(
+                            Mode::Startup,
+                            format!(
+                                "{service} ({}) is restarting: it crashed (last exit code {})",
+                                c.name,
+                                c.exit_code.unwrap_or(-1)
+                            ),
+                        ));
+                    }
+                    _ if c.restart_count > 0 => {
+                        return Err(Failure::new(
+                            Mode::Startup,
+                            format!("{service} ({}) restarted {} times since it was created", c.name, c.restart_count),
+                        ));
+                    }
+                    (_, Some("unhealthy")) => {
+                        return Err(Failure::new(
+                            Mode::Healthcheck,
+                            format!("{service} ({}) is unhealthy according to its Docker healthcheck", c.name),
+                        ));
+                    }
+                    ("running", None | Some("healthy")) => {}
+                    (state, health) => waiting.push(format!("{service}: {state}{}", health.map(|h| format!(", {h}")).unwrap_or_default())),
+                }
+            }
+        }
+        if waiting.is_empty() {
+            progress.line(&format!("containers ready in {:.1}s", start.elapsed().as_secs_f64()));
+            return Ok(());
+        }
+        if start.elapsed() >= stack.wait_timeout {
+            return Err(Failure::new(
+                Mode::Startup,
+                format!(
+                    "containers not ready after {}: {}",
+                    humantime::format_duration(stack.wait_timeout),
+                    waiting.join("; ")
+                ),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// What a check run needs to know about the release.
+pub struct Target<'a> {
+    pub release: &'a Release,
+    pub project: &'a str,
+    pub started_at_ms: u64,
+}
+
+fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
+    types::Context {
+        release_id: target.release.id.clone(),
+        project: target.project.to_string(),
+        images: target
+            .release
+            .images
+            .iter()
+            .map(|(service, image)| types::ServiceImage {
+                service: service.clone(),
+                image: image.reference.clone(),
+            })
+            .collect(),
+        started_at_ms: target.started_at_ms,
+        now_ms: crate::commands::check::now_ms(),
+        attempt,
+        phase: match phase {
+            Phase::Verify => "verify".into(),
+            Phase::Watch => "watch".into(),
+        },
+    }
+}
+
+async fn attempt(runtime: &Runtime, check: &Loaded, target: &Target<'_>, n: u32, io: &Io) -> Verdict {
+    runtime
+        .run(
+            &check.plugin,
+            Run {
+                context: context(target, n, check.spec.phase),
+                config: &check.spec.config,
+                grants: &check.spec.grants,
+                limits: check.spec.limits(),
+                io: io.clone(),
+            },
+        )
+        .await
+}
+
+/// Verify phase: attempts until `successes` consecutive passes, `failure_limit`
+/// failed attempts, or the deadline.
+async fn settle(runtime: &Runtime, check: &Loaded, target: &Target<'_>, io: &Io, progress: &Progress) -> CheckResult {
+    let spec = &check.spec;
+    let start = Instant::now();
+    let (mut n, mut streak, mut failures) = (0, 0, 0);
+    loop {
+        n += 1;
+        let v = attempt(runtime, check, target, n, io).await;
+        progress.verdict(&spec.name, n, &v);
+        match v.outcome {
+            Outcome::Pass => streak += 1,
+            Outcome::Fail | Outcome::Error => {
+                streak = 0;
+                failures += 1;
+            }
+            Outcome::Inconclusive => streak = 0,
+        }
+        let done = streak >= spec.successes || failures >= spec.failure_limit;
+        if done || start.elapsed() + spec.interval >= spec.deadline {
+            return CheckResult {
+                name: spec.name.clone(),
+                phase: spec.phase,
+                passed: streak >= spec.successes,
+                attempts: n,
+                verdict: v,
+            };
+        }
+        tokio::time::sleep(spec.interval).await;
+    }
+}
+
+/// Watch phase: an attempt every interval until `soak` ends; fails at
+/// `failure_limit` failed attempts.
+async fn soak(
+    runtime: &Runtime,
+    check: &Loaded,
+    target: &Target<'_>,
+    io: &Io,
+    progress: &Progress,
+    window: Duration,
+) -> CheckResult {
+    let spec = &check.spec;
+    let start = Instant::now();
+    let (mut n, mut failures) = (0, 0);
+    loop {
+        n += 1;
+        let v = attempt(runtime, check, target, n, io).await;
+        progress.verdict(&spec.name, n, &v);
+        if matches!(v.outcome, Outcome::Fail | Outcome::Error) {
+            failures += 1;
+        }
+        if failures >= spec.failure_limit || start.elapsed() + spec.interval >= window {
+            return CheckResult {
+                name: spec.name.clone(),
+                phase: spec.phase,
+                passed: failures < spec.failure_limit,
+                attempts: n,
+                verdict: v,
+            };
+        }
+        tokio::time::sleep(spec.interval).await;
+    }
+}
+
+/// Runs the checks of `phase` concurrently (for `soak` when watching).
+/// Returns every finished result; stops at the first failed check.
+pub async fn run_phase(
+    runtime: &Runtime,
+    checks: &[Loaded],
+    phase: Phase,
+    target: &Target<'_>,
+    io: &Io,
+    progress: &Progress,
+    window: Duration,
+) -> Result<Vec<CheckResult>, Failure> {
+    let mut running: FuturesUnordered<_> = checks
+        .iter()
+        .filter(|c| c.spec.phase == phase)
+        .map(|c| async move {
+            match phase {
+                Phase::Verify => settle(runtime, c, target, io, progress).await,
+                Phase::Watch => soak(runtime, c, target, io, progress, window).await,
+            }
+        })
+        .collect();
+    let mut results = Vec::new();
+    while let Some(result) = running.next().await {
+        let failed = !result.passed;
+        results.push(result);
+        if failed {
+            let r = results.last().map(|r| (r.name.clone(), r.verdict.summary.clone())).unwrap_or_default();
+            let mode = if phase == Phase::Verify { Mode::Healthcheck } else { Mode::Runtime };
+            return Err(Failure {
+                mode,
+                message: format!("check `{}` failed: {}", r.0, r.1),
+                checks: results,
+            });
+        }
+    }
+    Ok(results)
+}
+
+/// Image variables for compose: `KEY_IMAGE` → reference.
+pub fn image_vars(stack: &Stack, release: &Release, pinned: bool) -> BTreeMap<String, String> {
+    stack
+        .services
+        .iter()
+        .filter_map(|(service, key)| {
+            let image = release.images.get(service)?;
+            let reference = if pinned { image.pinned() } else { image.reference.as_str() };
+            Some((format!("{key}_IMAGE"), reference.to_string()))
+        })
+        .collect()
+}
