@@ -15,7 +15,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Reply, Server, guest};
-use pitwall::checks::{Cache, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types};
+use pitwall::checks::{
+    Cache, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types,
+};
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -30,7 +32,14 @@ fn check_run(cache: &std::path::Path, url: &str, allow: &str) -> Duration {
     let start = Instant::now();
     let status = Command::new(env!("CARGO_BIN_EXE_pitwall"))
         .env("PITWALL_CACHE_DIR", cache)
-        .args(["check", "run", "builtin:http-probe", "--allow-http", allow, "--config"])
+        .args([
+            "check",
+            "run",
+            "builtin:http-probe",
+            "--allow-http",
+            allow,
+            "--config",
+        ])
         .arg(format!(r#"{{"url":"{url}"}}"#))
         .stdout(std::process::Stdio::null())
         .status()
@@ -83,7 +92,9 @@ async fn main() {
         .collect();
     let warm_dir = tempfile::tempdir().unwrap();
     check_run(warm_dir.path(), &url, &allow);
-    let warm: Vec<Duration> = (0..20).map(|_| check_run(warm_dir.path(), &url, &allow)).collect();
+    let warm: Vec<Duration> = (0..20)
+        .map(|_| check_run(warm_dir.path(), &url, &allow))
+        .collect();
 
     // 2. In-process instantiate + run of a trivial check.
     let cache_dir = tempfile::tempdir().unwrap();
@@ -128,7 +139,9 @@ async fn main() {
         }
         best
     };
-    let log_plugin = runtime.load(&Source::parse("builtin:log-5xx").unwrap()).unwrap();
+    let log_plugin = runtime
+        .load(&Source::parse("builtin:log-5xx").unwrap())
+        .unwrap();
     let config = r#"{"services":["api"],"max_lines":1000000,"max_ratio":1}"#;
     let grants = Grants {
         allow_http: vec![],
@@ -177,8 +190,14 @@ async fn main() {
 
     println!("| measure | result |");
     println!("|---|---|");
-    println!("| `pitwall check run builtin:http-probe`, cold cache (median of 5) | {} |", ms(median(cold.clone())));
-    println!("| same, warm cache (median of 20) | {} |", ms(median(warm.clone())));
+    println!(
+        "| `pitwall check run builtin:http-probe`, cold cache (median of 5) | {} |",
+        ms(median(cold.clone()))
+    );
+    println!(
+        "| same, warm cache (median of 20) | {} |",
+        ms(median(warm.clone()))
+    );
     println!(
         "| cold / warm | {:.1}x |",
         median(cold).as_secs_f64() / median(warm).as_secs_f64()
@@ -201,6 +220,13 @@ async fn main() {
         ms(native),
         rate(native)
     );
-    println!("| same lines through the wasm check, incl. host→guest copy (best of 5) | {} ({}) |", ms(wasm), rate(wasm));
-    println!("| wasm / native throughput | {:.2}x |", native.as_secs_f64() / wasm.as_secs_f64());
+    println!(
+        "| same lines through the wasm check, incl. host→guest copy (best of 5) | {} ({}) |",
+        ms(wasm),
+        rate(wasm)
+    );
+    println!(
+        "| wasm / native throughput | {:.2}x |",
+        native.as_secs_f64() / wasm.as_secs_f64()
+    );
 }

@@ -37,10 +37,10 @@ pub struct StackArgs {
     #[arg(long, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
     /// Compose project name (overrides stack.project).
-    #[arg(long)]
+    #[arg(long, env = "PITWALL_PROJECT")]
     pub project: Option<String>,
     /// Where state.env, history.jsonl, the lock and incidents live (overrides stack.state_dir).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "PITWALL_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
     /// URL of the `health` check (overrides its config url and grants it).
     #[arg(long, value_name = "URL")]

@@ -39,12 +39,16 @@ impl Compose {
                 .await
                 .is_ok_and(|s| s.success())
         };
-        let tool = if forced.as_deref() != Some("docker-compose") && works("docker", &["compose", "version"]).await {
+        let tool = if forced.as_deref() != Some("docker-compose")
+            && works("docker", &["compose", "version"]).await
+        {
             Tool::Plugin
         } else if works("docker-compose", &["version"]).await {
             Tool::Standalone
         } else {
-            bail!("neither `docker compose` nor `docker-compose` works here; install one (Debian: apt-get install docker-compose)");
+            bail!(
+                "neither `docker compose` nor `docker-compose` works here; install one (Debian: apt-get install docker-compose)"
+            );
         };
         Ok(Compose {
             tool,
@@ -72,7 +76,10 @@ impl Compose {
             }
             Tool::Standalone => Command::new("docker-compose"),
         };
-        cmd.arg("--project-name").arg(&self.project).arg("--file").arg(&self.file);
+        cmd.arg("--project-name")
+            .arg(&self.project)
+            .arg("--file")
+            .arg(&self.file);
         if let Some(env) = &self.env_file {
             cmd.arg("--env-file").arg(env);
         }
@@ -81,7 +88,11 @@ impl Compose {
         cmd
     }
 
-    async fn run(&self, images: &BTreeMap<String, String>, args: &[&str]) -> anyhow::Result<String> {
+    async fn run(
+        &self,
+        images: &BTreeMap<String, String>,
+        args: &[&str],
+    ) -> anyhow::Result<String> {
         let out = self
             .command(images)
             .args(args)
@@ -94,19 +105,27 @@ impl Compose {
             String::from_utf8_lossy(&out.stderr)
         );
         if !out.status.success() {
-            bail!("`{} {}` failed ({}):\n{}", self.tool(), args.join(" "), out.status, text.trim_end());
+            bail!(
+                "`{} {}` failed ({}):\n{}",
+                self.tool(),
+                args.join(" "),
+                out.status,
+                text.trim_end()
+            );
         }
         Ok(text)
     }
 
     /// `up -d --remove-orphans` with the given image variables.
     pub async fn up(&self, images: &BTreeMap<String, String>) -> anyhow::Result<String> {
-        self.run(images, &["up", "--detach", "--remove-orphans"]).await
+        self.run(images, &["up", "--detach", "--remove-orphans"])
+            .await
     }
 
     /// All services' logs with timestamps, for an incident record.
     pub async fn logs(&self, images: &BTreeMap<String, String>) -> anyhow::Result<String> {
-        self.run(images, &["logs", "--no-color", "--timestamps"]).await
+        self.run(images, &["logs", "--no-color", "--timestamps"])
+            .await
     }
 
     /// Stops and removes the project's containers (used by `demo`).

@@ -210,16 +210,28 @@ impl Config {
             )
         })?;
         let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
 
         // The env file is needed first: `${VAR}` may refer to it.
-        let mut value: toml::Value =
-            toml::from_str(&text).with_context(|| format!("{} is not valid TOML", path.display()))?;
-        let env_file = match (&overrides.env_file, value.get("stack").and_then(|s| s.get("env_file"))) {
+        let mut value: toml::Value = toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML", path.display()))?;
+        let env_file = match (
+            &overrides.env_file,
+            value.get("stack").and_then(|s| s.get("env_file")),
+        ) {
             (Some(p), _) => Some(p.clone()),
             (None, Some(v)) => {
                 let raw = v.as_str().context("stack.env_file must be a path")?;
-                Some(resolve(Path::new(&expand(raw, &std::env::vars().collect())?)))
+                Some(resolve(Path::new(&expand(
+                    raw,
+                    &std::env::vars().collect(),
+                )?)))
             }
             (None, None) => None,
         };
@@ -233,9 +245,12 @@ impl Config {
         if let Some(stack) = value.get_mut("stack").and_then(|s| s.as_table_mut()) {
             stack.remove("env_file");
         }
-        let raw: RawConfig = value
-            .try_into()
-            .with_context(|| format!("{} does not describe a pitwall configuration", path.display()))?;
+        let raw: RawConfig = value.try_into().with_context(|| {
+            format!(
+                "{} does not describe a pitwall configuration",
+                path.display()
+            )
+        })?;
         let d = raw.defaults;
         let mut checks = Vec::new();
         for c in raw.checks {
@@ -263,14 +278,19 @@ impl Config {
                 compose_file: resolve(&raw.stack.compose_file),
                 project: overrides.project.clone().unwrap_or(raw.stack.project),
                 env_file,
-                state_dir: overrides.state_dir.clone().unwrap_or_else(|| resolve(&raw.stack.state_dir)),
+                state_dir: overrides
+                    .state_dir
+                    .clone()
+                    .unwrap_or_else(|| resolve(&raw.stack.state_dir)),
                 wait_timeout: raw.stack.wait_timeout,
                 services: raw
                     .stack
                     .services
                     .into_iter()
                     .map(|(name, s)| {
-                        let key = s.key.unwrap_or_else(|| name.to_ascii_uppercase().replace('-', "_"));
+                        let key = s
+                            .key
+                            .unwrap_or_else(|| name.to_ascii_uppercase().replace('-', "_"));
                         (name, key)
                     })
                     .collect(),
@@ -286,7 +306,10 @@ impl Config {
 
     fn override_health_url(&mut self, url: &str) -> anyhow::Result<()> {
         let Some(check) = self.checks.iter_mut().find(|c| c.name == "health") else {
-            bail!("--health-url given, but {} has no check named `health`", self.path.display());
+            bail!(
+                "--health-url given, but {} has no check named `health`",
+                self.path.display()
+            );
         };
         let mut config: serde_json::Value = serde_json::from_str(&check.config)?;
         config["url"] = serde_json::Value::String(url.to_string());
@@ -304,9 +327,15 @@ impl Config {
             s.compose_file.display(),
             self.path.display()
         );
-        ensure!(!s.services.is_empty(), "stack.services is empty: name the services pitwall deploys");
         ensure!(
-            !s.project.is_empty() && s.project.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            !s.services.is_empty(),
+            "stack.services is empty: name the services pitwall deploys"
+        );
+        ensure!(
+            !s.project.is_empty()
+                && s.project
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
             "project name `{}` must be lowercase letters, digits, `-` or `_`",
             s.project
         );
@@ -320,10 +349,26 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for c in &self.checks {
-            ensure!(names.insert(&c.name), "two checks are named `{}`: names must be unique", c.name);
-            ensure!(c.successes >= 1, "check `{}`: successes must be at least 1", c.name);
-            ensure!(c.failure_limit >= 1, "check `{}`: failure_limit must be at least 1", c.name);
-            ensure!(c.timeout > Duration::ZERO, "check `{}`: timeout must be above 0", c.name);
+            ensure!(
+                names.insert(&c.name),
+                "two checks are named `{}`: names must be unique",
+                c.name
+            );
+            ensure!(
+                c.successes >= 1,
+                "check `{}`: successes must be at least 1",
+                c.name
+            );
+            ensure!(
+                c.failure_limit >= 1,
+                "check `{}`: failure_limit must be at least 1",
+                c.name
+            );
+            ensure!(
+                c.timeout > Duration::ZERO,
+                "check `{}`: timeout must be above 0",
+                c.name
+            );
             c.grants
                 .validate()
                 .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
@@ -349,11 +394,19 @@ impl Config {
 
 /// Refuses an env file that git tracks: it holds secrets.
 fn ensure_untracked(env: &Path) -> anyhow::Result<()> {
-    let Some(dir) = env.parent() else { return Ok(()) };
-    let Some(name) = env.file_name() else { return Ok(()) };
+    let Some(dir) = env.parent() else {
+        return Ok(());
+    };
+    let Some(name) = env.file_name() else {
+        return Ok(());
+    };
     let tracked = std::process::Command::new("git")
         .arg("-C")
-        .arg(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+        .arg(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
         .args(["ls-files", "--error-unmatch", "--"])
         .arg(name)
         .stdout(std::process::Stdio::null())
@@ -369,10 +422,12 @@ fn ensure_untracked(env: &Path) -> anyhow::Result<()> {
 }
 
 pub fn read_env_file(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let iter = dotenvy::from_path_iter(path).with_context(|| format!("cannot read the env file {}", path.display()))?;
+    let iter = dotenvy::from_path_iter(path)
+        .with_context(|| format!("cannot read the env file {}", path.display()))?;
     let mut out = BTreeMap::new();
     for item in iter {
-        let (k, v) = item.with_context(|| format!("the env file {} has a malformed line", path.display()))?;
+        let (k, v) =
+            item.with_context(|| format!("the env file {} has a malformed line", path.display()))?;
         out.insert(k, v);
     }
     Ok(out)
@@ -405,7 +460,9 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Str
             Some((n, d)) => (n, Some(d)),
             None => (inner, None),
         };
-        let is_env_name = name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        let is_env_name = name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
         match (vars.get(name), default) {
             (Some(v), _) if is_env_name => out.push_str(v),
             (_, Some(d)) => out.push_str(d),
@@ -424,7 +481,10 @@ mod tests {
     #[test]
     fn expansion_uses_vars_then_defaults_and_keeps_check_placeholders() {
         let vars = BTreeMap::from([("FRONTEND_PORT".to_string(), "18080".to_string())]);
-        assert_eq!(expand("http://h:${FRONTEND_PORT:-8080}/", &vars).unwrap(), "http://h:18080/");
+        assert_eq!(
+            expand("http://h:${FRONTEND_PORT:-8080}/", &vars).unwrap(),
+            "http://h:18080/"
+        );
         assert_eq!(expand("${MISSING:-x}", &vars).unwrap(), "x");
         assert_eq!(expand("v=${release_id}", &vars).unwrap(), "v=${release_id}");
         assert!(expand("${OPEN", &vars).is_err());

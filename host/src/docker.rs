@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::query_parameters::{CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions};
+use bollard::query_parameters::{
+    CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
+};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -181,13 +183,19 @@ impl Engine {
                     .or(image.id);
                 Ok(digest)
             }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Pulls `reference`, reporting layer progress.
-    pub async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), DockerError> {
+    pub async fn pull(
+        &self,
+        reference: &str,
+        progress: PullProgress<'_>,
+    ) -> Result<(), DockerError> {
         let options = CreateImageOptions {
             from_image: Some(reference.to_string()),
             ..Default::default()
@@ -202,7 +210,9 @@ impl Engine {
             if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
                 if let (Some(cur), Some(total)) = (p.current, p.total) {
                     layers.insert(id, (cur.max(0) as u64, total.max(0) as u64));
-                    let (done, all) = layers.values().fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+                    let (done, all) = layers
+                        .values()
+                        .fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
                     progress(done, all);
                 }
             }
@@ -235,8 +245,14 @@ fn split_timestamp(line: &str) -> (Option<OffsetDateTime>, &str) {
 mod tests {
     #[test]
     fn repository_strips_tag_and_digest_but_not_the_registry_port() {
-        assert_eq!(super::repository("127.0.0.1:5000/app/api:1.2"), "127.0.0.1:5000/app/api");
-        assert_eq!(super::repository("127.0.0.1:5000/app/api"), "127.0.0.1:5000/app/api");
+        assert_eq!(
+            super::repository("127.0.0.1:5000/app/api:1.2"),
+            "127.0.0.1:5000/app/api"
+        );
+        assert_eq!(
+            super::repository("127.0.0.1:5000/app/api"),
+            "127.0.0.1:5000/app/api"
+        );
         assert_eq!(super::repository("api@sha256:abc"), "api");
         assert_eq!(super::repository("api:1@sha256:abc"), "api");
     }

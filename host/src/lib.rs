@@ -2,16 +2,16 @@
 //! sandboxed WebAssembly checks.
 
 pub mod checks;
-pub mod compose;
-pub mod config;
 pub mod cli;
 pub mod commands;
+pub mod compose;
+pub mod config;
 pub mod docker;
 pub mod fsutil;
 pub mod release;
-pub mod whoami;
 pub mod report;
 pub mod rollout;
+pub mod whoami;
 
 /// The exit code for an error that ended a command: 4 for a refusal (nothing
 /// was changed), else 3 ("error; a human should look").

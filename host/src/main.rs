@@ -31,11 +31,17 @@ fn main() -> ExitCode {
                 soak,
                 stack,
             } => commands::deploy::deploy(&images, &release_id, pull, soak, &stack).await,
-            Command::Rollback { to, stack } => commands::deploy::rollback(to.as_deref(), &stack).await,
+            Command::Rollback { to, stack } => {
+                commands::deploy::rollback(to.as_deref(), &stack).await
+            }
             Command::Recover { stack } => commands::deploy::recover(&stack).await,
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
-            Command::Demo { fixture_bin, keep, port } => commands::demo::demo(&fixture_bin, keep, port).await,
+            Command::Demo {
+                fixture_bin,
+                keep,
+                port,
+            } => commands::demo::demo(&fixture_bin, keep, port).await,
         }
     });
     match result {

@@ -85,7 +85,10 @@ impl Redactor {
     }
 
     /// A copy of `value` with secrets removed from every string in it.
-    pub fn scrub<T: Serialize + serde::de::DeserializeOwned>(&self, value: &T) -> anyhow::Result<T> {
+    pub fn scrub<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        value: &T,
+    ) -> anyhow::Result<T> {
         let json = serde_json::to_string(value)?;
         Ok(serde_json::from_str(&self.apply(&json))?)
     }
@@ -114,7 +117,11 @@ impl Progress {
     }
 
     pub fn verdict(&self, check: &str, attempt: u32, v: &Verdict) {
-        let label = if self.tty { outcome_label(v.outcome) } else { v.outcome.as_str().to_ascii_uppercase() };
+        let label = if self.tty {
+            outcome_label(v.outcome)
+        } else {
+            v.outcome.as_str().to_ascii_uppercase()
+        };
         eprintln!(
             "    [{check} #{attempt}] {label} {} ({} ms)",
             self.redactor.apply(&v.summary),

@@ -121,13 +121,20 @@ impl Deployer {
     pub async fn preflight(config: Config, progress: Progress) -> anyhow::Result<Deployer> {
         let refuse = |e: anyhow::Error| anyhow::Error::new(Refused(format!("{e:#}")));
         let compose = Compose::detect(&config.stack).await.map_err(refuse)?;
-        let engine = docker::Engine::connect().await.map_err(|e| refuse(e.into()))?;
+        let engine = docker::Engine::connect()
+            .await
+            .map_err(|e| refuse(e.into()))?;
         let runtime = Runtime::new(Cache::from_env())?;
         let mut checks = Vec::new();
         for spec in &config.checks {
-            let plugin = crate::commands::check::load_and_validate(&runtime, &spec.plugin, &spec.config, spec.limits())
-                .await
-                .map_err(|e| refuse(anyhow::anyhow!("check `{}`: {e}", spec.name)))?;
+            let plugin = crate::commands::check::load_and_validate(
+                &runtime,
+                &spec.plugin,
+                &spec.config,
+                spec.limits(),
+            )
+            .await
+            .map_err(|e| refuse(anyhow::anyhow!("check `{}`: {e}", spec.name)))?;
             checks.push(Loaded {
                 spec: spec.clone(),
                 plugin,
@@ -154,7 +161,8 @@ impl Deployer {
     }
 
     fn lock(&self, command: &str, release_id: &str) -> anyhow::Result<Lock> {
-        Lock::acquire(self.state_dir(), command, release_id).map_err(|e| anyhow::Error::new(Refused(e.to_string())))
+        Lock::acquire(self.state_dir(), command, release_id)
+            .map_err(|e| anyhow::Error::new(Refused(e.to_string())))
     }
 
     /// Makes every image present locally per `policy` and resolves digests.
@@ -176,7 +184,10 @@ impl Deployer {
                 (PullPolicy::Missing, Some(d)) | (PullPolicy::Never, Some(d)) => Some(d),
                 (PullPolicy::Always, _) | (PullPolicy::Missing, None) => {
                     let bar = self.progress.pull_bar(reference);
-                    let pulled = self.engine.pull(reference, &|done, total| bar.update(done, total)).await;
+                    let pulled = self
+                        .engine
+                        .pull(reference, &|done, total| bar.update(done, total))
+                        .await;
                     bar.finish();
                     if let Err(e) = pulled {
                         return Err(Refused(format!(
@@ -213,7 +224,11 @@ impl Deployer {
         let stack = &self.config.stack;
         let t = Instant::now();
         let started_at_ms = crate::commands::check::now_ms();
-        self.progress.step(&format!("applying release {} with {}", release.id, self.compose.tool()));
+        self.progress.step(&format!(
+            "applying release {} with {}",
+            release.id,
+            self.compose.tool()
+        ));
         self.compose
             .up(&verify::image_vars(stack, release, pinned))
             .await
@@ -223,14 +238,24 @@ impl Deployer {
         verify::wait_for_containers(&self.engine, stack, &self.progress).await?;
         durations.insert(format!("{prefix}wait"), ms(t.elapsed()));
         let t = Instant::now();
-        self.progress.step(&format!("verifying release {}", release.id));
+        self.progress
+            .step(&format!("verifying release {}", release.id));
         let target = Target {
             release,
             project: &stack.project,
             started_at_ms,
         };
         let io = Io::live(&stack.project, false);
-        let results = verify::run_phase(&self.runtime, &self.checks, Phase::Verify, &target, &io, &self.progress, Duration::ZERO).await;
+        let results = verify::run_phase(
+            &self.runtime,
+            &self.checks,
+            Phase::Verify,
+            &target,
+            &io,
+            &self.progress,
+            Duration::ZERO,
+        )
+        .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         Ok((results?, started_at_ms))
     }
@@ -248,7 +273,12 @@ impl Deployer {
             if !stack.services.contains_key(service) {
                 return Err(Refused(format!(
                     "--image names `{service}`, which is not a service of the stack ({})",
-                    stack.services.keys().cloned().collect::<Vec<_>>().join(", ")
+                    stack
+                        .services
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
                 .into());
             }
@@ -258,7 +288,10 @@ impl Deployer {
         // Services not given keep the current release's image.
         let mut wanted = BTreeMap::new();
         for service in stack.services.keys() {
-            match (images.get(service), current.as_ref().and_then(|(r, _)| r.images.get(service))) {
+            match (
+                images.get(service),
+                current.as_ref().and_then(|(r, _)| r.images.get(service)),
+            ) {
                 (Some(r), _) => wanted.insert(service.clone(), r.clone()),
                 (None, Some(img)) => wanted.insert(service.clone(), img.pinned().to_string()),
                 (None, None) => {
@@ -275,7 +308,8 @@ impl Deployer {
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         lock.phase("pulling")?;
-        self.progress.step(&format!("pulling images for release {release_id}"));
+        self.progress
+            .step(&format!("pulling images for release {release_id}"));
         let resolved = self.resolve_images(&wanted, policy).await?;
         durations.insert("pull".into(), ms(t0.elapsed()));
         let release = Release {
@@ -300,13 +334,18 @@ impl Deployer {
         };
 
         lock.phase("applying")?;
-        let mut result = self.apply_and_verify(&release, false, &mut durations, "").await;
+        let mut result = self
+            .apply_and_verify(&release, false, &mut durations, "")
+            .await;
         // Watch checks look at least once, even with no soak window.
         if let Ok((checks, started_at_ms)) = &result
             && self.checks.iter().any(|c| c.spec.phase == Phase::Watch)
         {
             lock.phase("soaking")?;
-            self.progress.step(&format!("soaking release {release_id} for {}", humantime::format_duration(soak)));
+            self.progress.step(&format!(
+                "soaking release {release_id} for {}",
+                humantime::format_duration(soak)
+            ));
             let t = Instant::now();
             let target = Target {
                 release: &release,
@@ -314,8 +353,16 @@ impl Deployer {
                 started_at_ms: *started_at_ms,
             };
             let io = Io::live(&stack.project, false);
-            let watched =
-                verify::run_phase(&self.runtime, &self.checks, Phase::Watch, &target, &io, &self.progress, soak).await;
+            let watched = verify::run_phase(
+                &self.runtime,
+                &self.checks,
+                Phase::Watch,
+                &target,
+                &io,
+                &self.progress,
+                soak,
+            )
+            .await;
             durations.insert("soak".into(), ms(t.elapsed()));
             result = match watched {
                 Ok(more) => Ok(([checks.clone(), more].concat(), *started_at_ms)),
@@ -349,18 +396,28 @@ impl Deployer {
                 record.checks = failure.checks.clone();
                 record.failure_mode = Some(failure.mode.as_str().into());
                 record.failure = Some(failure.message.clone());
-                self.progress.step(&format!("release {release_id} failed ({}): {}", failure.mode.as_str(), failure.message));
+                self.progress.step(&format!(
+                    "release {release_id} failed ({}): {}",
+                    failure.mode.as_str(),
+                    failure.message
+                ));
                 let incident = incident::write(self, &release, &failure).await?;
                 record.incident = Some(incident.display().to_string());
                 let outcome = match &current {
                     None => {
-                        self.progress.line("this was the first release: there is nothing to roll back to");
+                        self.progress
+                            .line("this was the first release: there is nothing to roll back to");
                         record.outcome = "failed".into();
                         Outcome::NotRecovered
                     }
                     Some((previous, _)) => {
                         let (rollback, outcome) = self.roll_back_to(previous, &mut durations).await;
-                        record.outcome = if outcome == Outcome::RolledBack { "rolled_back" } else { "failed" }.into();
+                        record.outcome = if outcome == Outcome::RolledBack {
+                            "rolled_back"
+                        } else {
+                            "failed"
+                        }
+                        .into();
                         record.rollback = Some(rollback);
                         outcome
                     }
@@ -385,11 +442,20 @@ impl Deployer {
     }
 
     /// Re-applies `previous` (pinned to its digests) and verifies it.
-    async fn roll_back_to(&self, previous: &Release, durations: &mut BTreeMap<String, u64>) -> (Rollback, Outcome) {
-        self.progress.step(&format!("rolling back to release {}", previous.id));
-        match self.apply_and_verify(previous, true, durations, "rollback_").await {
+    async fn roll_back_to(
+        &self,
+        previous: &Release,
+        durations: &mut BTreeMap<String, u64>,
+    ) -> (Rollback, Outcome) {
+        self.progress
+            .step(&format!("rolling back to release {}", previous.id));
+        match self
+            .apply_and_verify(previous, true, durations, "rollback_")
+            .await
+        {
             Ok((checks, _)) => {
-                self.progress.line(&format!("release {} is back and verified", previous.id));
+                self.progress
+                    .line(&format!("release {} is back and verified", previous.id));
                 (
                     Rollback {
                         to_release: previous.id.clone(),
@@ -401,7 +467,10 @@ impl Deployer {
                 )
             }
             Err(f) => {
-                self.progress.line(&format!("rollback to {} FAILED: {}", previous.id, f.message));
+                self.progress.line(&format!(
+                    "rollback to {} FAILED: {}",
+                    previous.id, f.message
+                ));
                 (
                     Rollback {
                         to_release: previous.id.clone(),
@@ -430,12 +499,18 @@ impl Deployer {
             Some(id) => history::read(self.state_dir())?
                 .into_iter()
                 .rev()
-                .find(|r| r.release_id == id && matches!(r.outcome.as_str(), "released" | "restored"))
+                .find(|r| {
+                    r.release_id == id && matches!(r.outcome.as_str(), "released" | "restored")
+                })
                 .map(|r| Release {
                     id: r.release_id,
                     images: r.images,
                 })
-                .ok_or_else(|| Refused(format!("release {id} was never released here (see `pitwall history`)")))?,
+                .ok_or_else(|| {
+                    Refused(format!(
+                        "release {id} was never released here (see `pitwall history`)"
+                    ))
+                })?,
         };
         let mut lock = self.lock("rollback", &target.id)?;
         let t0 = Instant::now();
@@ -446,7 +521,12 @@ impl Deployer {
         let mut record = Record {
             release_id: target.id.clone(),
             action: "rollback".into(),
-            outcome: if outcome == Outcome::RolledBack { "restored" } else { "failed" }.into(),
+            outcome: if outcome == Outcome::RolledBack {
+                "restored"
+            } else {
+                "failed"
+            }
+            .into(),
             started_at: started,
             finished_at: whoami::now_rfc3339(),
             user: whoami::user(),
@@ -475,7 +555,11 @@ impl Deployer {
         let record = self.progress.redactor.scrub(&record)?;
         history::append(self.state_dir(), &record)?;
         drop(lock);
-        let outcome = if outcome == Outcome::RolledBack { Outcome::Released } else { Outcome::NotRecovered };
+        let outcome = if outcome == Outcome::RolledBack {
+            Outcome::Released
+        } else {
+            Outcome::NotRecovered
+        };
         Ok(Report {
             outcome,
             exit_code: outcome.exit_code(),
@@ -508,7 +592,8 @@ impl Deployer {
             ))
             .into());
         }
-        self.progress.line(&format!("found an interrupted {}", holder.describe()));
+        self.progress
+            .line(&format!("found an interrupted {}", holder.describe()));
         let pointers = state::read(self.state_dir(), &stack.services)?;
         let mut lock = Lock::take_over(self.state_dir(), &holder.release_id)?;
         let t0 = Instant::now();
@@ -571,7 +656,10 @@ impl Deployer {
                     "interrupted deploy of {} cleaned up; release {} restored and verified",
                     holder.release_id, record.release_id
                 ),
-                _ => format!("recovery incomplete: {}", record.failure.clone().unwrap_or_default()),
+                _ => format!(
+                    "recovery incomplete: {}",
+                    record.failure.clone().unwrap_or_default()
+                ),
             },
             record,
         })
@@ -584,7 +672,9 @@ impl Deployer {
             .stack
             .services
             .iter()
-            .filter_map(|(service, key)| Some((format!("{key}_IMAGE"), images.get(service)?.clone())))
+            .filter_map(|(service, key)| {
+                Some((format!("{key}_IMAGE"), images.get(service)?.clone()))
+            })
             .collect();
         self.compose.down(&vars).await.map(drop)
     }
@@ -610,7 +700,10 @@ fn message(record: &Record, outcome: Outcome) -> String {
             record.release_id,
             record.failure_mode.as_deref().unwrap_or("?"),
             record.failure.as_deref().unwrap_or(""),
-            record.rollback.as_ref().map_or("?", |r| r.to_release.as_str()),
+            record
+                .rollback
+                .as_ref()
+                .map_or("?", |r| r.to_release.as_str()),
             record.incident.as_deref().unwrap_or("-")
         ),
         Outcome::NotRecovered => format!(
@@ -620,7 +713,11 @@ fn message(record: &Record, outcome: Outcome) -> String {
             record.failure.as_deref().unwrap_or(""),
             match &record.rollback {
                 None => "there was no previous release to roll back to".to_string(),
-                Some(r) => format!("rollback to {} failed: {}", r.to_release, r.failure.as_deref().unwrap_or("")),
+                Some(r) => format!(
+                    "rollback to {} failed: {}",
+                    r.to_release,
+                    r.failure.as_deref().unwrap_or("")
+                ),
             },
             record.incident.as_deref().unwrap_or("-")
         ),
@@ -634,8 +731,13 @@ pub fn parse_images(values: &[String]) -> anyhow::Result<BTreeMap<String, String
         let (service, reference) = v
             .split_once('=')
             .filter(|(s, r)| !s.is_empty() && !r.is_empty())
-            .with_context(|| format!("--image `{v}` must be SERVICE=REF, e.g. api=registry/api:1.4"))?;
-        if out.insert(service.to_string(), reference.to_string()).is_some() {
+            .with_context(|| {
+                format!("--image `{v}` must be SERVICE=REF, e.g. api=registry/api:1.4")
+            })?;
+        if out
+            .insert(service.to_string(), reference.to_string())
+            .is_some()
+        {
             anyhow::bail!("--image names `{service}` twice");
         }
     }

@@ -191,3 +191,223 @@ pub fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+// ---- Docker: fixture images, a real registry, a stack per test ----
+
+/// The static fixture app, built once per test process.
+pub fn fixture_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(root())
+                .args([
+                    "build",
+                    "--release",
+                    "-p",
+                    "fixture-app",
+                    "--target",
+                    "x86_64-unknown-linux-musl",
+                ])
+                .status()
+                .expect("run cargo for the fixture app");
+            assert!(status.success(), "building the fixture app failed");
+            root().join("target/x86_64-unknown-linux-musl/release/fixture-app")
+        })
+        .clone()
+}
+
+/// A local image of the fixture app with `mode` baked in, tagged
+/// `pitwall-test/app:<mode>-<version>`.
+pub fn fixture_image(mode: &str, version: &str) -> String {
+    let tag = format!("pitwall-test/app:{mode}-{version}");
+    pitwall::commands::demo::build_fixture_image(&fixture_bin(), &tag, mode, version).unwrap()
+}
+
+pub fn free_port() -> u16 {
+    closed_port()
+}
+
+/// Debian's docker-registry, on its own loopback port and storage, for the
+/// life of the test.
+pub struct Registry {
+    pub host: String,
+    child: std::process::Child,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let storage = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = storage.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                storage.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed by scripts/setup.sh");
+        let host = format!("127.0.0.1:{port}");
+        for _ in 0..100 {
+            if TcpStream::connect(&host).is_ok() {
+                return Registry {
+                    host,
+                    child,
+                    _storage: storage,
+                };
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the registry did not start on {host}");
+    }
+
+    /// Tags a local image into this registry and pushes it; returns the ref.
+    pub fn push(&self, local: &str, name: &str) -> String {
+        let remote = format!("{}/{name}", self.host);
+        docker(&["tag", local, &remote]);
+        docker(&["push", &remote]);
+        docker(&["rmi", &remote]);
+        remote
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The reference stack (deploy/) under its own project name, port, env file
+/// and state directory; taken down when dropped.
+pub struct Stack {
+    pub project: String,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub secret: String,
+}
+
+impl Stack {
+    pub fn new(name: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let project = format!("pwtest-{name}-{}", std::process::id());
+        let secret = format!("s3cret-{name}-{}", std::process::id());
+        std::fs::write(
+            dir.path().join(".env.test"),
+            format!("SECRET_KEY={secret}\nFRONTEND_PORT={port}\n"),
+        )
+        .unwrap();
+        let stack = Stack {
+            project,
+            port,
+            dir,
+            secret,
+        };
+        stack.down();
+        stack
+    }
+
+    pub fn env_file(&self) -> PathBuf {
+        self.dir.path().join(".env.test")
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("releases")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A pitwall command with this stack's project, env file and state.
+    pub fn pitwall(&self, args: &[&str]) -> Command {
+        let mut cmd = pitwall();
+        cmd.current_dir(root())
+            .args(args)
+            .arg("--env-file")
+            .arg(self.env_file())
+            .env("PITWALL_PROJECT", &self.project)
+            .env("PITWALL_STATE_DIR", self.state_dir());
+        cmd
+    }
+
+    pub fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
+        let api = format!("api={image}");
+        let frontend = format!("frontend={image}");
+        let mut args = vec![
+            "deploy",
+            "--release-id",
+            release,
+            "--image",
+            &api,
+            "--image",
+            &frontend,
+        ];
+        args.extend_from_slice(extra);
+        run(&mut self.pitwall(&args))
+    }
+
+    pub fn state(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("state.env")).unwrap_or_default()
+    }
+
+    pub fn history(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The version the live stack reports on its health endpoint.
+    pub fn live_version(&self) -> Option<String> {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "3", &self.url("/api/health/")])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["version"].as_str().map(str::to_string)
+    }
+
+    fn down(&self) {
+        let _ = Command::new("docker-compose")
+            .args(["--project-name", &self.project, "--file"])
+            .arg(root().join("deploy/compose.production.yml"))
+            .args(["down", "--remove-orphans", "--timeout", "1"])
+            .env("BACKEND_IMAGE", "none")
+            .env("FRONTEND_IMAGE", "none")
+            .env("SECRET_KEY", "none")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

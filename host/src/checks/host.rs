@@ -86,8 +86,13 @@ impl Live {
                 .redirect(reqwest::redirect::Policy::none())
                 .no_proxy()
                 .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")));
-            let builder = if tls { builder } else { builder.tls_certs_only([]) };
-            builder.build()
+            let builder = if tls {
+                builder
+            } else {
+                builder.tls_certs_only([])
+            };
+            builder
+                .build()
                 .map_err(|e| format!("cannot set up the HTTP client: {e}"))
         })
         .as_ref()
@@ -260,7 +265,10 @@ async fn send_live(
         .map_err(http::Error::Denied)?;
     for _ in 0..=MAX_REDIRECTS {
         let left = timeout.saturating_sub(start.elapsed());
-        let mut builder = live.client(&url)?.request(method.clone(), url.clone()).timeout(left);
+        let mut builder = live
+            .client(&url)?
+            .request(method.clone(), url.clone())
+            .timeout(left);
         for h in &req.headers {
             builder = builder.header(&h.name, &h.value);
         }

@@ -30,7 +30,12 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(stack)?;
     let s = &config.stack;
     let pointers = state::read(&s.state_dir, &s.services)?;
-    let pointer = |p: Option<(Release, String)>| p.map(|(release, deployed_at)| Pointer { release, deployed_at });
+    let pointer = |p: Option<(Release, String)>| {
+        p.map(|(release, deployed_at)| Pointer {
+            release,
+            deployed_at,
+        })
+    };
     let engine = docker::Engine::connect().await?;
     let status = Status {
         project: s.project.clone(),
@@ -45,9 +50,17 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("project {}", status.project);
-    for (label, p) in [("current ", &status.current), ("previous", &status.previous)] {
+    for (label, p) in [
+        ("current ", &status.current),
+        ("previous", &status.previous),
+    ] {
         match p {
-            Some(p) => println!("{label}  {} (since {}){}", p.release.id, p.deployed_at, images(&p.release)),
+            Some(p) => println!(
+                "{label}  {} (since {}){}",
+                p.release.id,
+                p.deployed_at,
+                images(&p.release)
+            ),
             None => println!("{label}  none"),
         }
     }
@@ -72,7 +85,12 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     if let Some(r) = &status.last {
         println!("last: {} {} → {}", r.action, r.release_id, r.outcome);
         for c in &r.checks {
-            println!("  {} {}: {}", crate::report::outcome_label(c.verdict.outcome), c.name, c.verdict.summary);
+            println!(
+                "  {} {}: {}",
+                crate::report::outcome_label(c.verdict.outcome),
+                c.name,
+                c.verdict.summary
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -81,7 +99,13 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
 fn images(r: &Release) -> String {
     r.images
         .iter()
-        .map(|(s, i)| format!("\n            {s}: {} {}", i.reference, i.digest.as_deref().unwrap_or("")))
+        .map(|(s, i)| {
+            format!(
+                "\n            {s}: {} {}",
+                i.reference,
+                i.digest.as_deref().unwrap_or("")
+            )
+        })
         .collect()
 }
 
@@ -102,10 +126,18 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             r.action,
             r.release_id,
             r.outcome,
-            r.failure_mode.as_deref().map(|m| format!("({m}) ")).unwrap_or_default() + r.failure.as_deref().unwrap_or("")
+            r.failure_mode
+                .as_deref()
+                .map(|m| format!("({m}) "))
+                .unwrap_or_default()
+                + r.failure.as_deref().unwrap_or("")
         );
         for (s, i) in &r.images {
-            println!("      {s}: {} {}", i.reference, i.digest.as_deref().unwrap_or(""));
+            println!(
+                "      {s}: {} {}",
+                i.reference,
+                i.digest.as_deref().unwrap_or("")
+            );
         }
         for c in &r.checks {
             println!(

@@ -65,7 +65,8 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 pub fn append(state_dir: &Path, record: &Record) -> anyhow::Result<()> {
     let file = path(state_dir);
-    std::fs::create_dir_all(state_dir).with_context(|| format!("cannot create {}", state_dir.display()))?;
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
     let mut f = std::fs::OpenOptions::new()
@@ -73,7 +74,9 @@ pub fn append(state_dir: &Path, record: &Record) -> anyhow::Result<()> {
         .append(true)
         .open(&file)
         .with_context(|| format!("cannot open {}", file.display()))?;
-    f.write_all(&line).and_then(|_| f.sync_all()).with_context(|| format!("cannot append to {}", file.display()))
+    f.write_all(&line)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("cannot append to {}", file.display()))
 }
 
 pub fn read(state_dir: &Path) -> anyhow::Result<Vec<Record>> {
@@ -84,10 +87,18 @@ pub fn read(state_dir: &Path) -> anyhow::Result<Vec<Record>> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
     let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         match serde_json::from_str(line) {
             Ok(r) => out.push(r),
-            Err(e) => tracing::warn!("{}:{}: skipping an unreadable record ({e})", file.display(), n + 1),
+            Err(e) => tracing::warn!(
+                "{}:{}: skipping an unreadable record ({e})",
+                file.display(),
+                n + 1
+            ),
         }
     }
     Ok(out)

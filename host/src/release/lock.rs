@@ -25,7 +25,8 @@ pub struct Holder {
 impl Holder {
     /// Whether the holding process still runs (only knowable on this host).
     pub fn alive(&self) -> Option<bool> {
-        (self.host == crate::whoami::host()).then(|| Path::new(&format!("/proc/{}", self.pid)).exists())
+        (self.host == crate::whoami::host())
+            .then(|| Path::new(&format!("/proc/{}", self.pid)).exists())
     }
 
     pub fn describe(&self) -> String {
@@ -49,7 +50,10 @@ pub enum LockError {
     #[error("the lock file {0} is unreadable; if no pitwall runs, inspect and remove it")]
     Corrupt(PathBuf),
     #[error("cannot take the lock {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub fn path(state_dir: &Path) -> PathBuf {
@@ -60,7 +64,9 @@ pub fn path(state_dir: &Path) -> PathBuf {
 pub fn read(state_dir: &Path) -> Result<Option<Holder>, LockError> {
     let file = path(state_dir);
     match std::fs::read_to_string(&file) {
-        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|_| LockError::Corrupt(file)),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| LockError::Corrupt(file)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(LockError::Io { path: file, source }),
     }
@@ -76,7 +82,10 @@ pub struct Lock {
 impl Lock {
     pub fn acquire(state_dir: &Path, command: &str, release_id: &str) -> Result<Lock, LockError> {
         let file = path(state_dir);
-        let io = |source| LockError::Io { path: file.clone(), source };
+        let io = |source| LockError::Io {
+            path: file.clone(),
+            source,
+        };
         std::fs::create_dir_all(state_dir).map_err(io)?;
         let holder = Holder {
             pid: std::process::id(),
@@ -87,7 +96,11 @@ impl Lock {
             phase: "preflight".into(),
         };
         // create_new is atomic: of two racing deploys exactly one wins.
-        match std::fs::OpenOptions::new().write(true).create_new(true).open(&file) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
             Ok(mut f) => {
                 let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
                 f.write_all(&json).and_then(|_| f.sync_all()).map_err(io)?;
@@ -106,7 +119,8 @@ impl Lock {
     pub fn phase(&mut self, phase: &str) -> anyhow::Result<()> {
         self.holder.phase = phase.to_string();
         let json = serde_json::to_vec(&self.holder)?;
-        write_atomic(&self.file, &json).with_context(|| format!("cannot update {}", self.file.display()))
+        write_atomic(&self.file, &json)
+            .with_context(|| format!("cannot update {}", self.file.display()))
     }
 
     /// Takes over a stale lock (for `recover`), keeping it held by us.

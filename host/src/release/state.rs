@@ -35,10 +35,16 @@ pub fn read(state_dir: &Path, services: &BTreeMap<String, String>) -> anyhow::Re
         let mut images = BTreeMap::new();
         for (service, key) in services {
             let reference = vars.get(&format!("{prefix}_{key}_IMAGE"))?.clone();
-            let digest = vars.get(&format!("{prefix}_{key}_DIGEST")).filter(|d| !d.is_empty()).cloned();
+            let digest = vars
+                .get(&format!("{prefix}_{key}_DIGEST"))
+                .filter(|d| !d.is_empty())
+                .cloned();
             images.insert(service.clone(), Image { reference, digest });
         }
-        let at = vars.get(&format!("{prefix}_DEPLOYED_AT")).cloned().unwrap_or_default();
+        let at = vars
+            .get(&format!("{prefix}_DEPLOYED_AT"))
+            .cloned()
+            .unwrap_or_default();
         Some((Release { id, images }, at))
     };
     Ok(Pointers {
@@ -47,7 +53,11 @@ pub fn read(state_dir: &Path, services: &BTreeMap<String, String>) -> anyhow::Re
     })
 }
 
-pub fn write(state_dir: &Path, services: &BTreeMap<String, String>, p: &Pointers) -> anyhow::Result<()> {
+pub fn write(
+    state_dir: &Path,
+    services: &BTreeMap<String, String>,
+    p: &Pointers,
+) -> anyhow::Result<()> {
     let mut out = String::from(
         "# pitwall release pointers, written atomically by pitwall; do not edit while a deploy runs.\n",
     );
@@ -56,7 +66,10 @@ pub fn write(state_dir: &Path, services: &BTreeMap<String, String>, p: &Pointers
         out.push_str(&format!("{prefix}_RELEASE_ID={}\n", quote(&release.id)));
         for (service, key) in services {
             if let Some(image) = release.images.get(service) {
-                out.push_str(&format!("{prefix}_{key}_IMAGE={}\n", quote(&image.reference)));
+                out.push_str(&format!(
+                    "{prefix}_{key}_IMAGE={}\n",
+                    quote(&image.reference)
+                ));
                 out.push_str(&format!(
                     "{prefix}_{key}_DIGEST={}\n",
                     quote(image.digest.as_deref().unwrap_or(""))

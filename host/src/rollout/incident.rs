@@ -15,7 +15,9 @@ const ROLLBACK_PENDING: &str = "rollback:      in progress";
 
 pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow::Result<PathBuf> {
     let stack = &d.config.stack;
-    let path = stack.state_dir.join(format!("incident-{}.log", crate::whoami::now_compact()));
+    let path = stack
+        .state_dir
+        .join(format!("incident-{}.log", crate::whoami::now_compact()));
     let logs = d
         .compose()
         .logs(&verify::image_vars(stack, release, false))
@@ -35,7 +37,11 @@ pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow
         release
             .images
             .iter()
-            .map(|(s, i)| format!("{s}={} ({})", i.reference, i.digest.as_deref().unwrap_or("no digest")))
+            .map(|(s, i)| format!(
+                "{s}={} ({})",
+                i.reference,
+                i.digest.as_deref().unwrap_or("no digest")
+            ))
             .collect::<Vec<_>>()
             .join(", "),
         failure.mode.as_str(),
@@ -54,16 +60,23 @@ pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow
     text.push_str(&logs);
     write_atomic(&path, d.progress.redactor.apply(&text).as_bytes())
         .with_context(|| format!("cannot write the incident record {}", path.display()))?;
-    d.progress.line(&format!("incident recorded in {}", path.display()));
+    d.progress
+        .line(&format!("incident recorded in {}", path.display()));
     Ok(path)
 }
 
 /// Fills in the rollback status once it is known.
 pub fn finish(path: &Path, record: &Record, redactor: &Redactor) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let status = match &record.rollback {
-        None => "rollback:      none (no previous release to roll back to); the stack needs a human".to_string(),
-        Some(r) if r.outcome == "verified" => format!("rollback:      to {}, verified", r.to_release),
+        None => {
+            "rollback:      none (no previous release to roll back to); the stack needs a human"
+                .to_string()
+        }
+        Some(r) if r.outcome == "verified" => {
+            format!("rollback:      to {}, verified", r.to_release)
+        }
         Some(r) => format!(
             "rollback:      to {} FAILED: {}",
             r.to_release,

@@ -26,7 +26,11 @@ pub struct Loaded {
 /// Polls the engine until every service has a running container that is
 /// healthy (if it has a healthcheck). Exited or restarting containers are a
 /// startup failure; an unhealthy one a healthcheck failure.
-pub async fn wait_for_containers(engine: &docker::Engine, stack: &Stack, progress: &Progress) -> Result<(), Failure> {
+pub async fn wait_for_containers(
+    engine: &docker::Engine,
+    stack: &Stack,
+    progress: &Progress,
+) -> Result<(), Failure> {
     let services: Vec<String> = stack.services.keys().cloned().collect();
     let start = Instant::now();
     loop {
@@ -36,7 +40,10 @@ pub async fn wait_for_containers(engine: &docker::Engine, stack: &Stack, progres
             .map_err(|e| Failure::new(Mode::Startup, format!("cannot list containers: {e}")))?;
         let mut waiting = Vec::new();
         for service in &services {
-            let mine: Vec<_> = containers.iter().filter(|c| &c.service == service).collect();
+            let mine: Vec<_> = containers
+                .iter()
+                .filter(|c| &c.service == service)
+                .collect();
             if mine.is_empty() {
                 waiting.push(format!("{service}: no container"));
             }
@@ -45,7 +52,11 @@ pub async fn wait_for_containers(engine: &docker::Engine, stack: &Stack, progres
                     ("exited" | "dead", _) => {
                         return Err(Failure::new(
                             Mode::Startup,
-                            format!("{service} ({}) exited with code {}", c.name, c.exit_code.unwrap_or(-1)),
+                            format!(
+                                "{service} ({}) exited with code {}",
+                                c.name,
+                                c.exit_code.unwrap_or(-1)
+                            ),
                         ));
                     }
                     ("restarting", _) => {
@@ -61,22 +72,34 @@ pub async fn wait_for_containers(engine: &docker::Engine, stack: &Stack, progres
                     _ if c.restart_count > 0 => {
                         return Err(Failure::new(
                             Mode::Startup,
-                            format!("{service} ({}) restarted {} times since it was created", c.name, c.restart_count),
+                            format!(
+                                "{service} ({}) restarted {} times since it was created",
+                                c.name, c.restart_count
+                            ),
                         ));
                     }
                     (_, Some("unhealthy")) => {
                         return Err(Failure::new(
                             Mode::Healthcheck,
-                            format!("{service} ({}) is unhealthy according to its Docker healthcheck", c.name),
+                            format!(
+                                "{service} ({}) is unhealthy according to its Docker healthcheck",
+                                c.name
+                            ),
                         ));
                     }
                     ("running", None | Some("healthy")) => {}
-                    (state, health) => waiting.push(format!("{service}: {state}{}", health.map(|h| format!(", {h}")).unwrap_or_default())),
+                    (state, health) => waiting.push(format!(
+                        "{service}: {state}{}",
+                        health.map(|h| format!(", {h}")).unwrap_or_default()
+                    )),
                 }
             }
         }
         if waiting.is_empty() {
-            progress.line(&format!("containers ready in {:.1}s", start.elapsed().as_secs_f64()));
+            progress.line(&format!(
+                "containers ready in {:.1}s",
+                start.elapsed().as_secs_f64()
+            ));
             return Ok(());
         }
         if start.elapsed() >= stack.wait_timeout {
@@ -123,7 +146,13 @@ fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
     }
 }
 
-async fn attempt(runtime: &Runtime, check: &Loaded, target: &Target<'_>, n: u32, io: &Io) -> Verdict {
+async fn attempt(
+    runtime: &Runtime,
+    check: &Loaded,
+    target: &Target<'_>,
+    n: u32,
+    io: &Io,
+) -> Verdict {
     runtime
         .run(
             &check.plugin,
@@ -140,7 +169,13 @@ async fn attempt(runtime: &Runtime, check: &Loaded, target: &Target<'_>, n: u32,
 
 /// Verify phase: attempts until `successes` consecutive passes, `failure_limit`
 /// failed attempts, or the deadline.
-async fn settle(runtime: &Runtime, check: &Loaded, target: &Target<'_>, io: &Io, progress: &Progress) -> CheckResult {
+async fn settle(
+    runtime: &Runtime,
+    check: &Loaded,
+    target: &Target<'_>,
+    io: &Io,
+    progress: &Progress,
+) -> CheckResult {
     let spec = &check.spec;
     let start = Instant::now();
     let (mut n, mut streak, mut failures) = (0, 0, 0);
@@ -229,8 +264,15 @@ pub async fn run_phase(
         let failed = !result.passed;
         results.push(result);
         if failed {
-            let r = results.last().map(|r| (r.name.clone(), r.verdict.summary.clone())).unwrap_or_default();
-            let mode = if phase == Phase::Verify { Mode::Healthcheck } else { Mode::Runtime };
+            let r = results
+                .last()
+                .map(|r| (r.name.clone(), r.verdict.summary.clone()))
+                .unwrap_or_default();
+            let mode = if phase == Phase::Verify {
+                Mode::Healthcheck
+            } else {
+                Mode::Runtime
+            };
             return Err(Failure {
                 mode,
                 message: format!("check `{}` failed: {}", r.0, r.1),
@@ -248,7 +290,11 @@ pub fn image_vars(stack: &Stack, release: &Release, pinned: bool) -> BTreeMap<St
         .iter()
         .filter_map(|(service, key)| {
             let image = release.images.get(service)?;
-            let reference = if pinned { image.pinned() } else { image.reference.as_str() };
+            let reference = if pinned {
+                image.pinned()
+            } else {
+                image.reference.as_str()
+            };
             Some((format!("{key}_IMAGE"), reference.to_string()))
         })
         .collect()

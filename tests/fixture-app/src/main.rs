@@ -5,7 +5,8 @@
 //! - `healthy`: everything answers as it should;
 //! - `health503`: `/api/health/` answers 503;
 //! - `crash`: exits with status 3 right after start;
-//! - `errors`: one request in three answers 500 (health stays 200);
+//! - `errors`: `/api/items` answers 500 (what the checklist probes stays
+//!   fine: the failure only shows in the logs, under real traffic);
 //! - `slow`: every answer takes `FIXTURE_DELAY_MS` (default 1500) ms.
 //!
 //! Usage: `fixture-app api`, `fixture-app frontend` (proxies `/api/` to
@@ -37,7 +38,23 @@ fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
+/// As PID 1 in a container the process gets no default SIGTERM action; a
+/// real app exits promptly on it, so `compose up` replaces it without waiting
+/// out the stop timeout.
+fn exit_on_sigterm() {
+    extern "C" fn bye(_: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(0) }
+    }
+    // SAFETY: installs a handler that only calls an async-signal-safe function.
+    unsafe {
+        libc::signal(libc::SIGTERM, bye as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, bye as *const () as libc::sighandler_t);
+    }
+}
+
 fn main() {
+    exit_on_sigterm();
     let args: Vec<String> = std::env::args().collect();
     let role = args.get(1).map(String::as_str).unwrap_or("api");
     if role == "healthcheck" {
@@ -55,7 +72,10 @@ fn main() {
         eprintln!("fixture: cannot listen on {port}: {e}");
         std::process::exit(2)
     });
-    eprintln!("fixture {role} ({mode}, version {}) listening on :{port}", env("FIXTURE_VERSION", "dev"));
+    eprintln!(
+        "fixture {role} ({mode}, version {}) listening on :{port}",
+        env("FIXTURE_VERSION", "dev")
+    );
     for stream in listener.incoming().flatten() {
         let role = role.to_string();
         let mode = mode.clone();
@@ -64,13 +84,19 @@ fn main() {
 }
 
 fn handle(mut stream: TcpStream, role: &str, mode: &str) {
-    let Some(req) = read_request(&stream) else { return };
+    let Some(req) = read_request(&stream) else {
+        return;
+    };
     let id = request_id(&req);
     if mode == "slow" {
         let ms = env("FIXTURE_DELAY_MS", "1500").parse().unwrap_or(1500);
         std::thread::sleep(Duration::from_millis(ms));
     }
-    let resp = if role == "frontend" { frontend(&req, &id) } else { api(&req, mode) };
+    let resp = if role == "frontend" {
+        frontend(&req, &id)
+    } else {
+        api(&req, mode)
+    };
     let _ = write!(
         stream,
         "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\nx-request-id: {id}\r\nconnection: close\r\n\r\n",
@@ -79,7 +105,10 @@ fn handle(mut stream: TcpStream, role: &str, mode: &str) {
         resp.body.len()
     );
     let _ = stream.write_all(&resp.body);
-    let peer = stream.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let peer = stream
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     if role == "frontend" {
         println!(
             "{peer} - - [{}] \"{} {} HTTP/1.1\" {} {} \"-\" \"{}\" \"{id}\"",
@@ -112,7 +141,8 @@ fn api(req: &Request, mode: &str) -> Response {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/api/health/") if mode == "health503" => json(503, r#"{"status":"unhealthy"}"#.into()),
         ("GET", "/api/health/") => json(200, format!(r#"{{"status":"ok","version":"{version}"}}"#)),
-        _ if mode == "errors" && n % 3 == 0 => json(500, r#"{"error":"injected failure"}"#.into()),
+        ("GET", "/api/items") if mode == "errors" => json(500, r#"{"error":"injected failure"}"#.into()),
+        ("GET", "/api/items") => json(200, r#"{"items":[]}"#.into()),
         ("GET", "/api/docs/") => Response {
             status: 200,
             content_type: "text/html",
@@ -145,7 +175,11 @@ fn frontend(req: &Request, id: &str) -> Response {
         return Response {
             status: 200,
             content_type: "text/html",
-            body: format!("<html><body>fixture frontend {}</body></html>", env("FIXTURE_VERSION", "dev")).into_bytes(),
+            body: format!(
+                "<html><body>fixture frontend {}</body></html>",
+                env("FIXTURE_VERSION", "dev")
+            )
+            .into_bytes(),
         };
     }
     let upstream = env("API_UPSTREAM", "api:8000");
@@ -159,14 +193,24 @@ fn frontend(req: &Request, id: &str) -> Response {
         Err(e) => return bad_gateway(format!("upstream {upstream}: {e}")),
     };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut head = format!("{} {} HTTP/1.1\r\nhost: {upstream}\r\nx-request-id: {id}\r\n", req.method, req.path);
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nhost: {upstream}\r\nx-request-id: {id}\r\n",
+        req.method, req.path
+    );
     for (k, v) in &req.headers {
         if !["host", "x-request-id", "content-length", "connection"].contains(&k.as_str()) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
     }
-    head.push_str(&format!("content-length: {}\r\nconnection: close\r\n\r\n", req.body.len()));
-    if conn.write_all(head.as_bytes()).and_then(|_| conn.write_all(&req.body)).is_err() {
+    head.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        req.body.len()
+    ));
+    if conn
+        .write_all(head.as_bytes())
+        .and_then(|_| conn.write_all(&req.body))
+        .is_err()
+    {
         return bad_gateway(format!("upstream {upstream}: write failed"));
     }
     let mut raw = Vec::new();
@@ -177,10 +221,18 @@ fn frontend(req: &Request, id: &str) -> Response {
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return bad_gateway(format!("upstream {upstream}: bad response"));
     };
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(502);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(502);
     Response {
         status,
-        content_type: if head.contains("application/json") { "application/json" } else { "text/html" },
+        content_type: if head.contains("application/json") {
+            "application/json"
+        } else {
+            "text/html"
+        },
         body: body.as_bytes().to_vec(),
     }
 }
@@ -209,33 +261,63 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    Some(Request { method, path, headers, body })
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    req.headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// The incoming `x-request-id`, or a new one.
 fn request_id(req: &Request) -> String {
-    header(req, "x-request-id").map(str::to_string).unwrap_or_else(|| {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        format!("{:016x}{:016x}", nanos as u64, COUNTER.fetch_add(1, Ordering::SeqCst))
-    })
+    header(req, "x-request-id")
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!(
+                "{:016x}{:016x}",
+                nanos as u64,
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            )
+        })
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `GET url` → exit status for Docker's HEALTHCHECK (no curl in the image).
 fn healthcheck(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else { return false };
-    let (addr, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-    let Ok(mut conn) = TcpStream::connect(addr) else { return false };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let (addr, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
+    let Ok(mut conn) = TcpStream::connect(addr) else {
+        return false;
+    };
     let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    let _ = write!(conn, "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n");
+    let _ = write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    );
     let mut first = String::new();
     let _ = BufReader::new(conn).read_line(&mut first);
-    first.split_whitespace().nth(1).is_some_and(|s| s.starts_with('2'))
+    first
+        .split_whitespace()
+        .nth(1)
+        .is_some_and(|s| s.starts_with('2'))
 }
