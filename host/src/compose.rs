@@ -10,6 +10,16 @@ use tokio::process::Command;
 
 use crate::config::Stack;
 
+async fn plugin_works() -> bool {
+    Command::new("docker")
+        .args(["compose", "version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tool {
     /// `docker compose`
@@ -30,20 +40,11 @@ impl Compose {
     /// Finds a compose tool; `PITWALL_COMPOSE=docker-compose` forces v1.
     pub async fn detect(stack: &Stack) -> anyhow::Result<Compose> {
         let forced = std::env::var("PITWALL_COMPOSE").ok();
-        let works = |program: &'static str, args: &'static [&'static str]| async move {
-            Command::new(program)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .is_ok_and(|s| s.success())
-        };
-        let tool = if forced.as_deref() != Some("docker-compose")
-            && works("docker", &["compose", "version"]).await
-        {
+        // Only the plugin needs a probe run; v1 is a (slow to start) Python
+        // program, so finding it on PATH is enough.
+        let tool = if forced.as_deref() != Some("docker-compose") && plugin_works().await {
             Tool::Plugin
-        } else if works("docker-compose", &["version"]).await {
+        } else if which::which("docker-compose").is_ok() {
             Tool::Standalone
         } else {
             bail!(

@@ -213,6 +213,26 @@ impl Deployer {
         Ok(out)
     }
 
+    /// Runs the checks of `phase` while watching the containers; a container
+    /// problem during the soak is a runtime failure.
+    async fn phase(
+        &self,
+        phase: Phase,
+        target: &Target<'_>,
+        window: Duration,
+    ) -> Result<Vec<CheckResult>, Failure> {
+        let io = Io::live(&self.config.stack.project, false);
+        tokio::select! {
+            results = verify::run_phase(&self.runtime, &self.checks, phase, target, &io, &self.progress, window) => results,
+            mut problem = verify::monitor(&self.engine, &self.config.stack) => {
+                if phase == Phase::Watch {
+                    problem.mode = Mode::Runtime;
+                }
+                Err(problem)
+            }
+        }
+    }
+
     /// `compose up` of `release`, then containers, then the verify phase.
     async fn apply_and_verify(
         &self,
@@ -235,7 +255,7 @@ impl Deployer {
             .map_err(|e| Failure::new(Mode::Startup, format!("{e:#}")))?;
         durations.insert(format!("{prefix}up"), ms(t.elapsed()));
         let t = Instant::now();
-        verify::wait_for_containers(&self.engine, stack, &self.progress).await?;
+        verify::wait_running(&self.engine, stack, &self.progress).await?;
         durations.insert(format!("{prefix}wait"), ms(t.elapsed()));
         let t = Instant::now();
         self.progress
@@ -245,17 +265,7 @@ impl Deployer {
             project: &stack.project,
             started_at_ms,
         };
-        let io = Io::live(&stack.project, false);
-        let results = verify::run_phase(
-            &self.runtime,
-            &self.checks,
-            Phase::Verify,
-            &target,
-            &io,
-            &self.progress,
-            Duration::ZERO,
-        )
-        .await;
+        let results = self.phase(Phase::Verify, &target, Duration::ZERO).await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         Ok((results?, started_at_ms))
     }

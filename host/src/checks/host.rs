@@ -26,10 +26,7 @@ pub enum Io {
 }
 
 pub struct Live {
-    /// Clients are built on first use: loading the TLS root store costs tens
-    /// of milliseconds, which plain-HTTP probes and log checks never need.
     http: OnceLock<Result<reqwest::Client, String>>,
-    https: OnceLock<Result<reqwest::Client, String>>,
     project: String,
     docker: OnceCell<Result<docker::Engine, String>>,
     /// Set when recording: every answered call is appended.
@@ -41,7 +38,6 @@ impl Io {
     pub fn live(project: &str, record: bool) -> Io {
         Io::Live(Arc::new(Live {
             http: OnceLock::new(),
-            https: OnceLock::new(),
             project: project.to_string(),
             docker: OnceCell::new(),
             tape: record.then(|| Mutex::new(Vec::new())),
@@ -74,29 +70,22 @@ impl Live {
         }
     }
 
-    /// The client for `url`'s scheme.
-    fn client(&self, url: &reqwest::Url) -> Result<&reqwest::Client, http::Error> {
-        let tls = url.scheme() == "https";
-        let cell = if tls { &self.https } else { &self.http };
-        cell.get_or_init(|| {
-            // Redirects are followed by hand so each hop is checked against
-            // the grants; proxies from the environment are ignored so a check
-            // reaches exactly the URL it was granted.
-            let builder = reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")));
-            let builder = if tls {
-                builder
-            } else {
-                builder.tls_certs_only([])
-            };
-            builder
-                .build()
-                .map_err(|e| format!("cannot set up the HTTP client: {e}"))
-        })
-        .as_ref()
-        .map_err(|e| http::Error::Other(e.clone()))
+    /// The HTTP client, built on first use (log checks never need one).
+    fn client(&self) -> Result<&reqwest::Client, http::Error> {
+        self.http
+            .get_or_init(|| {
+                // Redirects are followed by hand so each hop is checked against
+                // the grants; proxies from the environment are ignored so a
+                // check reaches exactly the URL it was granted.
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .no_proxy()
+                    .user_agent(concat!("pitwall/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))
+            })
+            .as_ref()
+            .map_err(|e| http::Error::Other(e.clone()))
     }
 
     async fn docker(&self) -> Result<&docker::Engine, String> {
@@ -266,7 +255,7 @@ async fn send_live(
     for _ in 0..=MAX_REDIRECTS {
         let left = timeout.saturating_sub(start.elapsed());
         let mut builder = live
-            .client(&url)?
+            .client()?
             .request(method.clone(), url.clone())
             .timeout(left);
         for h in &req.headers {

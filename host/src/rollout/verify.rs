@@ -23,81 +23,67 @@ pub struct Loaded {
     pub plugin: Plugin,
 }
 
-/// Polls the engine until every service has a running container that is
-/// healthy (if it has a healthcheck). Exited or restarting containers are a
-/// startup failure; an unhealthy one a healthcheck failure.
-pub async fn wait_for_containers(
+/// One look at the stack's containers: a failure for an exited, restarting
+/// or unhealthy container, else the services not yet running.
+async fn look(engine: &docker::Engine, stack: &Stack) -> Result<Vec<String>, Failure> {
+    let services: Vec<String> = stack.services.keys().cloned().collect();
+    let containers = engine
+        .containers(&stack.project, Some(&services))
+        .await
+        .map_err(|e| Failure::new(Mode::Startup, format!("cannot list containers: {e}")))?;
+    let mut waiting = Vec::new();
+    for service in &services {
+        let mine: Vec<_> = containers
+            .iter()
+            .filter(|c| &c.service == service)
+            .collect();
+        if mine.is_empty() {
+            waiting.push(format!("{service}: no container"));
+        }
+        for c in mine {
+            let code = c.exit_code.unwrap_or(-1);
+            let failure = match (c.state.as_str(), c.health.as_deref()) {
+                ("exited" | "dead", _) => Some((Mode::Startup, format!("exited with code {code}"))),
+                ("restarting", _) => Some((
+                    Mode::Startup,
+                    format!("is restarting: it crashed (last exit code {code})"),
+                )),
+                _ if c.restart_count > 0 => Some((
+                    Mode::Startup,
+                    format!("restarted {} times", c.restart_count),
+                )),
+                (_, Some("unhealthy")) => Some((
+                    Mode::Healthcheck,
+                    "is unhealthy according to its Docker healthcheck".into(),
+                )),
+                ("running", _) => None,
+                (state, _) => {
+                    waiting.push(format!("{service}: {state}"));
+                    None
+                }
+            };
+            if let Some((mode, what)) = failure {
+                return Err(Failure::new(mode, format!("{service} ({}) {what}", c.name)));
+            }
+        }
+    }
+    Ok(waiting)
+}
+
+/// Polls until every service has a running container. A Docker healthcheck
+/// still `starting` does not hold the checks back: they probe the app
+/// themselves while `monitor` keeps watching the healthcheck.
+pub async fn wait_running(
     engine: &docker::Engine,
     stack: &Stack,
     progress: &Progress,
 ) -> Result<(), Failure> {
-    let services: Vec<String> = stack.services.keys().cloned().collect();
     let start = Instant::now();
     loop {
-        let containers = engine
-            .containers(&stack.project, Some(&services))
-            .await
-            .map_err(|e| Failure::new(Mode::Startup, format!("cannot list containers: {e}")))?;
-        let mut waiting = Vec::new();
-        for service in &services {
-            let mine: Vec<_> = containers
-                .iter()
-                .filter(|c| &c.service == service)
-                .collect();
-            if mine.is_empty() {
-                waiting.push(format!("{service}: no container"));
-            }
-            for c in mine {
-                match (c.state.as_str(), c.health.as_deref()) {
-                    ("exited" | "dead", _) => {
-                        return Err(Failure::new(
-                            Mode::Startup,
-                            format!(
-                                "{service} ({}) exited with code {}",
-                                c.name,
-                                c.exit_code.unwrap_or(-1)
-                            ),
-                        ));
-                    }
-                    ("restarting", _) => {
-                        return Err(Failure::new(
-                            Mode::Startup,
-                            format!(
-                                "{service} ({}) is restarting: it crashed (last exit code {})",
-                                c.name,
-                                c.exit_code.unwrap_or(-1)
-                            ),
-                        ));
-                    }
-                    _ if c.restart_count > 0 => {
-                        return Err(Failure::new(
-                            Mode::Startup,
-                            format!(
-                                "{service} ({}) restarted {} times since it was created",
-                                c.name, c.restart_count
-                            ),
-                        ));
-                    }
-                    (_, Some("unhealthy")) => {
-                        return Err(Failure::new(
-                            Mode::Healthcheck,
-                            format!(
-                                "{service} ({}) is unhealthy according to its Docker healthcheck",
-                                c.name
-                            ),
-                        ));
-                    }
-                    ("running", None | Some("healthy")) => {}
-                    (state, health) => waiting.push(format!(
-                        "{service}: {state}{}",
-                        health.map(|h| format!(", {h}")).unwrap_or_default()
-                    )),
-                }
-            }
-        }
+        let waiting = look(engine, stack).await?;
         if waiting.is_empty() {
             progress.line(&format!(
-                "containers ready in {:.1}s",
+                "containers running after {:.1}s",
                 start.elapsed().as_secs_f64()
             ));
             return Ok(());
@@ -106,15 +92,28 @@ pub async fn wait_for_containers(
             return Err(Failure::new(
                 Mode::Startup,
                 format!(
-                    "containers not ready after {}: {}",
+                    "containers not running after {}: {}",
                     humantime::format_duration(stack.wait_timeout),
                     waiting.join("; ")
                 ),
             ));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
+
+/// Watches the containers while checks run; returns the first problem
+/// (exit, crash loop, unhealthy). Never returns while all is well.
+pub async fn monitor(engine: &docker::Engine, stack: &Stack) -> Failure {
+    loop {
+        if let Err(f) = look(engine, stack).await {
+            return f;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+const POLL: Duration = Duration::from_millis(250);
 
 /// What a check run needs to know about the release.
 pub struct Target<'a> {
