@@ -120,7 +120,14 @@ fn broken_release_is_rolled_back(
     let text = std::fs::read_to_string(incident).unwrap();
     assert!(text.contains("release id:    2.0"), "{text}");
     assert!(text.contains("rollback:      to 1.0, verified"), "{text}");
-    assert!(text.contains("---- compose logs ----"), "{text}");
+    assert!(
+        text.contains("---- container logs since the rollout started ----"),
+        "{text}"
+    );
+    assert!(
+        text.contains("api | "),
+        "the failed release's logs are captured: {text}"
+    );
     assert_no_secret(&stack, &out);
     (stack, record)
 }

@@ -123,12 +123,6 @@ impl Compose {
             .await
     }
 
-    /// All services' logs with timestamps, for an incident record.
-    pub async fn logs(&self, images: &BTreeMap<String, String>) -> anyhow::Result<String> {
-        self.run(images, &["logs", "--no-color", "--timestamps"])
-            .await
-    }
-
     /// Stops and removes the project's containers (used by `demo`).
     pub async fn down(&self, images: &BTreeMap<String, String>) -> anyhow::Result<String> {
         self.run(images, &["down", "--remove-orphans"]).await

@@ -344,6 +344,7 @@ impl Deployer {
         };
 
         lock.phase("applying")?;
+        let rollout_started_ms = crate::commands::check::now_ms();
         let mut result = self
             .apply_and_verify(&release, false, &mut durations, "")
             .await;
@@ -411,7 +412,8 @@ impl Deployer {
                     failure.mode.as_str(),
                     failure.message
                 ));
-                let incident = incident::write(self, &release, &failure).await?;
+                let incident =
+                    incident::write(self, &release, &failure, rollout_started_ms).await?;
                 record.incident = Some(incident.display().to_string());
                 let outcome = match &current {
                     None => {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{Deployer, Failure, verify};
+use super::{Deployer, Failure};
 use crate::fsutil::write_atomic;
 use crate::release::Release;
 use crate::release::history::Record;
@@ -13,16 +13,34 @@ use crate::report::Redactor;
 
 const ROLLBACK_PENDING: &str = "rollback:      in progress";
 
-pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow::Result<PathBuf> {
+/// Log lines kept per service.
+const MAX_LOG_LINES: usize = 5_000;
+
+pub async fn write(
+    d: &Deployer,
+    release: &Release,
+    failure: &Failure,
+    started_at_ms: u64,
+) -> anyhow::Result<PathBuf> {
     let stack = &d.config.stack;
     let path = stack
         .state_dir
         .join(format!("incident-{}.log", crate::whoami::now_compact()));
-    let logs = d
-        .compose()
-        .logs(&verify::image_vars(stack, release, false))
-        .await
-        .unwrap_or_else(|e| format!("(cannot capture the compose logs: {e:#})\n"));
+    // Straight from the engine (not `compose logs`): the rollback waits for
+    // this, and the containers' logs are gone once it replaces them.
+    let mut logs = String::new();
+    for service in stack.services.keys() {
+        match d
+            .engine()
+            .logs(&stack.project, service, started_at_ms, None, MAX_LOG_LINES)
+            .await
+        {
+            Ok(lines) => lines
+                .iter()
+                .for_each(|l| logs.push_str(&format!("{service} | {l}\n"))),
+            Err(e) => logs.push_str(&format!("{service} | (cannot capture its logs: {e})\n")),
+        }
+    }
     let mut text = format!(
         "pitwall incident\n\
          release id:    {}\n\
@@ -56,7 +74,7 @@ pub async fn write(d: &Deployer, release: &Release, failure: &Failure) -> anyhow
             &c.verdict,
         ));
     }
-    text.push_str("\n---- compose logs ----\n");
+    text.push_str("\n---- container logs since the rollout started ----\n");
     text.push_str(&logs);
     write_atomic(&path, d.progress.redactor.apply(&text).as_bytes())
         .with_context(|| format!("cannot write the incident record {}", path.display()))?;

@@ -66,13 +66,18 @@ fn check(ctx: &Context, config: &str) -> Result<Verdict, String> {
 }
 
 fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
-    let mut text = String::new();
-    for service in &config.services {
-        let got = stack::logs(service, since_ms, Some(until_ms), config.max_lines)
-            .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))?;
-        text.push_str(&got);
-    }
-    Ok(scan::tally(text.lines(), config.samples))
+    let texts = config
+        .services
+        .iter()
+        .map(|service| {
+            stack::logs(service, since_ms, Some(until_ms), config.max_lines)
+                .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    Ok(scan::tally(
+        texts.iter().flat_map(|t| t.lines()),
+        config.samples,
+    ))
 }
 
 export!(Log5xx);

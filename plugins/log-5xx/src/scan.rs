@@ -48,36 +48,56 @@ pub fn parse_line(line: &str) -> Option<Access> {
     parse_clf(line).or_else(|| parse_logfmt(line))
 }
 
+/// Reads the status and request id straight from the text, without building
+/// a JSON tree: access logs are scanned by the hundred thousand lines, and
+/// allocating a map per line would dominate. The first key of the list found
+/// anywhere in the object wins (top level or nested).
 fn parse_json(line: &str) -> Option<Access> {
-    let value: serde_json::Value = serde_json::from_str(line).ok()?;
-    let obj = value.as_object()?;
-    let nested = || obj.values().filter_map(|v| v.as_object());
-    let status = find_key(obj, STATUS_KEYS)
-        .or_else(|| nested().find_map(|o| find_key(o, STATUS_KEYS)))
-        .and_then(status_of_json)?;
-    let has_request_id = find_key(obj, REQUEST_ID_KEYS)
-        .or_else(|| nested().find_map(|o| find_key(o, REQUEST_ID_KEYS)))
-        .is_some_and(|v| !v.is_null() && v.as_str() != Some(""));
+    let status = STATUS_KEYS
+        .iter()
+        .find_map(|k| json_value(line, k))
+        .and_then(|v| {
+            let digits = v.trim_matches('"');
+            valid_status(digits.parse().ok()?)
+        })?;
+    let has_request_id = REQUEST_ID_KEYS
+        .iter()
+        .find_map(|k| json_value(line, k))
+        .is_some_and(|v| v != "null" && v != "\"\"");
     Some(Access {
         status,
         has_request_id,
     })
 }
 
-fn find_key<'a>(
-    obj: &'a serde_json::Map<String, serde_json::Value>,
-    keys: &[&str],
-) -> Option<&'a serde_json::Value> {
-    keys.iter().find_map(|k| obj.get(*k))
-}
-
-fn status_of_json(v: &serde_json::Value) -> Option<u16> {
-    let n = match v {
-        serde_json::Value::Number(n) => n.as_u64()?,
-        serde_json::Value::String(s) => s.parse().ok()?,
-        _ => return None,
-    };
-    valid_status(n)
+/// The raw value (a quoted string with its quotes, or a bare token) of
+/// `"key": value` in a JSON line.
+fn json_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let bytes = line.as_bytes();
+    let mut from = 0;
+    while let Some(i) = line[from..].find(key).map(|i| i + from) {
+        from = i + key.len();
+        let quoted = i > 0
+            && bytes[i - 1] == b'"'
+            && bytes.get(from) == Some(&b'"')
+            && (i < 2 || bytes[i - 2] != b'\\');
+        if !quoted {
+            continue;
+        }
+        let rest = line[from + 1..].trim_start();
+        let Some(rest) = rest.strip_prefix(':') else {
+            continue;
+        };
+        let rest = rest.trim_start();
+        return Some(if let Some(inner) = rest.strip_prefix('"') {
+            let end = inner.find('"').map_or(rest.len(), |e| e + 2);
+            &rest[..end]
+        } else {
+            let end = rest.find([',', '}', ' ', ']']).unwrap_or(rest.len());
+            &rest[..end]
+        });
+    }
+    None
 }
 
 fn valid_status(n: u64) -> Option<u16> {
@@ -215,6 +235,24 @@ mod tests {
         assert!(nested.has_request_id);
         assert!(
             !parse_line(r#"{"status":200,"request_id":""}"#)
+                .unwrap()
+                .has_request_id
+        );
+    }
+
+    #[test]
+    fn json_keys_inside_strings_do_not_count() {
+        assert_eq!(
+            status(r#"{"msg":"got \"status\": 500 upstream","code":1}"#),
+            None
+        );
+        assert_eq!(status(r#"{"msg":"status","status": "503"}"#), Some(503));
+        assert_eq!(
+            status(r#"{"status" : 201 , "request_id" : null}"#),
+            Some(201)
+        );
+        assert!(
+            !parse_line(r#"{"status":201,"request_id":null}"#)
                 .unwrap()
                 .has_request_id
         );
