@@ -264,22 +264,8 @@ fn wait_for_phase(stack: &Stack, phase: &str) -> serde_json::Value {
 fn a_concurrent_deploy_is_refused_with_the_holder() {
     let stack = Stack::new("concurrent");
     let v1 = fixture_image("healthy", "1.0");
-    let api = format!("api={v1}");
-    let frontend = format!("frontend={v1}");
     let mut first = stack
-        .pitwall(&[
-            "deploy",
-            "--release-id",
-            "1.0",
-            "--image",
-            &api,
-            "--image",
-            &frontend,
-            "--pull",
-            "missing",
-            "--soak",
-            "6s",
-        ])
+        .deploy_command("1.0", &v1, &["--pull", "missing", "--soak", "6s"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -309,22 +295,8 @@ fn a_deploy_killed_during_verification_is_noticed_and_recovered() {
     let v2 = fixture_image("healthy", "1.1");
     assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
 
-    let api = format!("api={v2}");
-    let frontend = format!("frontend={v2}");
     let mut victim = stack
-        .pitwall(&[
-            "deploy",
-            "--release-id",
-            "1.1",
-            "--image",
-            &api,
-            "--image",
-            &frontend,
-            "--pull",
-            "missing",
-            "--soak",
-            "30s",
-        ])
+        .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "30s"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

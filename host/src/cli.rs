@@ -134,7 +134,7 @@ pitwall check run builtin:log-5xx --config '{\"services\":[\"api\"]}' --allow-lo
 pitwall check run my-check.wasm --config @check.json --allow-http http://127.0.0.1:8080/ --record run.json\n  \
 pitwall check run my-check.wasm --replay run.json        # offline: no network, no Docker"
     )]
-    Run(CheckRunArgs),
+    Run(Box<CheckRunArgs>),
     /// List the built-in checks
     List,
     /// Show what a check says about itself, its contract version, size and cache state

@@ -207,14 +207,14 @@ impl Engine {
             if let Some(err) = info.error_detail.and_then(|e| e.message) {
                 return Err(DockerError::Pull(err));
             }
-            if let (Some(id), Some(p)) = (info.id, info.progress_detail) {
-                if let (Some(cur), Some(total)) = (p.current, p.total) {
-                    layers.insert(id, (cur.max(0) as u64, total.max(0) as u64));
-                    let (done, all) = layers
-                        .values()
-                        .fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
-                    progress(done, all);
-                }
+            if let (Some(id), Some(p)) = (info.id, info.progress_detail)
+                && let (Some(cur), Some(total)) = (p.current, p.total)
+            {
+                layers.insert(id, (cur.max(0) as u64, total.max(0) as u64));
+                let (done, all) = layers
+                    .values()
+                    .fold((0, 0), |(d, a), (c, t)| (d + c, a + t));
+                progress(done, all);
             }
         }
         Ok(())

@@ -326,22 +326,8 @@ impl Deployer {
             id: release_id.to_string(),
             images: resolved,
         };
-        let mut record = Record {
-            release_id: release_id.to_string(),
-            action: "deploy".into(),
-            outcome: String::new(),
-            started_at: started,
-            finished_at: String::new(),
-            user: whoami::user(),
-            host: whoami::host(),
-            images: release.images.clone(),
-            failure_mode: None,
-            failure: None,
-            checks: Vec::new(),
-            rollback: None,
-            incident: None,
-            durations_ms: BTreeMap::new(),
-        };
+        let mut record = Record::start("deploy", &release);
+        record.started_at = started;
 
         lock.phase("applying")?;
         let rollout_started_ms = crate::commands::check::now_ms();
@@ -390,7 +376,7 @@ impl Deployer {
                 record.checks = checks;
                 record.outcome = "released".into();
                 let now = whoami::now_rfc3339();
-                let previous = current.map(|(r, at)| (r, at));
+                let previous = current;
                 state::write(
                     self.state_dir(),
                     &stack.services,
@@ -440,6 +426,19 @@ impl Deployer {
             }
         };
         durations.insert("total".into(), ms(t0.elapsed()));
+        self.conclude(record, lock, durations, outcome, |r| message(r, outcome))
+    }
+
+    /// Appends the (scrubbed) record to the history, releases the lock and
+    /// reports.
+    fn conclude(
+        &self,
+        mut record: Record,
+        lock: Lock,
+        durations: BTreeMap<String, u64>,
+        outcome: Outcome,
+        message: impl FnOnce(&Record) -> String,
+    ) -> anyhow::Result<Report> {
         record.durations_ms = durations;
         record.finished_at = whoami::now_rfc3339();
         let record = self.progress.redactor.scrub(&record)?;
@@ -448,7 +447,7 @@ impl Deployer {
         Ok(Report {
             outcome,
             exit_code: outcome.exit_code(),
-            message: message(&record, outcome),
+            message: message(&record),
             record,
         })
     }
@@ -530,27 +529,16 @@ impl Deployer {
         let started = whoami::now_rfc3339();
         lock.phase("applying")?;
         let (rollback, outcome) = self.roll_back_to(&target, &mut durations).await;
-        let mut record = Record {
-            release_id: target.id.clone(),
-            action: "rollback".into(),
-            outcome: if outcome == Outcome::RolledBack {
-                "restored"
-            } else {
-                "failed"
-            }
-            .into(),
-            started_at: started,
-            finished_at: whoami::now_rfc3339(),
-            user: whoami::user(),
-            host: whoami::host(),
-            images: target.images.clone(),
-            failure_mode: None,
-            failure: rollback.failure.clone(),
-            checks: rollback.checks.clone(),
-            rollback: None,
-            incident: None,
-            durations_ms: BTreeMap::new(),
-        };
+        let mut record = Record::start("rollback", &target);
+        record.started_at = started;
+        record.outcome = if outcome == Outcome::RolledBack {
+            "restored"
+        } else {
+            "failed"
+        }
+        .into();
+        record.failure = rollback.failure.clone();
+        record.checks = rollback.checks.clone();
         if outcome == Outcome::RolledBack {
             lock.phase("recording")?;
             state::write(
@@ -563,28 +551,18 @@ impl Deployer {
             )?;
         }
         durations.insert("total".into(), ms(t0.elapsed()));
-        record.durations_ms = durations;
-        let record = self.progress.redactor.scrub(&record)?;
-        history::append(self.state_dir(), &record)?;
-        drop(lock);
         let outcome = if outcome == Outcome::RolledBack {
             Outcome::Released
         } else {
             Outcome::NotRecovered
         };
-        Ok(Report {
-            outcome,
-            exit_code: outcome.exit_code(),
-            message: if outcome == Outcome::Released {
-                format!("release {} restored and verified", target.id)
-            } else {
-                format!(
-                    "rollback to {} failed: {}; the stack is not on a verified release",
-                    target.id,
-                    record.failure.clone().unwrap_or_default()
-                )
-            },
-            record,
+        self.conclude(record, lock, durations, outcome, |r| match outcome {
+            Outcome::Released => format!("release {} restored and verified", r.release_id),
+            _ => format!(
+                "rollback to {} failed: {}; the stack is not on a verified release",
+                r.release_id,
+                r.failure.as_deref().unwrap_or_default()
+            ),
         })
     }
 
@@ -636,44 +614,25 @@ impl Deployer {
         };
         lock.phase("recording")?;
         durations.insert("total".into(), ms(t0.elapsed()));
-        let record = Record {
-            release_id: release.id.clone(),
-            action: "recover".into(),
-            outcome: record_outcome.into(),
-            started_at: started,
-            finished_at: whoami::now_rfc3339(),
-            user: whoami::user(),
-            host: whoami::host(),
-            images: release.images,
-            failure_mode: None,
-            failure: Some(format!(
-                "recovered from an interrupted {} (phase {}){}",
-                holder.describe(),
-                holder.phase,
-                failure.map(|f| format!(": {f}")).unwrap_or_default()
-            )),
-            checks,
-            rollback: None,
-            incident: None,
-            durations_ms: durations,
-        };
-        let record = self.progress.redactor.scrub(&record)?;
-        history::append(self.state_dir(), &record)?;
-        drop(lock);
-        Ok(Report {
-            outcome,
-            exit_code: outcome.exit_code(),
-            message: match outcome {
-                Outcome::Released => format!(
-                    "interrupted deploy of {} cleaned up; release {} restored and verified",
-                    holder.release_id, record.release_id
-                ),
-                _ => format!(
-                    "recovery incomplete: {}",
-                    record.failure.clone().unwrap_or_default()
-                ),
-            },
-            record,
+        let mut record = Record::start("recover", &release);
+        record.started_at = started;
+        record.outcome = record_outcome.into();
+        record.checks = checks;
+        record.failure = Some(format!(
+            "recovered from an interrupted {} (phase {}){}",
+            holder.describe(),
+            holder.phase,
+            failure.map(|f| format!(": {f}")).unwrap_or_default()
+        ));
+        self.conclude(record, lock, durations, outcome, |r| match outcome {
+            Outcome::Released => format!(
+                "interrupted deploy of {} cleaned up; release {} restored and verified",
+                holder.release_id, r.release_id
+            ),
+            _ => format!(
+                "recovery incomplete: {}",
+                r.failure.as_deref().unwrap_or_default()
+            ),
         })
     }
 

@@ -257,6 +257,7 @@ impl Registry {
             .spawn()
             .expect("docker-registry is installed by scripts/setup.sh");
         let host = format!("127.0.0.1:{port}");
+        let mut child = child;
         for _ in 0..100 {
             if TcpStream::connect(&host).is_ok() {
                 return Registry {
@@ -267,6 +268,8 @@ impl Registry {
             }
             thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the registry did not start on {host}");
     }
 
@@ -354,7 +357,8 @@ impl Stack {
         cmd
     }
 
-    pub fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
+    /// `pitwall deploy` of `image` for both services.
+    pub fn deploy_command(&self, release: &str, image: &str, extra: &[&str]) -> Command {
         let api = format!("api={image}");
         let frontend = format!("frontend={image}");
         let mut args = vec![
@@ -367,7 +371,11 @@ impl Stack {
             &frontend,
         ];
         args.extend_from_slice(extra);
-        run(&mut self.pitwall(&args))
+        self.pitwall(&args)
+    }
+
+    pub fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
+        run(&mut self.deploy_command(release, image, extra))
     }
 
     pub fn state(&self) -> String {
@@ -393,16 +401,23 @@ impl Stack {
     }
 
     fn down(&self) {
-        let _ = Command::new("docker-compose")
-            .args(["--project-name", &self.project, "--file"])
-            .arg(root().join("deploy/compose.production.yml"))
-            .args(["down", "--remove-orphans", "--timeout", "1"])
-            .env("BACKEND_IMAGE", "none")
-            .env("FRONTEND_IMAGE", "none")
-            .env("SECRET_KEY", "none")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
+        for compose in [&["docker", "compose"][..], &["docker-compose"][..]] {
+            let done = Command::new(compose[0])
+                .args(&compose[1..])
+                .args(["--project-name", &self.project, "--file"])
+                .arg(root().join("deploy/compose.production.yml"))
+                .args(["down", "--remove-orphans", "--timeout", "1"])
+                .env("BACKEND_IMAGE", "none")
+                .env("FRONTEND_IMAGE", "none")
+                .env("SECRET_KEY", "none")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if done {
+                return;
+            }
+        }
     }
 }
 

@@ -73,10 +73,10 @@ impl Cache {
             }
         }
         let component = Component::new(engine, bytes)?;
-        if let Some(path) = entry {
-            if let Err(e) = store(&component, &path) {
-                tracing::warn!("cannot write the compile cache {}: {e:#}", path.display());
-            }
+        if let Some(path) = entry
+            && let Err(e) = store(&component, &path)
+        {
+            tracing::warn!("cannot write the compile cache {}: {e:#}", path.display());
         }
         Ok((component, CacheStatus::Compiled))
     }

@@ -266,19 +266,20 @@ async fn send_live(
         }
         let mut response = builder.send().await.map_err(|e| classify(&e, timeout))?;
         let status = response.status();
-        if req.follow_redirects && status.is_redirection() {
-            if let Some(location) = response.headers().get(reqwest::header::LOCATION) {
-                let location = location.to_str().map_err(|_| {
-                    http::Error::Other(format!("redirect {status} with a non-text Location"))
-                })?;
-                let next = url
-                    .join(location)
-                    .map_err(|e| http::Error::Other(format!("redirect to `{location}`: {e}")))?;
-                url = grants
-                    .check_http(&req.method, next.as_str())
-                    .map_err(|e| http::Error::Denied(format!("redirect from {url}: {e}")))?;
-                continue;
-            }
+        if req.follow_redirects
+            && status.is_redirection()
+            && let Some(location) = response.headers().get(reqwest::header::LOCATION)
+        {
+            let location = location.to_str().map_err(|_| {
+                http::Error::Other(format!("redirect {status} with a non-text Location"))
+            })?;
+            let next = url
+                .join(location)
+                .map_err(|e| http::Error::Other(format!("redirect to `{location}`: {e}")))?;
+            url = grants
+                .check_http(&req.method, next.as_str())
+                .map_err(|e| http::Error::Denied(format!("redirect from {url}: {e}")))?;
+            continue;
         }
         let headers = response
             .headers()

@@ -16,7 +16,7 @@ use crate::report;
 
 pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
     match command {
-        CheckCommand::Run(args) => run(args).await,
+        CheckCommand::Run(args) => run(*args).await,
         CheckCommand::List => {
             for b in BUILTINS {
                 println!("builtin:{:<12} {}", b.name, b.summary);

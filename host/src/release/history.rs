@@ -59,6 +59,28 @@ pub struct Rollback {
     pub checks: Vec<CheckResult>,
 }
 
+impl Record {
+    /// A record of `action` on `release`, started now by this user and host.
+    pub fn start(action: &str, release: &super::Release) -> Record {
+        Record {
+            release_id: release.id.clone(),
+            action: action.into(),
+            outcome: String::new(),
+            started_at: crate::whoami::now_rfc3339(),
+            finished_at: String::new(),
+            user: crate::whoami::user(),
+            host: crate::whoami::host(),
+            images: release.images.clone(),
+            failure_mode: None,
+            failure: None,
+            checks: Vec::new(),
+            rollback: None,
+            incident: None,
+            durations_ms: BTreeMap::new(),
+        }
+    }
+}
+
 pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("history.jsonl")
 }

@@ -40,13 +40,13 @@ impl Holder {
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("another deploy holds the lock: {} — wait for it to finish", .0.describe())]
-    Held(Holder),
+    Held(Box<Holder>),
     #[error(
         "a previous {} died without finishing (the process is gone); the stack may be half-way. \
          Run `pitwall recover` to restore the last good release and clear the lock",
         .0.describe()
     )]
-    Stale(Holder),
+    Stale(Box<Holder>),
     #[error("the lock file {0} is unreadable; if no pitwall runs, inspect and remove it")]
     Corrupt(PathBuf),
     #[error("cannot take the lock {path}: {source}")]
@@ -107,8 +107,8 @@ impl Lock {
                 Ok(Lock { file, holder })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(state_dir)? {
-                Some(h) if h.alive() == Some(false) => Err(LockError::Stale(h)),
-                Some(h) => Err(LockError::Held(h)),
+                Some(h) if h.alive() == Some(false) => Err(LockError::Stale(Box::new(h))),
+                Some(h) => Err(LockError::Held(Box::new(h))),
                 None => Err(LockError::Corrupt(file)),
             },
             Err(e) => Err(io(e)),
