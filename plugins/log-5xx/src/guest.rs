@@ -75,7 +75,7 @@ fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::T
         })
         .collect::<Result<Vec<String>, String>>()?;
     Ok(scan::tally(
-        texts.iter().flat_map(|t| t.lines()),
+        texts.iter().flat_map(|t| scan::lines(t)),
         config.samples,
     ))
 }
