@@ -320,7 +320,14 @@ impl Deployer {
         lock.phase("pulling")?;
         self.progress
             .step(&format!("pulling images for release {release_id}"));
-        let resolved = self.resolve_images(&wanted, policy).await?;
+        // Nothing has changed yet: any problem here is a refusal.
+        let resolved = self.resolve_images(&wanted, policy).await.map_err(|e| {
+            if e.is::<Refused>() {
+                e
+            } else {
+                Refused(format!("{e:#}")).into()
+            }
+        })?;
         durations.insert("pull".into(), ms(t0.elapsed()));
         let release = Release {
             id: release_id.to_string(),
@@ -443,7 +450,7 @@ impl Deployer {
         record.finished_at = whoami::now_rfc3339();
         let record = self.progress.redactor.scrub(&record)?;
         history::append(self.state_dir(), &record)?;
-        drop(lock);
+        lock.release();
         Ok(Report {
             outcome,
             exit_code: outcome.exit_code(),

@@ -72,11 +72,14 @@ pub fn read(state_dir: &Path) -> Result<Option<Holder>, LockError> {
     }
 }
 
-/// A held lock, released on drop. A killed process leaves it behind, which
-/// is how the next command learns that a deploy was interrupted.
+/// A held lock. `release` removes it when the command finished. Dropped
+/// without `release` (an unexpected error) it is removed only if the stack was
+/// not touched yet; otherwise it stays, like after a kill, so the next command
+/// sends the operator to `pitwall recover`.
 pub struct Lock {
     file: PathBuf,
     holder: Holder,
+    touched: bool,
 }
 
 impl Lock {
@@ -104,7 +107,11 @@ impl Lock {
             Ok(mut f) => {
                 let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
                 f.write_all(&json).and_then(|_| f.sync_all()).map_err(io)?;
-                Ok(Lock { file, holder })
+                Ok(Lock {
+                    file,
+                    holder,
+                    touched: false,
+                })
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(state_dir)? {
                 Some(h) if h.alive() == Some(false) => Err(LockError::Stale(Box::new(h))),
@@ -117,6 +124,7 @@ impl Lock {
 
     /// Records the phase reached, for whoever finds the lock after a crash.
     pub fn phase(&mut self, phase: &str) -> anyhow::Result<()> {
+        self.touched |= !matches!(phase, "preflight" | "pulling");
         self.holder.phase = phase.to_string();
         let json = serde_json::to_vec(&self.holder)?;
         write_atomic(&self.file, &json)
@@ -128,6 +136,7 @@ impl Lock {
         let file = path(state_dir);
         let mut lock = Lock {
             file,
+            touched: false,
             holder: Holder {
                 pid: std::process::id(),
                 host: crate::whoami::host(),
@@ -142,8 +151,22 @@ impl Lock {
     }
 }
 
+impl Lock {
+    /// The command finished (whatever its outcome was recorded as).
+    pub fn release(mut self) {
+        self.touched = false;
+    }
+}
+
 impl Drop for Lock {
     fn drop(&mut self) {
+        if self.touched {
+            tracing::warn!(
+                "leaving {} in place: the stack was changed and the command did not finish; run `pitwall recover`",
+                self.file.display()
+            );
+            return;
+        }
         if let Err(e) = std::fs::remove_file(&self.file) {
             tracing::warn!("cannot remove the lock {}: {e}", self.file.display());
         }
