@@ -7,6 +7,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 pitwall="${PITWALL_BIN:-$(command -v pitwall || echo "$root/target/release/pitwall")}"
+# Relative paths (--env-file) stay relative to where the script was run; the
+# configuration defaults to this repository's deploy/pitwall.toml.
+[ -x "$pitwall" ] || { echo "pitwall not found at $pitwall: run 'cargo build --release -p pitwall' or set PITWALL_BIN" >&2; exit 4; }
+export PITWALL_CONFIG="${PITWALL_CONFIG:-$root/deploy/pitwall.toml}"
 args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -15,5 +19,4 @@ while [ $# -gt 0 ]; do
     *) args+=("$1"); shift ;;
   esac
 done
-cd "$root"
 exec "$pitwall" deploy "${args[@]}"
