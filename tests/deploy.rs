@@ -80,7 +80,10 @@ fn healthy_release_pulled_from_the_registry_is_recorded_with_digests() {
     assert_eq!(status["current"]["release"]["id"], "1.0");
     let containers = status["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2, "{status}");
-    assert!(containers.iter().all(|c| c["state"] == "running"), "{status}");
+    assert!(
+        containers.iter().all(|c| c["state"] == "running"),
+        "{status}"
+    );
     let (code, history) = common::run_json(&mut stack.pitwall(&["history"]));
     assert_eq!(code, 0);
     assert_eq!(history.as_array().unwrap().len(), 1);

@@ -3,6 +3,10 @@
 //! Pure functions, no I/O: the same code runs inside the wasm check and
 //! natively (unit tests, the throughput benchmark).
 
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
+
 /// What one log line says about an HTTP request, if it is an access line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
@@ -32,6 +36,23 @@ const REQUEST_ID_KEYS: &[&str] = &[
     "rid",
 ];
 
+/// Substring searchers, built once: building one costs more than running it
+/// on a short line.
+struct Finders {
+    status: Vec<Finder<'static>>,
+    request_id: Vec<Finder<'static>>,
+    http: Finder<'static>,
+}
+
+fn finders() -> &'static Finders {
+    static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
+        status: STATUS_KEYS.iter().map(|k| Finder::new(k)).collect(),
+        request_id: REQUEST_ID_KEYS.iter().map(|k| Finder::new(k)).collect(),
+        http: Finder::new(" HTTP/"),
+    });
+    &FINDERS
+}
+
 /// Parses one line. Recognised formats:
 /// - JSON objects with a status key (top level, or nested one level, e.g.
 ///   `{"http":{"status":500}}`);
@@ -53,14 +74,17 @@ pub fn parse_line(line: &str) -> Option<Access> {
 /// allocating a map per line would dominate. The first key of the list found
 /// anywhere in the object wins (top level or nested).
 fn parse_json(line: &str) -> Option<Access> {
-    let status = STATUS_KEYS
+    let finders = finders();
+    let status = finders
+        .status
         .iter()
         .find_map(|k| json_value(line, k))
         .and_then(|v| {
             let digits = v.trim_matches('"');
             valid_status(digits.parse().ok()?)
         })?;
-    let has_request_id = REQUEST_ID_KEYS
+    let has_request_id = finders
+        .request_id
         .iter()
         .find_map(|k| json_value(line, k))
         .is_some_and(|v| v != "null" && v != "\"\"");
@@ -72,11 +96,11 @@ fn parse_json(line: &str) -> Option<Access> {
 
 /// The raw value (a quoted string with its quotes, or a bare token) of
 /// `"key": value` in a JSON line.
-fn json_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+fn json_value<'a>(line: &'a str, key: &Finder<'static>) -> Option<&'a str> {
     let bytes = line.as_bytes();
     let mut from = 0;
-    while let Some(i) = memchr::memmem::find(&bytes[from..], key.as_bytes()).map(|i| i + from) {
-        from = i + key.len();
+    while let Some(i) = key.find(&bytes[from..]).map(|i| i + from) {
+        from = i + key.needle().len();
         let quoted = i > 0
             && bytes[i - 1] == b'"'
             && bytes.get(from) == Some(&b'"')
@@ -107,7 +131,7 @@ fn valid_status(n: u64) -> Option<u16> {
 /// `"METHOD target HTTP/x.y" STATUS ...`: the status is the first token after
 /// the quoted request line.
 fn parse_clf(line: &str) -> Option<Access> {
-    let proto = memchr::memmem::find(line.as_bytes(), b" HTTP/")?;
+    let proto = finders().http.find(line.as_bytes())?;
     let close = proto + line[proto..].find('"')?;
     let rest = &line[close + 1..];
     let mut tokens = rest.split_ascii_whitespace();
