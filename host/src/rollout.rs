@@ -293,6 +293,8 @@ impl Deployer {
                 .into());
             }
         }
+        // Lock first: the pointers read next must not change under us.
+        let mut lock = self.lock("deploy", release_id)?;
         let pointers = state::read(self.state_dir(), &stack.services)?;
         let current = pointers.current.clone();
         // Services not given keep the current release's image.
@@ -313,7 +315,6 @@ impl Deployer {
             };
         }
 
-        let mut lock = self.lock("deploy", release_id)?;
         let started = whoami::now_rfc3339();
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
@@ -506,6 +507,7 @@ impl Deployer {
     /// swap the pointers.
     pub async fn rollback(&self, to: Option<&str>) -> anyhow::Result<Report> {
         let stack = &self.config.stack;
+        let mut lock = self.lock("rollback", to.unwrap_or("(previous)"))?;
         let pointers = state::read(self.state_dir(), &stack.services)?;
         let target = match to {
             None => pointers.previous.clone().map(|(r, _)| r).ok_or_else(|| {
@@ -530,7 +532,6 @@ impl Deployer {
                     ))
                 })?,
         };
-        let mut lock = self.lock("rollback", &target.id)?;
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         let started = whoami::now_rfc3339();

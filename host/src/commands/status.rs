@@ -116,6 +116,14 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         crate::report::print_json(&records)?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(h) = lock::read(&config.stack.state_dir)?
+        && h.alive() == Some(false)
+    {
+        println!(
+            "WARNING: an interrupted {} left the stack half-way; run `pitwall recover`",
+            h.describe()
+        );
+    }
     if records.is_empty() {
         println!("no releases yet in {}", config.stack.state_dir.display());
     }
