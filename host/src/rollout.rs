@@ -408,6 +408,7 @@ impl Deployer {
                 ));
                 let incident =
                     incident::write(self, &release, &failure, rollout_started_ms).await?;
+                durations.insert("incident".into(), ms(detected.elapsed()));
                 record.incident = Some(incident.display().to_string());
                 let outcome = match &current {
                     None => {

@@ -28,13 +28,18 @@ pub async fn write(
         .join(format!("incident-{}.log", crate::whoami::now_compact()));
     // Straight from the engine (not `compose logs`): the rollback waits for
     // this, and the containers' logs are gone once it replaces them.
+    let captures =
+        futures_util::future::join_all(stack.services.keys().map(|service| async move {
+            let lines = d
+                .engine()
+                .logs(&stack.project, service, started_at_ms, None, MAX_LOG_LINES)
+                .await;
+            (service, lines)
+        }))
+        .await;
     let mut logs = String::new();
-    for service in stack.services.keys() {
-        match d
-            .engine()
-            .logs(&stack.project, service, started_at_ms, None, MAX_LOG_LINES)
-            .await
-        {
+    for (service, lines) in captures {
+        match lines {
             Ok(lines) => lines
                 .iter()
                 .for_each(|l| logs.push_str(&format!("{service} | {l}\n"))),
