@@ -4,10 +4,10 @@ wit_bindgen::generate!({ path: "../../wit", world: "check" });
 
 use std::collections::BTreeMap;
 
-use crate::{Config, Outcome, Request, Response, probe};
+use crate::{Config, Finding, Outcome, Request, Response, probe};
 use exports::pitwall::check::plugin::Guest;
 use pitwall::check::http;
-use pitwall::check::types::{self, Context, Descriptor, Evidence, Verdict};
+use pitwall::check::types::{self, Context, Descriptor, Verdict};
 
 struct HttpProbe;
 
@@ -30,31 +30,17 @@ impl Guest for HttpProbe {
         let config = match Config::parse(&config) {
             Ok(c) => c,
             Err(e) => {
-                return Verdict {
-                    outcome: types::Outcome::Inconclusive,
-                    summary: e,
-                    evidence: Vec::new(),
-                };
+                return check_kit::to_verdict!(
+                    Finding::new(Outcome::Inconclusive, e, Vec::new()),
+                    types
+                );
             }
         };
         let vars = BTreeMap::from([
             ("release_id".to_string(), ctx.release_id),
             ("project".to_string(), ctx.project),
         ]);
-        let finding = probe(&config, &vars, send);
-        Verdict {
-            outcome: match finding.outcome {
-                Outcome::Pass => types::Outcome::Pass,
-                Outcome::Fail => types::Outcome::Fail,
-                Outcome::Inconclusive => types::Outcome::Inconclusive,
-            },
-            summary: finding.summary,
-            evidence: finding
-                .evidence
-                .into_iter()
-                .map(|(label, value)| Evidence { label, value })
-                .collect(),
-        }
+        check_kit::to_verdict!(probe(&config, &vars, send), types)
     }
 }
 

@@ -42,3 +42,27 @@ pub fn excerpt(text: &str, max: usize) -> String {
     }
     format!("{}… ({} bytes)", &text[..end], text.len())
 }
+
+/// Converts a [`Finding`] into the `verdict` type that `wit_bindgen::generate!`
+/// made in the calling crate: `to_verdict!(finding, path::to::types)`, where
+/// the path is the generated `pitwall::check::types` module.
+#[macro_export]
+macro_rules! to_verdict {
+    ($finding:expr, $types:path) => {{
+        use $types as wit;
+        let finding: $crate::Finding = $finding;
+        wit::Verdict {
+            outcome: match finding.outcome {
+                $crate::Outcome::Pass => wit::Outcome::Pass,
+                $crate::Outcome::Fail => wit::Outcome::Fail,
+                $crate::Outcome::Inconclusive => wit::Outcome::Inconclusive,
+            },
+            summary: finding.summary,
+            evidence: finding
+                .evidence
+                .into_iter()
+                .map(|(label, value)| wit::Evidence { label, value })
+                .collect(),
+        }
+    }};
+}

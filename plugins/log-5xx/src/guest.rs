@@ -2,10 +2,10 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "check" });
 
-use crate::{Config, Outcome, evaluate, scan};
+use crate::{Config, Finding, Outcome, evaluate, scan};
 use exports::pitwall::check::plugin::Guest;
 use pitwall::check::stack;
-use pitwall::check::types::{self, Context, Descriptor, Evidence, Verdict};
+use pitwall::check::types::{self, Context, Descriptor, Verdict};
 
 struct Log5xx;
 
@@ -25,44 +25,23 @@ impl Guest for Log5xx {
     }
 
     fn run(ctx: Context, config: String) -> Verdict {
-        match check(&ctx, &config) {
-            Ok(v) => v,
-            Err(message) => Verdict {
-                outcome: types::Outcome::Inconclusive,
-                summary: message,
-                evidence: Vec::new(),
-            },
-        }
+        let finding = check(&ctx, &config)
+            .unwrap_or_else(|message| Finding::new(Outcome::Inconclusive, message, Vec::new()));
+        check_kit::to_verdict!(finding, types)
     }
 }
 
-fn check(ctx: &Context, config: &str) -> Result<Verdict, String> {
+fn check(ctx: &Context, config: &str) -> Result<Finding, String> {
     let config = Config::parse(config)?;
     let window = ctx.now_ms.saturating_sub(ctx.started_at_ms);
     let now = tally_window(&config, ctx.started_at_ms, ctx.now_ms)?;
     let baseline = if config.baseline {
-        Some(tally_window(
-            &config,
-            ctx.started_at_ms.saturating_sub(window),
-            ctx.started_at_ms,
-        )?)
+        let before = ctx.started_at_ms.saturating_sub(window);
+        Some(tally_window(&config, before, ctx.started_at_ms)?)
     } else {
         None
     };
-    let finding = evaluate(&config, &now, baseline.as_ref());
-    Ok(Verdict {
-        outcome: match finding.outcome {
-            Outcome::Pass => types::Outcome::Pass,
-            Outcome::Fail => types::Outcome::Fail,
-            Outcome::Inconclusive => types::Outcome::Inconclusive,
-        },
-        summary: finding.summary,
-        evidence: finding
-            .evidence
-            .into_iter()
-            .map(|(label, value)| Evidence { label, value })
-            .collect(),
-    })
+    Ok(evaluate(&config, &now, baseline.as_ref()))
 }
 
 fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
