@@ -46,8 +46,8 @@ struct Finders {
 
 fn finders() -> &'static Finders {
     static FINDERS: LazyLock<Finders> = LazyLock::new(|| Finders {
-        status: STATUS_KEYS.iter().map(|k| Finder::new(k)).collect(),
-        request_id: REQUEST_ID_KEYS.iter().map(|k| Finder::new(k)).collect(),
+        status: STATUS_KEYS.iter().map(Finder::new).collect(),
+        request_id: REQUEST_ID_KEYS.iter().map(Finder::new).collect(),
         http: Finder::new(" HTTP/"),
     });
     &FINDERS
