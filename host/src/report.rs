@@ -104,31 +104,6 @@ impl Redactor {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redaction_blanks_secrets_but_not_structure_or_plain_values() {
-        let r = Redactor::new(vec![
-            "hunter2hunter2".into(),
-            "true".into(),
-            "8080".into(),
-            "abc".into(),
-        ]);
-        assert_eq!(
-            r.apply("pw=hunter2hunter2 port 8080 ok=true"),
-            "pw=*** port 8080 ok=true"
-        );
-        let v = serde_json::json!({"passed": true, "note": "hunter2hunter2!", "n": 8080});
-        let scrubbed: serde_json::Value = r.scrub(&v).unwrap();
-        assert_eq!(
-            scrubbed,
-            serde_json::json!({"passed": true, "note": "***!", "n": 8080})
-        );
-    }
-}
-
 /// Progress on stderr: bars on a terminal, plain lines otherwise (CI, logs).
 pub struct Progress {
     tty: bool,
@@ -194,5 +169,30 @@ impl PullBar {
         if let Some(b) = &self.0 {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_blanks_secrets_but_not_structure_or_plain_values() {
+        let r = Redactor::new(vec![
+            "hunter2hunter2".into(),
+            "true".into(),
+            "8080".into(),
+            "abc".into(),
+        ]);
+        assert_eq!(
+            r.apply("pw=hunter2hunter2 port 8080 ok=true"),
+            "pw=*** port 8080 ok=true"
+        );
+        let v = serde_json::json!({"passed": true, "note": "hunter2hunter2!", "n": 8080});
+        let scrubbed: serde_json::Value = r.scrub(&v).unwrap();
+        assert_eq!(
+            scrubbed,
+            serde_json::json!({"passed": true, "note": "***!", "n": 8080})
+        );
     }
 }
