@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, closed_port, pitwall, run, run_json};
+use common::{Reply, Server, free_port, pitwall, run, run_json};
 use serde_json::{Value, json};
 
 fn probe(config: Value, allow: &str) -> std::process::Command {
@@ -113,7 +113,7 @@ fn check_timeout_bounds_time_spent_in_host_calls() {
 
 #[test]
 fn http_probe_refused_connection_fails_and_says_so() {
-    let base = format!("http://127.0.0.1:{}", closed_port());
+    let base = format!("http://127.0.0.1:{}", free_port());
     let (code, v) = run_json(&mut probe(
         json!({"url": format!("{base}/api/health/")}),
         &base,

@@ -57,10 +57,6 @@ impl Engine {
         Ok(Engine { docker })
     }
 
-    pub fn api(&self) -> &Docker {
-        &self.docker
-    }
-
     /// Containers of `project` (all states), optionally only those of `services`.
     pub async fn containers(
         &self,

@@ -36,3 +36,18 @@ pub struct Release {
     pub id: String,
     pub images: BTreeMap<String, Image>,
 }
+
+impl Release {
+    /// Service → reference to deploy; `pinned` prefers the recorded digests.
+    pub fn refs(&self, pinned: bool) -> BTreeMap<String, String> {
+        self.images
+            .iter()
+            .map(|(s, i)| {
+                (
+                    s.clone(),
+                    if pinned { i.pinned() } else { &i.reference }.to_string(),
+                )
+            })
+            .collect()
+    }
+}

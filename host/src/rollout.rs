@@ -243,14 +243,14 @@ impl Deployer {
     ) -> Result<(Vec<CheckResult>, u64), Failure> {
         let stack = &self.config.stack;
         let t = Instant::now();
-        let started_at_ms = crate::commands::check::now_ms();
+        let started_at_ms = crate::whoami::now_ms();
         self.progress.step(&format!(
             "applying release {} with {}",
             release.id,
             self.compose.tool()
         ));
         self.compose
-            .up(&verify::image_vars(stack, release, pinned))
+            .up(&verify::image_vars(stack, &release.refs(pinned)))
             .await
             .map_err(|e| Failure::new(Mode::Startup, format!("{e:#}")))?;
         durations.insert(format!("{prefix}up"), ms(t.elapsed()));
@@ -338,7 +338,7 @@ impl Deployer {
         record.started_at = started;
 
         lock.phase("applying")?;
-        let rollout_started_ms = crate::commands::check::now_ms();
+        let rollout_started_ms = crate::whoami::now_ms();
         let mut result = self
             .apply_and_verify(&release, false, &mut durations, "")
             .await;
@@ -647,20 +647,8 @@ impl Deployer {
 
     /// `compose down` of the project (images: service → reference).
     pub async fn down(&self, images: &BTreeMap<String, String>) -> anyhow::Result<()> {
-        let vars = self
-            .config
-            .stack
-            .services
-            .iter()
-            .filter_map(|(service, key)| {
-                Some((format!("{key}_IMAGE"), images.get(service)?.clone()))
-            })
-            .collect();
+        let vars = verify::image_vars(&self.config.stack, images);
         self.compose.down(&vars).await.map(drop)
-    }
-
-    pub fn compose(&self) -> &Compose {
-        &self.compose
     }
 
     pub fn engine(&self) -> &docker::Engine {

@@ -15,6 +15,12 @@ pub fn user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// Milliseconds since the Unix epoch, as checks see time.
+pub fn now_ms() -> u64 {
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    u64::try_from(nanos).unwrap_or(0)
+}
+
 pub fn now_rfc3339() -> String {
     OffsetDateTime::now_utc()
         .format(&Rfc3339)

@@ -186,8 +186,9 @@ fn serve(mut stream: TcpStream, route: &(dyn Fn(&str, &str) -> Reply + Send + Sy
     let _ = stream.write_all(&reply.body);
 }
 
-/// A loopback port with nothing listening on it.
-pub fn closed_port() -> u16 {
+/// A loopback port with nothing listening on it (free to bind, or to get a
+/// refused connection from).
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
@@ -222,10 +223,6 @@ pub fn fixture_bin() -> PathBuf {
 pub fn fixture_image(mode: &str, version: &str) -> String {
     let tag = format!("pitwall-test/app:{mode}-{version}");
     pitwall::commands::demo::build_fixture_image(&fixture_bin(), &tag, mode, version).unwrap()
-}
-
-pub fn free_port() -> u16 {
-    closed_port()
 }
 
 /// Debian's docker-registry, on its own loopback port and storage, for the

@@ -48,10 +48,6 @@ impl Cache {
         self.dir.as_ref().map(|d| d.join("components").join(file))
     }
 
-    pub fn contains(&self, engine: &Engine, sha256: &str) -> bool {
-        self.entry(engine, sha256).is_some_and(|p| p.is_file())
-    }
-
     /// The compiled component, from the cache or compiled now. A corrupt or
     /// unreadable entry is recompiled and replaced; a cache that cannot be
     /// written is a warning, never a failure.

@@ -67,11 +67,6 @@ impl Runtime {
         &self.cache
     }
 
-    /// Whether these bytes are already compiled in the cache.
-    pub fn is_cached(&self, bytes: &[u8]) -> bool {
-        self.cache.contains(&self.engine, &plugin::sha256(bytes))
-    }
-
     pub fn load(&self, source: &Source) -> Result<Plugin, PluginError> {
         let name = source.to_string();
         let bytes = source.bytes()?;

@@ -1,7 +1,6 @@
 //! `pitwall check run | list | inspect`.
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -45,12 +44,6 @@ pub fn config_text(arg: &str) -> anyhow::Result<String> {
     }
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().try_into().unwrap_or(u64::MAX))
-}
-
 async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let recording = args.replay.as_deref().map(Recording::read).transpose()?;
     let config = match (&args.config, &recording) {
@@ -69,7 +62,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let context = match &recording {
         Some(r) => r.context.clone(),
         None => {
-            let now = now_ms();
+            let now = crate::whoami::now_ms();
             types::Context {
                 release_id: args.release_id.clone(),
                 project: args.project.clone(),

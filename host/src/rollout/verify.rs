@@ -136,7 +136,7 @@ fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
             })
             .collect(),
         started_at_ms: target.started_at_ms,
-        now_ms: crate::commands::check::now_ms(),
+        now_ms: crate::whoami::now_ms(),
         attempt,
         phase: match phase {
             Phase::Verify => "verify".into(),
@@ -282,19 +282,12 @@ pub async fn run_phase(
     Ok(results)
 }
 
-/// Image variables for compose: `KEY_IMAGE` → reference.
-pub fn image_vars(stack: &Stack, release: &Release, pinned: bool) -> BTreeMap<String, String> {
+/// Image variables for compose: `KEY_IMAGE` → reference, from service →
+/// reference.
+pub fn image_vars(stack: &Stack, refs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     stack
         .services
         .iter()
-        .filter_map(|(service, key)| {
-            let image = release.images.get(service)?;
-            let reference = if pinned {
-                image.pinned()
-            } else {
-                image.reference.as_str()
-            };
-            Some((format!("{key}_IMAGE"), reference.to_string()))
-        })
+        .filter_map(|(service, key)| Some((format!("{key}_IMAGE"), refs.get(service)?.clone())))
         .collect()
 }
