@@ -207,15 +207,7 @@ impl http::Host for HostState {
                 });
                 result
             }
-            Io::Replay(replay) => match replay
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .answer(&call)
-            {
-                Ok(Interaction::HttpSend { result, .. }) => result,
-                Ok(_) => unreachable!("replay answers a call with an interaction of the same kind"),
-                Err(missing) => Err(http::Error::Other(missing)),
-            },
+            Io::Replay(replay) => locked(replay).http(&req),
         };
         let seen = match &result {
             Ok(r) => format!("{call} → {} in {} ms", r.status, r.elapsed_ms),
@@ -224,6 +216,12 @@ impl http::Host for HostState {
         self.note("host.http", seen);
         result
     }
+}
+
+/// The replay tape; a poisoned lock only means another check panicked in
+/// the host, and the tape itself is still consistent.
+fn locked(replay: &Mutex<Replay>) -> std::sync::MutexGuard<'_, Replay> {
+    replay.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn describe_http_error(e: &http::Error) -> String {
@@ -357,15 +355,7 @@ impl stack::Host for HostState {
                 });
                 result
             }
-            Io::Replay(replay) => match replay
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .answer(&Call::Containers)
-            {
-                Ok(Interaction::StackContainers { result }) => result,
-                Ok(_) => unreachable!("replay answers a call with an interaction of the same kind"),
-                Err(missing) => Err(missing),
-            },
+            Io::Replay(replay) => locked(replay).containers(),
         };
         if let Err(e) = &result {
             self.note("host.stack", format!("stack.containers → {e}"));
@@ -418,15 +408,7 @@ impl stack::Host for HostState {
                 });
                 result
             }
-            Io::Replay(replay) => match replay
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .answer(&call)
-            {
-                Ok(Interaction::StackLogs { result, .. }) => result,
-                Ok(_) => unreachable!("replay answers a call with an interaction of the same kind"),
-                Err(missing) => Err(missing),
-            },
+            Io::Replay(replay) => locked(replay).logs(&query),
         };
         let seen = match &result {
             Ok(lines) => format!("{call} → {} lines", lines.lines().count()),

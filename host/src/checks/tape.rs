@@ -149,10 +149,42 @@ impl Replay {
         Replay { answers }
     }
 
-    pub fn answer(&mut self, call: &Call) -> Result<Interaction, String> {
+    fn answer(&mut self, call: &Call) -> Result<Interaction, String> {
         self.answers
             .get_mut(call)
             .and_then(VecDeque::pop_front)
             .ok_or_else(|| format!("replay: the recording has no answer for `{call}`"))
     }
+
+    // Answers are keyed by call, and a call's key fixes its kind, so the
+    // "other kind" arms below cannot match; they still answer with an error.
+
+    pub fn http(&mut self, req: &http::Request) -> Result<http::Response, http::Error> {
+        match self.answer(&Call::http(req)) {
+            Ok(Interaction::HttpSend { result, .. }) => result,
+            Ok(other) => Err(http::Error::Other(mismatch(&other))),
+            Err(missing) => Err(http::Error::Other(missing)),
+        }
+    }
+
+    pub fn containers(&mut self) -> Result<Vec<stack::Container>, String> {
+        match self.answer(&Call::Containers)? {
+            Interaction::StackContainers { result } => result,
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    pub fn logs(&mut self, query: &LogsQuery) -> Result<String, String> {
+        match self.answer(&Call::logs(query))? {
+            Interaction::StackLogs { result, .. } => result,
+            other => Err(mismatch(&other)),
+        }
+    }
+}
+
+fn mismatch(i: &Interaction) -> String {
+    format!(
+        "replay: the recording answers `{}` with another kind of call",
+        i.call()
+    )
 }
