@@ -17,6 +17,8 @@ pub struct Config {
     pub path: PathBuf,
     pub stack: Stack,
     pub checks: Vec<CheckSpec>,
+    /// The env file's values, so output can be scrubbed of them.
+    pub secrets: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -235,10 +237,12 @@ impl Config {
             }
             (None, None) => None,
         };
+        // A missing env file is reported by `validate`, with what to do.
         let mut vars: BTreeMap<String, String> = match &env_file {
-            Some(f) => read_env_file(f)?,
-            None => BTreeMap::new(),
+            Some(f) if f.is_file() => read_env_file(f)?,
+            _ => BTreeMap::new(),
         };
+        let secrets = vars.values().cloned().collect();
         vars.extend(std::env::vars());
         expand_all(&mut value, &vars)?;
 
@@ -296,6 +300,7 @@ impl Config {
                     .collect(),
             },
             checks,
+            secrets,
         };
         if let Some(url) = &overrides.health_url {
             config.override_health_url(url)?;
@@ -381,14 +386,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// Values of the env file, so output can be scrubbed of them.
-    pub fn secrets(&self) -> anyhow::Result<Vec<String>> {
-        Ok(match &self.stack.env_file {
-            Some(f) => read_env_file(f)?.into_values().collect(),
-            None => Vec::new(),
-        })
     }
 }
 

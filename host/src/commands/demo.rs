@@ -79,7 +79,7 @@ pub async fn demo(fixture_bin: &Path, keep: bool, port: u16) -> anyhow::Result<E
         health_url: None,
     };
     let config = Config::load(config_path, &overrides)?;
-    let redactor = Redactor::new(config.secrets()?);
+    let redactor = Redactor::new(config.secrets.clone());
     let d = Deployer::preflight(config, Progress::new(redactor)).await?;
 
     let both = |image: &str| {

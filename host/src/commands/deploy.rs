@@ -21,7 +21,7 @@ pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
 
 async fn deployer(stack: &StackArgs) -> anyhow::Result<Deployer> {
     let config = load_config(stack)?;
-    let redactor = Redactor::new(config.secrets()?);
+    let redactor = Redactor::new(config.secrets.clone());
     Deployer::preflight(config, Progress::new(redactor)).await
 }
 
