@@ -1,11 +1,38 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, check runtime tests, hostile guests and
-# the end-to-end deploy tests against the real Docker engine.
+# The whole test suite, in the order that fails fastest:
+#   1. lint gate: rustfmt and clippy (warnings are errors);
+#   2. the fast tier: unit tests, the rollout state machine on an in-memory
+#      engine, the check runtime and hostile guests — run with DOCKER_HOST
+#      pointing nowhere, which proves they need no Docker;
+#   3. the Docker suite: end to end on the real engine, compose and registry.
+# Extra arguments go to the test runner of both tiers (e.g. a name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+
+echo "==> lint: cargo fmt --check, cargo clippy -D warnings" >&2
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# Test binaries that need the Docker engine; everything else is the fast tier.
+docker_tests=(deploy)
+
+echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  filter="not ($(printf 'binary(%s) or ' "${docker_tests[@]}") false)"
+  DOCKER_HOST=unix:///nonexistent \
+    cargo nextest run --workspace --no-fail-fast -E "$filter" "$@"
+  echo "==> Docker suite" >&2
+  filter="$(printf 'binary(%s) or ' "${docker_tests[@]}") false"
+  cargo nextest run --workspace --no-fail-fast -E "$filter" "$@"
 else
-  cargo test --workspace --no-fail-fast "$@"
+  fast=()
+  for t in tests/*.rs; do
+    name="$(basename "$t" .rs)"
+    [[ " ${docker_tests[*]} " == *" $name "* ]] || fast+=(--test "$name")
+  done
+  DOCKER_HOST=unix:///nonexistent \
+    cargo test --workspace --lib --bins "${fast[@]}" --no-fail-fast -- "$@"
+  echo "==> Docker suite" >&2
+  cargo test -p pitwall $(printf -- '--test %s ' "${docker_tests[@]}") --no-fail-fast -- "$@"
 fi

@@ -5,7 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, free_port, pitwall, run, run_json};
+use common::http::{Reply, Server, free_port};
+use common::{pitwall, run, run_json};
 use serde_json::{Value, json};
 
 fn probe(config: Value, allow: &str) -> std::process::Command {

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Registry, Stack, fixture_image, root, run};
+use common::build::fixture_image;
+use common::docker::{Registry, Stack};
+use common::{root, run};
 
 fn last(stack: &Stack) -> serde_json::Value {
     stack.history().pop().expect("a history record")

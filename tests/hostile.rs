@@ -4,12 +4,15 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, guest};
+use common::build::guest;
+use common::http::{Reply, Server};
 use pitwall::checks::{
     Cache, Grants, Io, Limits, Outcome, PluginError, Run, Runtime, Source, Verdict, types,
 };
+use pitwall::engine::ProjectView;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// Slack for scheduling on a loaded 2-core machine; a broken deadline would
@@ -49,7 +52,7 @@ async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Durati
                     timeout: TIMEOUT,
                     ..Limits::default()
                 },
-                io: Io::live("hostile-test", false),
+                io: Io::live(Arc::new(ProjectView::new("hostile-test")), false),
             },
         )
         .await;

@@ -14,7 +14,8 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, guest};
+use common::build::guest;
+use common::http::{Reply, Server};
 use pitwall::checks::{
     Cache, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types,
 };

@@ -16,7 +16,9 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Registry, Stack, fixture_image, root};
+use common::build::fixture_image;
+use common::docker::{Registry, Stack};
+use common::root;
 
 const RUNS: usize = 4;
 /// The reference configuration's check interval (deploy/pitwall.toml).

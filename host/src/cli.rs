@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::exit::Exit;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "pitwall",
@@ -19,13 +21,6 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
-
-const EXIT_CODES: &str = "Exit codes:\n  \
-0  released (or restored) and verified\n  \
-1  the release failed and was rolled back; the previous release is verified\n  \
-2  usage error\n  \
-3  failed and NOT recovered: the stack is not on a verified release, a human is needed\n  \
-4  refused before anything changed (bad input, lock held, image missing, check rejected its config)";
 
 /// Where the stack and its checks are described, and what to override.
 #[derive(Debug, Args, Clone)]
@@ -63,7 +58,7 @@ pub enum Pull {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Deploy a release: pull, apply, verify with checks, record — or roll back
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::rollout_help())]
     Deploy {
         /// SERVICE=IMAGE for each service to change (repeatable); others keep the current release's image
         #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
@@ -80,7 +75,7 @@ pub enum Command {
         stack: StackArgs,
     },
     /// Go back to the previous release (or --to one), verify it, swap the pointers
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::rollout_help())]
     Rollback {
         /// A release id from `pitwall history` instead of the previous release
         #[arg(long, value_name = "RELEASE_ID")]
@@ -89,7 +84,7 @@ pub enum Command {
         stack: StackArgs,
     },
     /// After an interrupted deploy: restore and verify the last good release, clear the lock
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = Exit::rollout_help())]
     Recover {
         #[command(flatten)]
         stack: StackArgs,
@@ -104,18 +99,8 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
-    /// Build fixture images and show a deploy, a second deploy, a broken release rolled back, and the history
-    Demo {
-        /// The static fixture-app binary (scripts/demo.sh builds it)
-        #[arg(long, value_name = "PATH")]
-        fixture_bin: PathBuf,
-        /// Leave the demo stack running at the end
-        #[arg(long)]
-        keep: bool,
-        /// Host port of the demo frontend
-        #[arg(long, default_value_t = 18080)]
-        port: u16,
-    },
+    /// Deploy three releases of the reference stack (good, good, broken) and show the automatic rollback
+    Demo(DemoArgs),
     /// Run, list and inspect checks (WebAssembly components)
     #[command(subcommand)]
     Check(CheckCommand),
@@ -125,14 +110,7 @@ pub enum Command {
 pub enum CheckCommand {
     /// Run one check once and print its verdict
     #[command(
-        after_help = "Exit codes: 0 pass, 1 fail, 3 inconclusive or error (trap, timeout, \
-invalid config, unloadable plugin), 2 usage.\n\n\
-Examples:\n  \
-pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \
---allow-http http://127.0.0.1:8080/api/\n  \
-pitwall check run builtin:log-5xx --config '{\"services\":[\"api\"]}' --allow-logs api --project shop\n  \
-pitwall check run my-check.wasm --config @check.json --allow-http http://127.0.0.1:8080/ --record run.json\n  \
-pitwall check run my-check.wasm --replay run.json        # offline: no network, no Docker"
+        after_help = format!("{}\n\n{CHECK_RUN_EXAMPLES}", Exit::check_help())
     )]
     Run(Box<CheckRunArgs>),
     /// List the built-in checks
@@ -146,6 +124,13 @@ pitwall check run my-check.wasm --replay run.json        # offline: no network, 
         json: bool,
     },
 }
+
+const CHECK_RUN_EXAMPLES: &str = "Examples:\n  \
+pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \
+--allow-http http://127.0.0.1:8080/api/\n  \
+pitwall check run builtin:log-5xx --config '{\"services\":[\"api\"]}' --allow-logs api --project shop\n  \
+pitwall check run my-check.wasm --config @check.json --allow-http http://127.0.0.1:8080/ --record run.json\n  \
+pitwall check run my-check.wasm --replay run.json        # offline: no network, no Docker";
 
 #[derive(Debug, Args)]
 pub struct CheckRunArgs {
@@ -196,4 +181,23 @@ pub struct CheckRunArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The image of release 1.0 (a healthy build of the fixture app)
+    #[arg(long, value_name = "REF")]
+    pub good: String,
+    /// The image of release 1.1 (healthy, another version)
+    #[arg(long, value_name = "REF")]
+    pub next: String,
+    /// The image of release 1.2, which fails its checks and is rolled back
+    #[arg(long, value_name = "REF")]
+    pub broken: String,
+    /// Leave the demo stack running at the end
+    #[arg(long)]
+    pub keep: bool,
+    /// Host port of the demo frontend
+    #[arg(long, default_value_t = 18080)]
+    pub port: u16,
 }

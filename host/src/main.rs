@@ -3,22 +3,24 @@ use std::process::ExitCode;
 use clap::Parser;
 use pitwall::cli::{Cli, Command};
 use pitwall::commands;
+use pitwall::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // anstream drops the colours when stderr is not a colour terminal.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PITWALL_LOG")
                 .unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(anstream::stderr)
         .without_time()
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
+            pitwall::report::warn(&format!("error: cannot start the async runtime: {e}"));
+            return Exit::NeedsHuman.into();
         }
     };
     let result = runtime.block_on(async {
@@ -37,18 +39,14 @@ fn main() -> ExitCode {
             Command::Recover { stack } => commands::deploy::recover(&stack).await,
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
-            Command::Demo {
-                fixture_bin,
-                keep,
-                port,
-            } => commands::demo::demo(&fixture_bin, keep, port).await,
+            Command::Demo(args) => commands::demo::demo(&args).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(pitwall::exit_code_for(&e))
+            pitwall::report::warn(&format!("error: {e:#}"));
+            Exit::of_error(&e).into()
         }
     }
 }

@@ -103,6 +103,21 @@ impl Runtime {
         })
     }
 
+    /// Loads the check `spec` names (`builtin:NAME` or a path) and has it
+    /// validate `config`: what every configured check passes before anything
+    /// is touched. The error is one line for the operator.
+    pub async fn prepare(
+        &self,
+        spec: &str,
+        config: &str,
+        limits: Limits,
+    ) -> Result<Plugin, String> {
+        let source = Source::parse(spec).map_err(|e| e.to_string())?;
+        let plugin = self.load(&source).map_err(|e| e.to_string())?;
+        self.validate(&plugin, config, limits).await?;
+        Ok(plugin)
+    }
+
     /// The check's self-description. It is given no capabilities.
     pub async fn describe(&self, plugin: &Plugin) -> Result<types::Descriptor, String> {
         let state = self.state(Io::replay(Vec::new()), Grants::default(), Limits::default());

@@ -1,42 +1,38 @@
 //! `pitwall check run | list | inspect`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
 use crate::checks::{
-    CONTRACT, Cache, CacheStatus, Grants, Io, Limits, Outcome, Recording, Run, Runtime, Source,
-    Verdict, types,
+    CONTRACT, Cache, CacheStatus, Grants, Io, Limits, Recording, Run, Runtime, Source, Verdict,
+    types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
+use crate::engine::ProjectView;
+use crate::exit::Exit;
 use crate::report;
 
 pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
     match command {
         CheckCommand::Run(args) => run(*args).await,
         CheckCommand::List => {
-            for b in BUILTINS {
-                println!("builtin:{:<12} {}", b.name, b.summary);
-            }
+            let list: String = BUILTINS
+                .iter()
+                .map(|b| format!("builtin:{:<12} {}\n", b.name, b.summary))
+                .collect();
+            report::print(&list)?;
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
     }
 }
 
-/// The exit code of `check run` for an outcome.
-pub fn exit_code(outcome: Outcome) -> ExitCode {
-    match outcome {
-        Outcome::Pass => ExitCode::SUCCESS,
-        Outcome::Fail => ExitCode::from(1),
-        Outcome::Inconclusive | Outcome::Error => ExitCode::from(3),
-    }
-}
-
 /// Reads `--config`: JSON text, or `@FILE`.
-pub fn config_text(arg: &str) -> anyhow::Result<String> {
+fn config_text(arg: &str) -> anyhow::Result<String> {
     match arg.strip_prefix('@') {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {path}")),
@@ -82,7 +78,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let runtime = Runtime::new(Cache::from_env())?;
-    let verdict = match load_and_validate(&runtime, &args.plugin, &config, limits).await {
+    let verdict = match runtime.prepare(&args.plugin, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
             if let Some(r) = &recording
@@ -96,7 +92,10 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
             }
             let io = match recording {
                 Some(r) => Io::replay(r.interactions),
-                None => Io::live(&args.project, args.record.is_some()),
+                None => Io::live(
+                    Arc::new(ProjectView::new(&args.project)),
+                    args.record.is_some(),
+                ),
             };
             let verdict = runtime
                 .run(
@@ -132,23 +131,9 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
             verdict: &verdict,
         })?;
     } else {
-        print!("{}", report::verdict_text(&args.plugin, &verdict));
+        report::print(&report::verdict_text(&args.plugin, &verdict))?;
     }
-    Ok(exit_code(verdict.outcome))
-}
-
-/// Loads a plugin and has it validate `config`; the error is one line for
-/// the operator.
-pub async fn load_and_validate(
-    runtime: &Runtime,
-    spec: &str,
-    config: &str,
-    limits: Limits,
-) -> Result<crate::checks::Plugin, String> {
-    let source = Source::parse(spec).map_err(|e| e.to_string())?;
-    let plugin = runtime.load(&source).map_err(|e| e.to_string())?;
-    runtime.validate(&plugin, config, limits).await?;
-    Ok(plugin)
+    Ok(Exit::of_verdict(verdict.outcome).into())
 }
 
 #[derive(Serialize)]
@@ -191,33 +176,33 @@ async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
     if json {
         report::print_json(&info)?;
     } else {
-        println!("{} {} ({})", info.name, info.version, info.plugin);
-        println!("contract:     {}", info.contract);
-        println!(
-            "capabilities: {}",
-            if info.capabilities.is_empty() {
-                "none".into()
-            } else {
-                info.capabilities.join(", ")
-            }
-        );
-        println!(
-            "size:         {} bytes, sha256 {}",
-            info.size_bytes, info.sha256
-        );
-        println!(
-            "cache:        {} ({})",
-            if info.cached {
-                "compiled form was cached"
-            } else {
-                "compiled now"
-            },
-            info.cache_dir.as_deref().unwrap_or("no cache directory")
-        );
-        println!(
-            "\n{}\n\nconfiguration:\n{}",
-            info.description, info.config_help
-        );
+        let capabilities = if info.capabilities.is_empty() {
+            "none".into()
+        } else {
+            info.capabilities.join(", ")
+        };
+        let cache = if info.cached {
+            "compiled form was cached"
+        } else {
+            "compiled now"
+        };
+        report::print(&format!(
+            "{} {} ({})\n\
+             contract:     {}\n\
+             capabilities: {capabilities}\n\
+             size:         {} bytes, sha256 {}\n\
+             cache:        {cache} ({})\n\
+             \n{}\n\nconfiguration:\n{}\n",
+            info.name,
+            info.version,
+            info.plugin,
+            info.contract,
+            info.size_bytes,
+            info.sha256,
+            info.cache_dir.as_deref().unwrap_or("no cache directory"),
+            info.description,
+            info.config_help
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,19 @@
 //! `pitwall deploy | rollback | recover`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::checks::{Cache, Runtime};
 use crate::cli::{Pull, StackArgs};
 use crate::config::{Config, Overrides};
-use crate::report::{Progress, Redactor};
-use crate::rollout::{Deployer, PullPolicy, Refused, Report, parse_images};
+use crate::engine::Compose;
+use crate::exit::Exit;
+use crate::report::{self, Progress, Redactor};
+use crate::rollout::{Conclusion, Deployer, PullPolicy, Refused, Report};
 
 /// Loads and validates the configuration; problems are refusals.
 pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
@@ -16,13 +23,19 @@ pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
         state_dir: stack.state_dir.clone(),
         health_url: stack.health_url.clone(),
     };
-    Config::load(&stack.config, &overrides).map_err(|e| Refused(format!("{e:#}")).into())
+    Config::load(&stack.config, &overrides)
+        .map_err(|e| Refused::because("the configuration cannot be used", e).into())
 }
 
-async fn deployer(stack: &StackArgs) -> anyhow::Result<Deployer> {
-    let config = load_config(stack)?;
-    let redactor = Redactor::new(config.secrets.clone());
-    Deployer::preflight(config, Progress::new(redactor)).await
+/// Preflight on the compose engine: configuration, compose tool, Docker,
+/// every check loaded and its configuration accepted.
+pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
+    let engine = Compose::connect(&config.stack)
+        .await
+        .map_err(|e| Refused::because("preflight", e))?;
+    let runtime = Runtime::new(Cache::from_env())?;
+    let progress = Progress::new(Redactor::new(config.secrets.clone()));
+    Deployer::preflight(config, Arc::new(engine), runtime, progress).await
 }
 
 pub async fn deploy(
@@ -32,8 +45,8 @@ pub async fn deploy(
     soak: Duration,
     stack: &StackArgs,
 ) -> anyhow::Result<ExitCode> {
-    let images = parse_images(images).map_err(|e| Refused(format!("{e:#}")))?;
-    let d = deployer(stack).await?;
+    let images = parse_images(images)?;
+    let d = deployer(load_config(stack)?).await?;
     let policy = match pull {
         Pull::Always => PullPolicy::Always,
         Pull::Missing => PullPolicy::Missing,
@@ -44,25 +57,63 @@ pub async fn deploy(
 }
 
 pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(stack).await?;
+    let d = deployer(load_config(stack)?).await?;
     let report = d.rollback(to).await?;
     print(&report, stack.json)
 }
 
 pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(stack).await?;
+    let d = deployer(load_config(stack)?).await?;
     let report = d.recover().await?;
     print(&report, stack.json)
 }
 
-pub fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
-    if json {
-        crate::report::print_json(report)?;
-    } else {
-        println!("{}", report.message);
-        for (k, v) in &report.record.durations_ms {
-            println!("  {k:<22} {:.1}s", *v as f64 / 1000.0);
+/// Reads `--image SERVICE=REF` values.
+fn parse_images(values: &[String]) -> Result<BTreeMap<String, String>, Refused> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let (service, reference) = v
+            .split_once('=')
+            .filter(|(s, r)| !s.is_empty() && !r.is_empty())
+            .ok_or_else(|| {
+                Refused::new(format!(
+                    "--image `{v}` must be SERVICE=REF, e.g. api=registry/api:1.4"
+                ))
+            })?;
+        if out
+            .insert(service.to_string(), reference.to_string())
+            .is_some()
+        {
+            return Err(Refused::new(format!("--image names `{service}` twice")));
         }
     }
-    Ok(ExitCode::from(report.exit_code))
+    Ok(out)
+}
+
+/// The `--json` form of a report.
+#[derive(Serialize)]
+struct Printed<'a> {
+    outcome: Conclusion,
+    exit_code: u8,
+    message: &'a str,
+    record: &'a crate::release::history::Record,
+}
+
+fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
+    let exit = Exit::of_conclusion(report.conclusion);
+    if json {
+        report::print_json(&Printed {
+            outcome: report.conclusion,
+            exit_code: exit.code(),
+            message: &report.message,
+            record: &report.record,
+        })?;
+    } else {
+        let mut text = format!("{}\n", report.message);
+        for (k, v) in &report.record.durations_ms {
+            text.push_str(&format!("  {k:<22} {:.1}s\n", *v as f64 / 1000.0));
+        }
+        report::print(&text)?;
+    }
+    Ok(exit.into())
 }

@@ -2,20 +2,22 @@
 
 use std::process::ExitCode;
 
+use comfy_table::{Cell, Table, presets};
 use serde::Serialize;
 
 use super::deploy::load_config;
 use crate::cli::StackArgs;
-use crate::docker;
+use crate::engine::{Container, ProjectView, StackView};
 use crate::release::history::{self, Record};
 use crate::release::{Release, lock, state};
+use crate::report;
 
 #[derive(Serialize)]
 struct Status {
     project: String,
     current: Option<Pointer>,
     previous: Option<Pointer>,
-    containers: Vec<docker::Container>,
+    containers: Vec<Container>,
     lock: Option<lock::Holder>,
     last: Option<Record>,
 }
@@ -24,6 +26,34 @@ struct Status {
 struct Pointer {
     release: Release,
     deployed_at: String,
+}
+
+/// Columns aligned by content, no borders: readable in a terminal, and
+/// each row one line for grep (a cell with several lines continues below).
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_header(header.to_vec());
+    t
+}
+
+fn images(r: &Release) -> String {
+    r.images
+        .iter()
+        .map(|(s, i)| format!("{s}: {} {}", i.reference, i.digest.as_deref().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn check_lines(r: &Record) -> impl Iterator<Item = String> + '_ {
+    r.checks.iter().map(|c| {
+        format!(
+            "{} {} ({} attempts): {}",
+            c.verdict.outcome.as_str().to_ascii_uppercase(),
+            c.name,
+            c.attempts,
+            c.verdict.summary
+        )
+    })
 }
 
 pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
@@ -36,129 +66,115 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             deployed_at,
         })
     };
-    let engine = docker::Engine::connect().await?;
     let status = Status {
         project: s.project.clone(),
         current: pointer(pointers.current),
         previous: pointer(pointers.previous),
-        containers: engine.containers(&s.project, None).await?,
+        containers: ProjectView::new(&s.project).containers(None).await?,
         lock: lock::read(&s.state_dir)?,
         last: history::read(&s.state_dir)?.pop(),
     };
     if stack.json {
-        crate::report::print_json(&status)?;
+        report::print_json(&status)?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!("project {}", status.project);
-    for (label, p) in [
-        ("current ", &status.current),
-        ("previous", &status.previous),
-    ] {
+    let mut releases = table(&["", "RELEASE", "SINCE", "IMAGES"]);
+    for (label, p) in [("current", &status.current), ("previous", &status.previous)] {
         match p {
-            Some(p) => println!(
-                "{label}  {} (since {}){}",
-                p.release.id,
-                p.deployed_at,
-                images(&p.release)
-            ),
-            None => println!("{label}  none"),
-        }
+            Some(p) => releases.add_row(vec![
+                Cell::new(label),
+                Cell::new(&p.release.id),
+                Cell::new(&p.deployed_at),
+                Cell::new(images(&p.release)),
+            ]),
+            None => releases.add_row(vec![label, "none"]),
+        };
     }
+    let mut text = format!("project {}\n{releases}\n", status.project);
     if let Some(h) = &status.lock {
         let alive = match h.alive() {
             Some(true) => "running",
             Some(false) => "DEAD: run `pitwall recover`",
             None => "on another host",
         };
-        println!("lock      {} [{alive}]", h.describe());
+        text.push_str(&format!("lock: {} [{alive}]\n", h.describe()));
     }
-    println!("containers:");
+    let mut containers = table(&["SERVICE", "CONTAINER", "STATE", "HEALTH"]);
     for c in &status.containers {
-        println!(
-            "  {:<10} {:<32} {:<10} {}",
-            c.service,
-            c.name,
-            c.state,
-            c.health.as_deref().unwrap_or("")
-        );
+        containers.add_row(vec![
+            c.service.as_str(),
+            &c.name,
+            c.state.as_str(),
+            c.health.map_or("", |h| h.as_str()),
+        ]);
     }
+    text.push_str(&format!("\ncontainers:\n{containers}\n"));
     if let Some(r) = &status.last {
-        println!("last: {} {} → {}", r.action, r.release_id, r.outcome);
-        for c in &r.checks {
-            println!(
-                "  {} {}: {}",
-                crate::report::outcome_label(c.verdict.outcome),
-                c.name,
-                c.verdict.summary
-            );
+        text.push_str(&format!(
+            "\nlast: {} {} → {}\n",
+            r.action.as_str(),
+            r.release_id,
+            r.outcome.as_str()
+        ));
+        for line in check_lines(r) {
+            text.push_str(&format!("  {line}\n"));
         }
     }
+    report::print(&text)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn images(r: &Release) -> String {
-    r.images
-        .iter()
-        .map(|(s, i)| {
-            format!(
-                "\n            {s}: {} {}",
-                i.reference,
-                i.digest.as_deref().unwrap_or("")
-            )
-        })
-        .collect()
 }
 
 pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(stack)?;
     let records = history::read(&config.stack.state_dir)?;
     if stack.json {
-        crate::report::print_json(&records)?;
+        report::print_json(&records)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let mut text = String::new();
     if let Some(h) = lock::read(&config.stack.state_dir)?
         && h.alive() == Some(false)
     {
-        println!(
-            "WARNING: an interrupted {} left the stack half-way; run `pitwall recover`",
+        text.push_str(&format!(
+            "WARNING: an interrupted {} left the stack half-way; run `pitwall recover`\n",
             h.describe()
-        );
+        ));
     }
     if records.is_empty() {
-        println!("no releases yet in {}", config.stack.state_dir.display());
+        text.push_str(&format!(
+            "no releases yet in {}\n",
+            config.stack.state_dir.display()
+        ));
+        report::print(&text)?;
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut rows = table(&["STARTED", "ACTION", "RELEASE", "OUTCOME", "DETAIL"]);
     for r in &records {
-        println!(
-            "{}  {:<8} {:<14} {:<12} {}",
-            r.started_at,
-            r.action,
-            r.release_id,
-            r.outcome,
-            r.failure_mode
-                .as_deref()
-                .map(|m| format!("({m}) "))
-                .unwrap_or_default()
-                + r.failure.as_deref().unwrap_or("")
-        );
-        for (s, i) in &r.images {
-            println!(
-                "      {s}: {} {}",
-                i.reference,
-                i.digest.as_deref().unwrap_or("")
-            );
-        }
-        for c in &r.checks {
-            println!(
-                "      {} {} ({} attempts): {}",
-                crate::report::outcome_label(c.verdict.outcome),
-                c.name,
-                c.attempts,
-                c.verdict.summary
-            );
-        }
-        if let Some(rb) = &r.rollback {
-            println!("      rollback to {}: {}", rb.to_release, rb.outcome);
-        }
+        let failure = r.failure.as_ref().map(|f| match r.failure_mode {
+            Some(m) => format!("({}) {f}", m.as_str()),
+            None => f.clone(),
+        });
+        let rollback = r
+            .rollback
+            .as_ref()
+            .map(|rb| format!("rollback to {}: {}", rb.to_release, rb.outcome.as_str()));
+        let detail: Vec<String> = failure
+            .into_iter()
+            .chain(r.images.iter().map(|(s, i)| {
+                format!("{s}: {} {}", i.reference, i.digest.as_deref().unwrap_or(""))
+            }))
+            .chain(check_lines(r))
+            .chain(rollback)
+            .collect();
+        rows.add_row(vec![
+            r.started_at.as_str(),
+            r.action.as_str(),
+            &r.release_id,
+            r.outcome.as_str(),
+            &detail.join("\n"),
+        ]);
     }
+    text.push_str(&format!("{rows}\n"));
+    report::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }

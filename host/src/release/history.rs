@@ -13,20 +13,111 @@ use super::Image;
 use crate::checks::Verdict;
 use crate::config::Phase;
 
+/// What a record is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Deploy,
+    Rollback,
+    Recover,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+            Action::Recover => "recover",
+        }
+    }
+}
+
+/// How the action ended, as the history keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    /// A deploy whose release is live and verified.
+    Released,
+    /// A deploy that failed; the previous release is back and verified.
+    RolledBack,
+    /// The stack is not on a verified release.
+    Failed,
+    /// A rollback or recovery whose target release is live and verified.
+    Restored,
+    /// A recovery that found nothing to restore.
+    Interrupted,
+}
+
+impl RecordOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOutcome::Released => "released",
+            RecordOutcome::RolledBack => "rolled_back",
+            RecordOutcome::Failed => "failed",
+            RecordOutcome::Restored => "restored",
+            RecordOutcome::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the record's release was live and verified at the end, so
+    /// `rollback --to` may go back to it.
+    pub fn verified_live(self) -> bool {
+        matches!(self, RecordOutcome::Released | RecordOutcome::Restored)
+    }
+}
+
+/// The incident ticket's failure modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Containers did not come up: apply failed, a container exited or
+    /// crash-looped, or they were not running in time.
+    Startup,
+    /// Up, but a verify check failed or Docker's healthcheck said unhealthy.
+    Healthcheck,
+    /// Verified, then something broke during the soak.
+    Runtime,
+}
+
+impl FailureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureMode::Startup => "startup",
+            FailureMode::Healthcheck => "healthcheck",
+            FailureMode::Runtime => "runtime",
+        }
+    }
+}
+
+/// Whether the release rolled back to came back verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackOutcome {
+    Verified,
+    Failed,
+}
+
+impl RollbackOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackOutcome::Verified => "verified",
+            RollbackOutcome::Failed => "failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub release_id: String,
-    /// `deploy`, `rollback` or `recover`.
-    pub action: String,
-    /// `released`, `rolled_back`, `failed`, `restored`, `interrupted`.
-    pub outcome: String,
+    pub action: Action,
+    pub outcome: RecordOutcome,
     pub started_at: String,
     pub finished_at: String,
     pub user: String,
     pub host: String,
     pub images: BTreeMap<String, Image>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure_mode: Option<String>,
+    pub failure_mode: Option<FailureMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     #[serde(default)]
@@ -51,8 +142,7 @@ pub struct CheckResult {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Rollback {
     pub to_release: String,
-    /// `verified` or `failed`.
-    pub outcome: String,
+    pub outcome: RollbackOutcome,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     #[serde(default)]
@@ -60,13 +150,19 @@ pub struct Rollback {
 }
 
 impl Record {
-    /// A record of `action` on `release`, started now by this user and host.
-    pub fn start(action: &str, release: &super::Release) -> Record {
+    /// A record of `action` on `release`, started at `started_at` by this
+    /// user and host; `finished_at` is set when it is concluded.
+    pub fn new(
+        action: Action,
+        release: &super::Release,
+        outcome: RecordOutcome,
+        started_at: String,
+    ) -> Record {
         Record {
             release_id: release.id.clone(),
-            action: action.into(),
-            outcome: String::new(),
-            started_at: crate::whoami::now_rfc3339(),
+            action,
+            outcome,
+            started_at,
             finished_at: String::new(),
             user: crate::whoami::user(),
             host: crate::whoami::host(),

@@ -8,18 +8,58 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use super::history::Action;
 use crate::fsutil::write_atomic;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,
-    pub command: String,
+    pub command: Action,
     pub release_id: String,
     pub since: String,
-    /// How far it got: `preflight`, `pulling`, `applying`, `verifying`,
-    /// `soaking`, `rolling-back`, `recording`.
-    pub phase: String,
+    /// How far it got.
+    pub phase: LockPhase,
+}
+
+/// How far the holder got, for whoever finds the lock after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LockPhase {
+    /// Checking input; nothing read or changed yet.
+    Preflight,
+    /// Pulling images and resolving digests; the stack is untouched.
+    Pulling,
+    /// Applying the release, then verifying it.
+    Applying,
+    /// Verified; watch checks run through the soak.
+    Soaking,
+    /// The release failed: incident, then the previous release re-applied.
+    RollingBack,
+    /// Writing state.env and the history.
+    Recording,
+    /// `pitwall recover` took over a dead holder's lock.
+    Recovering,
+}
+
+impl LockPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockPhase::Preflight => "preflight",
+            LockPhase::Pulling => "pulling",
+            LockPhase::Applying => "applying",
+            LockPhase::Soaking => "soaking",
+            LockPhase::RollingBack => "rolling-back",
+            LockPhase::Recording => "recording",
+            LockPhase::Recovering => "recovering",
+        }
+    }
+
+    /// Whether a holder in this phase may have changed the running stack
+    /// (and so must not leave without a recovery).
+    pub fn touches_stack(self) -> bool {
+        !matches!(self, LockPhase::Preflight | LockPhase::Pulling)
+    }
 }
 
 impl Holder {
@@ -32,7 +72,12 @@ impl Holder {
     pub fn describe(&self) -> String {
         format!(
             "`pitwall {}` of release {} (pid {} on {}, since {}, phase {})",
-            self.command, self.release_id, self.pid, self.host, self.since, self.phase
+            self.command.as_str(),
+            self.release_id,
+            self.pid,
+            self.host,
+            self.since,
+            self.phase.as_str()
         )
     }
 }
@@ -83,7 +128,7 @@ pub struct Lock {
 }
 
 impl Lock {
-    pub fn acquire(state_dir: &Path, command: &str, release_id: &str) -> Result<Lock, LockError> {
+    pub fn acquire(state_dir: &Path, command: Action, release_id: &str) -> Result<Lock, LockError> {
         let file = path(state_dir);
         let io = |source| LockError::Io {
             path: file.clone(),
@@ -93,10 +138,10 @@ impl Lock {
         let holder = Holder {
             pid: std::process::id(),
             host: crate::whoami::host(),
-            command: command.to_string(),
+            command,
             release_id: release_id.to_string(),
             since: crate::whoami::now_rfc3339(),
-            phase: "preflight".into(),
+            phase: LockPhase::Preflight,
         };
         // create_new is atomic: of two racing deploys exactly one wins.
         match std::fs::OpenOptions::new()
@@ -123,9 +168,9 @@ impl Lock {
     }
 
     /// Records the phase reached, for whoever finds the lock after a crash.
-    pub fn phase(&mut self, phase: &str) -> anyhow::Result<()> {
-        self.touched |= !matches!(phase, "preflight" | "pulling");
-        self.holder.phase = phase.to_string();
+    pub fn phase(&mut self, phase: LockPhase) -> anyhow::Result<()> {
+        self.touched |= phase.touches_stack();
+        self.holder.phase = phase;
         let json = serde_json::to_vec(&self.holder)?;
         write_atomic(&self.file, &json)
             .with_context(|| format!("cannot update {}", self.file.display()))
@@ -140,13 +185,13 @@ impl Lock {
             holder: Holder {
                 pid: std::process::id(),
                 host: crate::whoami::host(),
-                command: "recover".into(),
+                command: Action::Recover,
                 release_id: release_id.to_string(),
                 since: crate::whoami::now_rfc3339(),
-                phase: "recovering".into(),
+                phase: LockPhase::Recovering,
             },
         };
-        lock.phase("recovering")?;
+        lock.phase(LockPhase::Recovering)?;
         Ok(lock)
     }
 }

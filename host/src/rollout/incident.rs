@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{Deployer, Failure};
+use crate::engine::LogWindow;
 use crate::fsutil::write_atomic;
 use crate::release::Release;
-use crate::release::history::Record;
-use crate::report::Redactor;
+use crate::release::history::{Record, RollbackOutcome};
+use crate::report::{self, Redactor};
 
 const ROLLBACK_PENDING: &str = "rollback:      in progress";
 
@@ -28,15 +29,18 @@ pub async fn write(
         .join(format!("incident-{}.log", crate::whoami::now_compact()));
     // Straight from the engine (not `compose logs`): the rollback waits for
     // this, and the containers' logs are gone once it replaces them.
-    let captures =
-        futures_util::future::join_all(stack.services.keys().map(|service| async move {
-            let lines = d
-                .engine()
-                .logs(&stack.project, service, started_at_ms, None, MAX_LOG_LINES)
-                .await;
-            (service, lines)
-        }))
-        .await;
+    let window = LogWindow {
+        since_ms: started_at_ms,
+        until_ms: None,
+        max_lines: MAX_LOG_LINES,
+    };
+    let captures = futures_util::future::join_all(
+        stack
+            .services
+            .keys()
+            .map(|service| async move { (service, d.engine.logs(service, window).await) }),
+    )
+    .await;
     let mut logs = String::new();
     for (service, lines) in captures {
         match lines {
@@ -74,10 +78,9 @@ pub async fn write(
         crate::whoami::now_rfc3339(),
     );
     for c in &failure.checks {
-        text.push_str(&crate::report::verdict_text(
-            &format!("{} (attempt {})", c.name, c.attempts),
-            &c.verdict,
-        ));
+        let verdict =
+            report::verdict_text(&format!("{} (attempt {})", c.name, c.attempts), &c.verdict);
+        text.push_str(&report::plain(&verdict));
     }
     text.push_str("\n---- container logs since the rollout started ----\n");
     text.push_str(&logs);
@@ -97,7 +100,7 @@ pub fn finish(path: &Path, record: &Record, redactor: &Redactor) -> anyhow::Resu
             "rollback:      none (no previous release to roll back to); the stack needs a human"
                 .to_string()
         }
-        Some(r) if r.outcome == "verified" => {
+        Some(r) if r.outcome == RollbackOutcome::Verified => {
             format!("rollback:      to {}, verified", r.to_release)
         }
         Some(r) => format!(

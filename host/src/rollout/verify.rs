@@ -1,20 +1,17 @@
-//! Waiting for containers and running checks on the host's schedule:
-//! interval, per-attempt timeout, deadline, consecutive successes, failure
-//! limit. Checks of a phase run concurrently; the first definitive failure
+//! Running checks on the host's schedule: interval, per-attempt timeout,
+//! deadline, consecutive successes, failure limit. Checks of a phase run concurrently; the first definitive failure
 //! stops the others, so a rollback starts as soon as the release is known bad.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
-use super::{Failure, Mode};
+use super::failure::Failure;
 use crate::checks::{Io, Outcome, Plugin, Run, Runtime, Verdict, types};
-use crate::config::{CheckSpec, Phase, Stack};
-use crate::docker;
+use crate::config::{CheckSpec, Phase};
 use crate::release::Release;
-use crate::release::history::CheckResult;
+use crate::release::history::{CheckResult, FailureMode};
 use crate::report::Progress;
 
 /// A configured check with its plugin loaded.
@@ -22,98 +19,6 @@ pub struct Loaded {
     pub spec: CheckSpec,
     pub plugin: Plugin,
 }
-
-/// One look at the stack's containers: a failure for an exited, restarting
-/// or unhealthy container, else the services not yet running.
-async fn look(engine: &docker::Engine, stack: &Stack) -> Result<Vec<String>, Failure> {
-    let services: Vec<String> = stack.services.keys().cloned().collect();
-    let containers = engine
-        .containers(&stack.project, Some(&services))
-        .await
-        .map_err(|e| Failure::new(Mode::Startup, format!("cannot list containers: {e}")))?;
-    let mut waiting = Vec::new();
-    for service in &services {
-        let mine: Vec<_> = containers
-            .iter()
-            .filter(|c| &c.service == service)
-            .collect();
-        if mine.is_empty() {
-            waiting.push(format!("{service}: no container"));
-        }
-        for c in mine {
-            let code = c.exit_code.unwrap_or(-1);
-            let failure = match (c.state.as_str(), c.health.as_deref()) {
-                ("exited" | "dead", _) => Some((Mode::Startup, format!("exited with code {code}"))),
-                ("restarting", _) => Some((
-                    Mode::Startup,
-                    format!("is restarting: it crashed (last exit code {code})"),
-                )),
-                _ if c.restart_count > 0 => Some((
-                    Mode::Startup,
-                    format!("restarted {} times", c.restart_count),
-                )),
-                (_, Some("unhealthy")) => Some((
-                    Mode::Healthcheck,
-                    "is unhealthy according to its Docker healthcheck".into(),
-                )),
-                ("running", _) => None,
-                (state, _) => {
-                    waiting.push(format!("{service}: {state}"));
-                    None
-                }
-            };
-            if let Some((mode, what)) = failure {
-                return Err(Failure::new(mode, format!("{service} ({}) {what}", c.name)));
-            }
-        }
-    }
-    Ok(waiting)
-}
-
-/// Polls until every service has a running container. A Docker healthcheck
-/// still `starting` does not hold the checks back: they probe the app
-/// themselves while `monitor` keeps watching the healthcheck.
-pub async fn wait_running(
-    engine: &docker::Engine,
-    stack: &Stack,
-    progress: &Progress,
-) -> Result<(), Failure> {
-    let start = Instant::now();
-    loop {
-        let waiting = look(engine, stack).await?;
-        if waiting.is_empty() {
-            progress.line(&format!(
-                "containers running after {:.1}s",
-                start.elapsed().as_secs_f64()
-            ));
-            return Ok(());
-        }
-        if start.elapsed() >= stack.wait_timeout {
-            return Err(Failure::new(
-                Mode::Startup,
-                format!(
-                    "containers not running after {}: {}",
-                    humantime::format_duration(stack.wait_timeout),
-                    waiting.join("; ")
-                ),
-            ));
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-/// Watches the containers while checks run; returns the first problem
-/// (exit, crash loop, unhealthy). Never returns while all is well.
-pub async fn monitor(engine: &docker::Engine, stack: &Stack) -> Failure {
-    loop {
-        if let Err(f) = look(engine, stack).await {
-            return f;
-        }
-        tokio::time::sleep(POLL).await;
-    }
-}
-
-const POLL: Duration = Duration::from_millis(250);
 
 /// What a check run needs to know about the release.
 pub struct Target<'a> {
@@ -267,10 +172,9 @@ pub async fn run_phase(
                 .last()
                 .map(|r| (r.name.clone(), r.verdict.summary.clone()))
                 .unwrap_or_default();
-            let mode = if phase == Phase::Verify {
-                Mode::Healthcheck
-            } else {
-                Mode::Runtime
+            let mode = match phase {
+                Phase::Verify => FailureMode::Healthcheck,
+                Phase::Watch => FailureMode::Runtime,
             };
             return Err(Failure {
                 mode,
@@ -280,14 +184,4 @@ pub async fn run_phase(
         }
     }
     Ok(results)
-}
-
-/// Image variables for compose: `KEY_IMAGE` → reference, from service →
-/// reference.
-pub fn image_vars(stack: &Stack, refs: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    stack
-        .services
-        .iter()
-        .filter_map(|(service, key)| Some((format!("{key}_IMAGE"), refs.get(service)?.clone())))
-        .collect()
 }

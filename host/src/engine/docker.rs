@@ -1,5 +1,5 @@
-//! The Docker Engine API (bollard): container state and logs of a compose
-//! project, image pulls and digests.
+//! The Docker Engine API through bollard: the containers and logs of a
+//! compose project, image pulls and digests.
 
 use std::collections::HashMap;
 
@@ -8,64 +8,49 @@ use bollard::query_parameters::{
     CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
 };
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-#[derive(Debug, thiserror::Error)]
-pub enum DockerError {
-    #[error(
-        "cannot reach the Docker engine ({0}); is the daemon running and is DOCKER_HOST right?"
-    )]
-    Connect(String),
-    #[error("Docker engine: {0}")]
-    Api(#[from] bollard::errors::Error),
-    #[error("pull failed: {0}")]
-    Pull(String),
+use super::{Container, EngineError, Health, LogWindow, PullProgress, RunState};
+
+/// The label compose puts on every container of a project.
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+fn api(e: bollard::errors::Error) -> EngineError {
+    EngineError::Call(format!("Docker engine: {e}"))
 }
 
-/// One container of a compose service, as the engine reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Container {
-    pub service: String,
-    pub name: String,
-    pub image: String,
-    /// `running`, `exited`, `restarting`, `created`, ...
-    pub state: String,
-    /// Healthcheck status if the container has a healthcheck.
-    pub health: Option<String>,
-    pub restart_count: u32,
-    pub exit_code: Option<i64>,
-}
-
-/// A connection to the engine, scoped to one compose project.
+/// A connection to the Docker engine.
 #[derive(Clone)]
-pub struct Engine {
+pub struct DockerApi {
     docker: Docker,
 }
 
-impl Engine {
+impl DockerApi {
     /// Connects (honouring DOCKER_HOST) and negotiates the API version, so an
     /// older engine is spoken to in its own version.
-    pub async fn connect() -> Result<Engine, DockerError> {
-        let docker =
-            Docker::connect_with_defaults().map_err(|e| DockerError::Connect(e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| DockerError::Connect(e.to_string()))?;
-        Ok(Engine { docker })
+    pub async fn connect() -> Result<DockerApi, EngineError> {
+        let unreachable = |e: bollard::errors::Error| {
+            EngineError::Unavailable(format!(
+                "cannot reach the Docker engine ({e}); is the daemon running and is DOCKER_HOST right?"
+            ))
+        };
+        let docker = Docker::connect_with_defaults().map_err(unreachable)?;
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        Ok(DockerApi { docker })
     }
 
-    /// Containers of `project` (all states), optionally only those of `services`.
+    /// Containers of compose project `project` (all states), optionally only
+    /// those of `services`.
     pub async fn containers(
         &self,
         project: &str,
         services: Option<&[String]>,
-    ) -> Result<Vec<Container>, DockerError> {
+    ) -> Result<Vec<Container>, EngineError> {
         let filters = HashMap::from([(
             "label".to_string(),
-            vec![format!("com.docker.compose.project={project}")],
+            vec![format!("{PROJECT_LABEL}={project}")],
         )]);
         let list = self
             .docker
@@ -74,11 +59,12 @@ impl Engine {
                 filters: Some(filters),
                 ..Default::default()
             }))
-            .await?;
+            .await
+            .map_err(api)?;
         let mut out = Vec::new();
         for summary in list {
             let labels = summary.labels.unwrap_or_default();
-            let Some(service) = labels.get("com.docker.compose.service").cloned() else {
+            let Some(service) = labels.get(SERVICE_LABEL).cloned() else {
                 continue;
             };
             if services.is_some_and(|s| !s.contains(&service)) {
@@ -86,10 +72,18 @@ impl Engine {
             }
             let Some(id) = summary.id else { continue };
             // The summary lacks health and restart count; inspect has both.
-            let inspect = self
+            let inspect = match self
                 .docker
                 .inspect_container(&id, None::<InspectContainerOptions>)
-                .await?;
+                .await
+            {
+                Ok(i) => i,
+                // Removed between the listing and the inspection: it is gone.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => continue,
+                Err(e) => return Err(api(e)),
+            };
             let state = inspect.state.unwrap_or_default();
             out.push(Container {
                 service,
@@ -99,12 +93,8 @@ impl Engine {
                     .trim_start_matches('/')
                     .to_string(),
                 image: summary.image.unwrap_or_default(),
-                state: state.status.map(|s| s.to_string()).unwrap_or_default(),
-                health: state
-                    .health
-                    .and_then(|h| h.status)
-                    .map(|s| s.to_string())
-                    .filter(|s| !s.is_empty() && s != "none"),
+                state: run_state(state.status),
+                health: state.health.and_then(|h| h.status).and_then(health),
                 restart_count: inspect
                     .restart_count
                     .unwrap_or(0)
@@ -118,16 +108,13 @@ impl Engine {
     }
 
     /// Log lines (stdout and stderr, oldest first, timestamps stripped) of a
-    /// service's containers between `since_ms` and `until_ms`, the newest
-    /// `max_lines` of them.
+    /// service's containers in `window`.
     pub async fn logs(
         &self,
         project: &str,
         service: &str,
-        since_ms: u64,
-        until_ms: Option<u64>,
-        max_lines: usize,
-    ) -> Result<Vec<String>, DockerError> {
+        window: LogWindow,
+    ) -> Result<Vec<String>, EngineError> {
         let mut stamped: Vec<(i128, String)> = Vec::new();
         for c in self
             .containers(project, Some(&[service.to_string()]))
@@ -137,19 +124,23 @@ impl Engine {
                 stdout: true,
                 stderr: true,
                 timestamps: true,
-                // The API filters by whole seconds; the exact cut is below.
-                since: (since_ms / 1000) as i32,
-                until: until_ms.map_or(0, |u| (u / 1000 + 1) as i32),
+                // The API filters by whole seconds in an i32 (it runs out in
+                // 2038; 0 then means "no bound"); the exact cut is below.
+                since: i32::try_from(window.since_ms / 1000).unwrap_or(0),
+                until: window
+                    .until_ms
+                    .and_then(|u| i32::try_from(u / 1000 + 1).ok())
+                    .unwrap_or(0),
                 ..Default::default()
             };
             let mut stream = self.docker.logs(&c.name, Some(options));
             while let Some(chunk) = stream.next().await {
-                let chunk = chunk?;
+                let chunk = chunk.map_err(api)?;
                 for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
                     let (ts, text) = split_timestamp(line);
                     let ms = ts.map_or(0, |t| t.unix_timestamp_nanos() / 1_000_000);
-                    let in_window =
-                        ms >= since_ms as i128 && until_ms.is_none_or(|u| ms < u as i128);
+                    let in_window = ms >= i128::from(window.since_ms)
+                        && window.until_ms.is_none_or(|u| ms < i128::from(u));
                     if in_window {
                         stamped.push((ms, text.to_string()));
                     }
@@ -157,17 +148,12 @@ impl Engine {
             }
         }
         stamped.sort_by_key(|(ms, _)| *ms);
-        let skip = stamped.len().saturating_sub(max_lines);
+        let skip = stamped.len().saturating_sub(window.max_lines);
         Ok(stamped.into_iter().skip(skip).map(|(_, l)| l).collect())
     }
-}
 
-/// Pull progress of one image: bytes done and total over all its layers.
-pub type PullProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
-
-impl Engine {
     /// Whether the image exists locally; its digest reference (or id) if so.
-    pub async fn local_digest(&self, reference: &str) -> Result<Option<String>, DockerError> {
+    pub async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
         match self.docker.inspect_image(reference).await {
             Ok(image) => {
                 let repo = repository(reference);
@@ -182,7 +168,7 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(api(e)),
         }
     }
 
@@ -191,17 +177,18 @@ impl Engine {
         &self,
         reference: &str,
         progress: PullProgress<'_>,
-    ) -> Result<(), DockerError> {
+    ) -> Result<(), EngineError> {
         let options = CreateImageOptions {
             from_image: Some(reference.to_string()),
             ..Default::default()
         };
+        let failed = |why: String| EngineError::Pull(format!("pull failed: {why}"));
         let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
         let mut stream = self.docker.create_image(Some(options), None, None);
         while let Some(info) = stream.next().await {
-            let info = info?;
+            let info = info.map_err(|e| failed(e.to_string()))?;
             if let Some(err) = info.error_detail.and_then(|e| e.message) {
-                return Err(DockerError::Pull(err));
+                return Err(failed(err));
             }
             if let (Some(id), Some(p)) = (info.id, info.progress_detail)
                 && let (Some(cur), Some(total)) = (p.current, p.total)
@@ -217,8 +204,32 @@ impl Engine {
     }
 }
 
+fn run_state(status: Option<bollard::models::ContainerStateStatusEnum>) -> RunState {
+    use bollard::models::ContainerStateStatusEnum as S;
+    match status {
+        Some(S::CREATED) | Some(S::EMPTY) | None => RunState::Created,
+        Some(S::RUNNING) => RunState::Running,
+        Some(S::PAUSED) => RunState::Paused,
+        Some(S::RESTARTING) => RunState::Restarting,
+        Some(S::REMOVING) => RunState::Removing,
+        Some(S::EXITED) => RunState::Exited,
+        Some(S::DEAD) => RunState::Dead,
+        Some(S::STOPPING) => RunState::Stopping,
+    }
+}
+
+fn health(status: bollard::models::HealthStatusEnum) -> Option<Health> {
+    use bollard::models::HealthStatusEnum as H;
+    match status {
+        H::STARTING => Some(Health::Starting),
+        H::HEALTHY => Some(Health::Healthy),
+        H::UNHEALTHY => Some(Health::Unhealthy),
+        H::NONE | H::EMPTY => None,
+    }
+}
+
 /// `registry:5000/team/api:1.4` → `registry:5000/team/api`.
-pub fn repository(reference: &str) -> &str {
+fn repository(reference: &str) -> &str {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     match without_digest.rfind(':') {
         Some(i) if !without_digest[i..].contains('/') => &without_digest[..i],

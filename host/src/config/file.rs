@@ -1,0 +1,127 @@
+//! `pitwall.toml` as written: the serde shape of the file, with its
+//! defaults. Unknown keys are errors, so a typo is caught at load time.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Phase;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub(super) stack: RawStack,
+    #[serde(default)]
+    pub(super) defaults: RawDefaults,
+    #[serde(default)]
+    pub(super) checks: Vec<RawCheck>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStack {
+    pub(super) compose_file: PathBuf,
+    pub(super) project: String,
+    #[serde(default = "default_state_dir")]
+    pub(super) state_dir: PathBuf,
+    #[serde(default = "default_wait", with = "humantime_serde")]
+    pub(super) wait_timeout: Duration,
+    pub(super) services: BTreeMap<String, RawService>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    #[serde(default)]
+    pub(super) key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDefaults {
+    #[serde(default = "d_interval", with = "humantime_serde")]
+    pub(super) interval: Duration,
+    #[serde(default = "d_timeout", with = "humantime_serde")]
+    pub(super) timeout: Duration,
+    #[serde(default = "d_deadline", with = "humantime_serde")]
+    pub(super) deadline: Duration,
+    #[serde(default = "one")]
+    pub(super) successes: u32,
+    #[serde(default = "d_failure_limit")]
+    pub(super) failure_limit: u32,
+    #[serde(default = "d_memory")]
+    pub(super) memory_mb: usize,
+}
+
+impl Default for RawDefaults {
+    fn default() -> Self {
+        RawDefaults {
+            interval: d_interval(),
+            timeout: d_timeout(),
+            deadline: d_deadline(),
+            successes: 1,
+            failure_limit: d_failure_limit(),
+            memory_mb: d_memory(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheck {
+    pub(super) name: String,
+    pub(super) plugin: String,
+    #[serde(default = "d_phase")]
+    pub(super) phase: Phase,
+    #[serde(default, with = "humantime_serde")]
+    pub(super) interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub(super) timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub(super) deadline: Option<Duration>,
+    #[serde(default)]
+    pub(super) successes: Option<u32>,
+    #[serde(default)]
+    pub(super) failure_limit: Option<u32>,
+    #[serde(default)]
+    pub(super) memory_mb: Option<usize>,
+    #[serde(default)]
+    pub(super) allow_http: Vec<String>,
+    #[serde(default)]
+    pub(super) allow_logs: Vec<String>,
+    #[serde(default = "empty_table")]
+    pub(super) config: toml::Value,
+}
+
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("releases")
+}
+fn default_wait() -> Duration {
+    Duration::from_secs(60)
+}
+fn d_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn d_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn d_deadline() -> Duration {
+    Duration::from_secs(60)
+}
+fn one() -> u32 {
+    1
+}
+fn d_failure_limit() -> u32 {
+    3
+}
+fn d_memory() -> usize {
+    64
+}
+fn d_phase() -> Phase {
+    Phase::Verify
+}
+fn empty_table() -> toml::Value {
+    toml::Value::Table(Default::default())
+}

@@ -1,0 +1,136 @@
+//! The seam between the rollout and the outside world: what a deploy needs
+//! from whatever runs the stack (images and their digests, applying a
+//! release, the state of the running units, their logs). The compose engine
+//! is one implementation; the state machine only sees this trait, so a
+//! cluster engine or a scripted in-memory engine fits the same slot.
+
+mod compose;
+mod docker;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use compose::{Compose, ProjectView};
+
+/// A failure of the engine, worded for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine cannot be used at all (daemon unreachable, tool missing).
+    #[error("{0}")]
+    Unavailable(String),
+    /// An image cannot be pulled.
+    #[error("{0}")]
+    Pull(String),
+    /// Applying a release was refused or failed part-way.
+    #[error("{0}")]
+    Apply(String),
+    /// Any other call (listing, inspecting, reading logs) failed.
+    #[error("{0}")]
+    Call(String),
+}
+
+/// What a running unit of a service reports; a container on compose.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    pub service: String,
+    pub name: String,
+    pub image: String,
+    pub state: RunState,
+    /// The Docker healthcheck's status, if the unit has a healthcheck.
+    pub health: Option<Health>,
+    pub restart_count: u32,
+    pub exit_code: Option<i64>,
+}
+
+/// Docker's container states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Stopping,
+    Exited,
+    Dead,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Restarting => "restarting",
+            RunState::Removing => "removing",
+            RunState::Stopping => "stopping",
+            RunState::Exited => "exited",
+            RunState::Dead => "dead",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Starting => "starting",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// Which log lines of a service to read: from `since_ms` to `until_ms`
+/// (open-ended when `None`), the newest `max_lines` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogWindow {
+    pub since_ms: u64,
+    pub until_ms: Option<u64>,
+    pub max_lines: usize,
+}
+
+/// Pull progress of one image: bytes done and total over all its layers.
+pub type PullProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
+
+/// What checks may read of a running stack: its units and their logs.
+#[async_trait::async_trait]
+pub trait StackView: Send + Sync {
+    /// Units of the stack in every state, sorted by service and name; only
+    /// those of `services` when given.
+    async fn containers(&self, services: Option<&[String]>) -> Result<Vec<Container>, EngineError>;
+
+    /// A service's log lines (oldest first, without timestamps) in `window`.
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError>;
+}
+
+/// Everything the rollout asks of the world that runs the stack.
+#[async_trait::async_trait]
+pub trait Engine: StackView {
+    /// A short name for progress lines, e.g. `docker compose`.
+    fn name(&self) -> String;
+
+    /// Whether the image is present where the stack runs; its digest
+    /// reference (`repo@sha256:…`), or its id when it has none, if so.
+    async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError>;
+
+    /// Fetches `reference` from its registry.
+    async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError>;
+
+    /// Makes the stack run `images` (service → reference): creates, replaces
+    /// and removes units as needed. Returns once the engine accepted it;
+    /// whether the units come up is for `containers` to tell.
+    async fn apply(&self, images: &BTreeMap<String, String>) -> Result<(), EngineError>;
+
+    /// Stops and removes the whole stack.
+    async fn remove(&self) -> Result<(), EngineError>;
+}

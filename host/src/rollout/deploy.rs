@@ -1,0 +1,209 @@
+//! `pitwall deploy`: lock, pull, apply, verify, soak, record — or, when the
+//! release fails, incident, roll back, verify the previous release.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::verify::Target;
+use super::{Conclusion, Deployer, Failure, PullPolicy, Refused, Report, incident, ms};
+use crate::config::Phase;
+use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
+use crate::release::lock::LockPhase;
+use crate::release::{Release, state};
+use crate::whoami;
+
+impl Deployer {
+    /// Deploys `images` (service → reference) as `release_id`; services not
+    /// named keep the current release's image, pinned to its digest.
+    pub async fn deploy(
+        &self,
+        release_id: &str,
+        images: &BTreeMap<String, String>,
+        policy: PullPolicy,
+        soak: Duration,
+    ) -> anyhow::Result<Report> {
+        let stack = &self.config.stack;
+        if let Some(service) = images.keys().find(|s| !stack.services.contains_key(*s)) {
+            return Err(Refused::new(format!(
+                "--image names `{service}`, which is not a service of the stack ({})",
+                stack
+                    .services
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .into());
+        }
+        // Lock first: the pointers read next must not change under us.
+        let mut lock = self.lock(Action::Deploy, release_id)?;
+        let current = state::read(self.state_dir(), &stack.services)?.current;
+        let mut wanted = BTreeMap::new();
+        for service in stack.services.keys() {
+            let kept = current.as_ref().and_then(|(r, _)| r.images.get(service));
+            let reference = match (images.get(service), kept) {
+                (Some(r), _) => r.clone(),
+                (None, Some(img)) => img.pinned().to_string(),
+                (None, None) => {
+                    return Err(Refused::new(format!(
+                        "no image for `{service}`: give --image {service}=REF (there is no current release to keep it from)"
+                    ))
+                    .into());
+                }
+            };
+            wanted.insert(service.clone(), reference);
+        }
+
+        let started = whoami::now_rfc3339();
+        let t0 = Instant::now();
+        let mut durations = BTreeMap::new();
+        lock.phase(LockPhase::Pulling)?;
+        self.progress
+            .step(&format!("pulling images for release {release_id}"));
+        let release = Release {
+            id: release_id.to_string(),
+            images: self.resolve_images(&wanted, policy).await?,
+        };
+        durations.insert("pull".into(), ms(t0.elapsed()));
+
+        lock.phase(LockPhase::Applying)?;
+        let rollout_started_ms = whoami::now_ms();
+        let mut result = self
+            .apply_and_verify(&release, false, &mut durations, "")
+            .await;
+        let watching = self.checks.iter().any(|c| c.spec.phase == Phase::Watch);
+        if let Ok((verified, started_at_ms)) = &result
+            && (watching || !soak.is_zero())
+        {
+            lock.phase(LockPhase::Soaking)?;
+            self.progress.step(&format!(
+                "soaking release {release_id} for {}",
+                humantime::format_duration(soak)
+            ));
+            let t = Instant::now();
+            let target = Target {
+                release: &release,
+                project: &stack.project,
+                started_at_ms: *started_at_ms,
+            };
+            let watched = self.phase(Phase::Watch, &target, soak).await;
+            durations.insert("soak".into(), ms(t.elapsed()));
+            result = match watched {
+                Ok(more) => Ok(([verified.clone(), more].concat(), *started_at_ms)),
+                Err(mut f) => {
+                    f.checks = [verified.clone(), f.checks].concat();
+                    Err(f)
+                }
+            };
+        }
+
+        let (record, conclusion) = match result {
+            Ok((checks, _)) => {
+                lock.phase(LockPhase::Recording)?;
+                let pointers = state::Pointers {
+                    current: Some((release.clone(), whoami::now_rfc3339())),
+                    previous: current,
+                };
+                state::write(self.state_dir(), &stack.services, &pointers)?;
+                let mut record =
+                    Record::new(Action::Deploy, &release, RecordOutcome::Released, started);
+                record.checks = checks;
+                (record, Conclusion::Released)
+            }
+            Err(failure) => {
+                lock.phase(LockPhase::RollingBack)?;
+                let previous = current.map(|(r, _)| r);
+                self.fail(
+                    &release,
+                    failure,
+                    previous.as_ref(),
+                    started,
+                    rollout_started_ms,
+                    &mut durations,
+                )
+                .await?
+            }
+        };
+        durations.insert("total".into(), ms(t0.elapsed()));
+        self.conclude(record, lock, durations, conclusion, |r| {
+            message(r, conclusion)
+        })
+    }
+
+    /// The failure path: incident, roll back to `previous` (if any) and
+    /// verify it, fill in the incident's rollback status.
+    async fn fail(
+        &self,
+        release: &Release,
+        failure: Failure,
+        previous: Option<&Release>,
+        started: String,
+        rollout_started_ms: u64,
+        durations: &mut BTreeMap<String, u64>,
+    ) -> anyhow::Result<(Record, Conclusion)> {
+        let detected = Instant::now();
+        self.progress.step(&format!(
+            "release {} failed ({}): {}",
+            release.id,
+            failure.mode.as_str(),
+            failure.message
+        ));
+        let incident = incident::write(self, release, &failure, rollout_started_ms).await?;
+        durations.insert("incident".into(), ms(detected.elapsed()));
+        let mut record = Record::new(Action::Deploy, release, RecordOutcome::Failed, started);
+        record.checks = failure.checks;
+        record.failure_mode = Some(failure.mode);
+        record.failure = Some(failure.message);
+        record.incident = Some(incident.display().to_string());
+        let conclusion = match previous {
+            None => {
+                self.progress
+                    .line("this was the first release: there is nothing to roll back to");
+                Conclusion::NotRecovered
+            }
+            Some(previous) => {
+                let rollback = self.roll_back_to(previous, durations).await;
+                let restored = rollback.outcome == RollbackOutcome::Verified;
+                record.rollback = Some(rollback);
+                if restored {
+                    record.outcome = RecordOutcome::RolledBack;
+                    Conclusion::RolledBack
+                } else {
+                    Conclusion::NotRecovered
+                }
+            }
+        };
+        durations.insert("failure_to_restored".into(), ms(detected.elapsed()));
+        incident::finish(&incident, &record, &self.progress.redactor)?;
+        Ok((record, conclusion))
+    }
+}
+
+fn message(record: &Record, conclusion: Conclusion) -> String {
+    let mode = record.failure_mode.map_or("?", |m| m.as_str());
+    let failure = record.failure.as_deref().unwrap_or("");
+    let incident = record.incident.as_deref().unwrap_or("-");
+    match conclusion {
+        Conclusion::Released => format!("release {} is live and verified", record.release_id),
+        Conclusion::RolledBack => format!(
+            "release {} failed ({mode}: {failure}); rolled back to {}, which is verified. Incident: {incident}",
+            record.release_id,
+            record
+                .rollback
+                .as_ref()
+                .map_or("?", |r| r.to_release.as_str()),
+        ),
+        Conclusion::NotRecovered => format!(
+            "release {} failed ({mode}: {failure}) and the stack is NOT on a verified release: {}. Incident: {incident}",
+            record.release_id,
+            match &record.rollback {
+                None => "there was no previous release to roll back to".to_string(),
+                Some(r) => format!(
+                    "rollback to {} failed: {}",
+                    r.to_release,
+                    r.failure.as_deref().unwrap_or("")
+                ),
+            },
+        ),
+    }
+}

@@ -1,0 +1,53 @@
+//! How a rollout goes wrong: refused before anything changed, or failed
+//! once the stack was touched (with the mode the incident ticket needs).
+
+use crate::release::history::{CheckResult, FailureMode};
+
+/// Refused before anything changed (bad input, lock held, image missing, a
+/// check rejected its configuration). `reason` says what was refused; the
+/// source, when there is one, says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refused {
+    reason: String,
+    #[source]
+    cause: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Refused {
+    pub fn new(reason: impl Into<String>) -> Refused {
+        Refused {
+            reason: reason.into(),
+            cause: None,
+        }
+    }
+
+    pub fn because(
+        reason: impl Into<String>,
+        cause: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Refused {
+        Refused {
+            reason: reason.into(),
+            cause: Some(cause.into()),
+        }
+    }
+}
+
+/// A release (or the release rolled back to) that did not verify.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub mode: FailureMode,
+    pub message: String,
+    /// The results of the phase's checks that finished, the failing one last.
+    pub checks: Vec<CheckResult>,
+}
+
+impl Failure {
+    pub fn new(mode: FailureMode, message: String) -> Failure {
+        Failure {
+            mode,
+            message,
+            checks: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Going back to a known release: the rollback inside a failed deploy,
+//! `pitwall rollback [--to ID]`, and `pitwall recover` after a deploy died.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::{Conclusion, Deployer, Refused, Report, ms};
+use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
+use crate::release::lock::{self, Lock, LockPhase};
+use crate::release::{Release, state};
+use crate::whoami;
+
+impl Deployer {
+    /// Re-applies `previous` pinned to its digests and verifies it.
+    pub(super) async fn roll_back_to(
+        &self,
+        previous: &Release,
+        durations: &mut BTreeMap<String, u64>,
+    ) -> Rollback {
+        self.progress
+            .step(&format!("rolling back to release {}", previous.id));
+        match self
+            .apply_and_verify(previous, true, durations, "rollback_")
+            .await
+        {
+            Ok((checks, _)) => {
+                self.progress
+                    .line(&format!("release {} is back and verified", previous.id));
+                Rollback {
+                    to_release: previous.id.clone(),
+                    outcome: RollbackOutcome::Verified,
+                    failure: None,
+                    checks,
+                }
+            }
+            Err(f) => {
+                self.progress.line(&format!(
+                    "rollback to {} FAILED: {}",
+                    previous.id, f.message
+                ));
+                Rollback {
+                    to_release: previous.id.clone(),
+                    outcome: RollbackOutcome::Failed,
+                    failure: Some(f.message),
+                    checks: f.checks,
+                }
+            }
+        }
+    }
+
+    /// `pitwall rollback [--to ID]`: re-applies the previous release (or a
+    /// release that was live and verified here), verifies it, swaps the
+    /// pointers.
+    pub async fn rollback(&self, to: Option<&str>) -> anyhow::Result<Report> {
+        let stack = &self.config.stack;
+        let mut lock = self.lock(Action::Rollback, to.unwrap_or("(previous)"))?;
+        let pointers = state::read(self.state_dir(), &stack.services)?;
+        let target = match to {
+            None => pointers.previous.clone().map(|(r, _)| r).ok_or_else(|| {
+                Refused::new(format!(
+                    "there is no previous release in {} to roll back to",
+                    state::path(self.state_dir()).display()
+                ))
+            })?,
+            Some(id) => history::read(self.state_dir())?
+                .into_iter()
+                .rev()
+                .find(|r| r.release_id == id && r.outcome.verified_live())
+                .map(|r| Release {
+                    id: r.release_id,
+                    images: r.images,
+                })
+                .ok_or_else(|| {
+                    Refused::new(format!(
+                        "release {id} was never released here (see `pitwall history`)"
+                    ))
+                })?,
+        };
+        let t0 = Instant::now();
+        let mut durations = BTreeMap::new();
+        let started = whoami::now_rfc3339();
+        lock.phase(LockPhase::Applying)?;
+        let rollback = self.roll_back_to(&target, &mut durations).await;
+        let restored = rollback.outcome == RollbackOutcome::Verified;
+        if restored {
+            lock.phase(LockPhase::Recording)?;
+            let swapped = state::Pointers {
+                current: Some((target.clone(), whoami::now_rfc3339())),
+                previous: pointers.current.filter(|(r, _)| r.id != target.id),
+            };
+            state::write(self.state_dir(), &stack.services, &swapped)?;
+        }
+        durations.insert("total".into(), ms(t0.elapsed()));
+        let (outcome, conclusion) = if restored {
+            (RecordOutcome::Restored, Conclusion::Released)
+        } else {
+            (RecordOutcome::Failed, Conclusion::NotRecovered)
+        };
+        let mut record = Record::new(Action::Rollback, &target, outcome, started);
+        record.failure = rollback.failure;
+        record.checks = rollback.checks;
+        self.conclude(record, lock, durations, conclusion, |r| match conclusion {
+            Conclusion::Released => format!("release {} restored and verified", r.release_id),
+            _ => format!(
+                "rollback to {} failed: {}; the stack is not on a verified release",
+                r.release_id,
+                r.failure.as_deref().unwrap_or_default()
+            ),
+        })
+    }
+
+    /// `pitwall recover`: after a command died holding the lock, re-applies
+    /// the current release and verifies it, then clears the lock.
+    pub async fn recover(&self) -> anyhow::Result<Report> {
+        let stack = &self.config.stack;
+        let Some(holder) = lock::read(self.state_dir())? else {
+            return Err(Refused::new("nothing to recover: no deploy lock is held").into());
+        };
+        if holder.alive() != Some(false) {
+            return Err(Refused::new(format!(
+                "cannot recover: {} may still be running (on this host: alive; elsewhere: unknown)",
+                holder.describe()
+            ))
+            .into());
+        }
+        self.progress
+            .line(&format!("found an interrupted {}", holder.describe()));
+        let pointers = state::read(self.state_dir(), &stack.services)?;
+        let mut lock = Lock::take_over(self.state_dir(), &holder.release_id)?;
+        let t0 = Instant::now();
+        let mut durations = BTreeMap::new();
+        let started = whoami::now_rfc3339();
+        let (conclusion, mut record) = match &pointers.current {
+            None => {
+                let interrupted = Release {
+                    id: holder.release_id.clone(),
+                    images: BTreeMap::new(),
+                };
+                let mut record = Record::new(
+                    Action::Recover,
+                    &interrupted,
+                    RecordOutcome::Interrupted,
+                    started,
+                );
+                record.failure = Some(
+                    "no released release to restore; the stack was left as the interrupted deploy made it".into(),
+                );
+                (Conclusion::NotRecovered, record)
+            }
+            Some((current, _)) => {
+                let rollback = self.roll_back_to(current, &mut durations).await;
+                let (outcome, conclusion) = match rollback.outcome {
+                    RollbackOutcome::Verified => (RecordOutcome::Restored, Conclusion::Released),
+                    RollbackOutcome::Failed => (RecordOutcome::Failed, Conclusion::NotRecovered),
+                };
+                let mut record = Record::new(Action::Recover, current, outcome, started);
+                record.failure = rollback.failure;
+                record.checks = rollback.checks;
+                (conclusion, record)
+            }
+        };
+        lock.phase(LockPhase::Recording)?;
+        durations.insert("total".into(), ms(t0.elapsed()));
+        record.failure = Some(format!(
+            "recovered from an interrupted {} (phase {}){}",
+            holder.describe(),
+            holder.phase.as_str(),
+            record.failure.map(|f| format!(": {f}")).unwrap_or_default()
+        ));
+        self.conclude(record, lock, durations, conclusion, |r| match conclusion {
+            Conclusion::Released => format!(
+                "interrupted deploy of {} cleaned up; release {} restored and verified",
+                holder.release_id, r.release_id
+            ),
+            _ => format!(
+                "recovery incomplete: {}",
+                r.failure.as_deref().unwrap_or_default()
+            ),
+        })
+    }
+}

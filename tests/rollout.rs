@@ -1,0 +1,837 @@
+//! The rollout state machine against a scripted in-memory engine: every
+//! failure mode in every phase (preflight, pull, apply, verify, soak, roll
+//! back, record), with the real built-in checks judging a real HTTP endpoint
+//! on loopback and the engine's logs. No Docker: this tier runs with
+//! `DOCKER_HOST` pointing nowhere. Each test asserts what an operator would
+//! look at afterwards: the exit code, state.env, the history record, the
+//! incident file and the lock.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::http::{Reply, Server};
+use common::memory::{Behaviour, Image, MemoryEngine};
+use pitwall::checks::{Cache, Runtime};
+use pitwall::config::{Config, Overrides};
+use pitwall::exit::Exit;
+use pitwall::report::{Progress, Redactor};
+use pitwall::rollout::{Deployer, PullPolicy, Report};
+use serde_json::Value;
+
+/// Checks of the test stack: the health endpoint gates the release; the api
+/// logs are watched through the soak.
+const CHECKS: &str = r#"
+[[checks]]
+name = "health"
+plugin = "builtin:http-probe"
+allow_http = ["BASE/"]
+config = { url = "BASE/health" }
+
+[[checks]]
+name = "logs"
+plugin = "builtin:log-5xx"
+phase = "watch"
+interval = "200ms"
+failure_limit = 1
+allow_logs = ["api"]
+config = { services = ["api"], max_ratio = 0.05 }
+"#;
+
+/// A stack of two services on the in-memory engine, its configuration and
+/// state in a directory of its own, and an HTTP endpoint answering for
+/// whatever image the engine runs.
+struct Rig {
+    dir: tempfile::TempDir,
+    engine: MemoryEngine,
+    _server: Server,
+}
+
+/// How one command ended.
+struct Ended {
+    exit: Exit,
+    report: Option<Report>,
+    error: String,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig::with_checks(CHECKS)
+    }
+
+    fn with_checks(checks: &str) -> Rig {
+        let engine = MemoryEngine::new();
+        let serving = engine.clone();
+        let server = Server::start(move |_, path| match path {
+            "/health" => Reply::new(serving.health_status("api"), r#"{"status":"ok"}"#),
+            _ => Reply::new(404, "not found"),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yml"), "services: {}\n").unwrap();
+        let config = format!(
+            r#"
+[stack]
+compose_file = "compose.yml"
+project = "memtest"
+state_dir = "releases"
+wait_timeout = "1s"
+
+[stack.services.api]
+key = "BACKEND"
+
+[stack.services.frontend]
+key = "FRONTEND"
+
+[defaults]
+interval = "50ms"
+timeout = "2s"
+deadline = "3s"
+failure_limit = 2
+{}"#,
+            checks.replace("BASE", &server.base)
+        );
+        std::fs::write(dir.path().join("pitwall.toml"), config).unwrap();
+        Rig {
+            dir,
+            engine,
+            _server: server,
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("releases")
+    }
+
+    async fn deployer(&self) -> anyhow::Result<Deployer> {
+        let config = Config::load(&self.dir.path().join("pitwall.toml"), &Overrides::default())?;
+        let progress = Progress::new(Redactor::new(config.secrets.clone()));
+        let runtime = Runtime::new(Cache::from_env())?;
+        Deployer::preflight(config, Arc::new(self.engine.clone()), runtime, progress).await
+    }
+
+    async fn ended(result: anyhow::Result<Report>) -> Ended {
+        match result {
+            Ok(report) => Ended {
+                exit: Exit::of_conclusion(report.conclusion),
+                report: Some(report),
+                error: String::new(),
+            },
+            Err(e) => Ended {
+                exit: Exit::of_error(&e),
+                report: None,
+                error: format!("{e:#}"),
+            },
+        }
+    }
+
+    /// `pitwall deploy` of `reference` for both services.
+    async fn deploy(&self, release: &str, reference: &str, soak: Duration) -> Ended {
+        self.deploy_with(release, reference, PullPolicy::Missing, soak)
+            .await
+    }
+
+    async fn deploy_with(
+        &self,
+        release: &str,
+        reference: &str,
+        pull: PullPolicy,
+        soak: Duration,
+    ) -> Ended {
+        let images = [("api", reference), ("frontend", reference)]
+            .into_iter()
+            .map(|(s, r)| (s.to_string(), r.to_string()))
+            .collect();
+        let result = match self.deployer().await {
+            Ok(d) => d.deploy(release, &images, pull, soak).await,
+            Err(e) => Err(e),
+        };
+        Rig::ended(result).await
+    }
+
+    async fn rollback(&self, to: Option<&str>) -> Ended {
+        let result = match self.deployer().await {
+            Ok(d) => d.rollback(to).await,
+            Err(e) => Err(e),
+        };
+        Rig::ended(result).await
+    }
+
+    async fn recover(&self) -> Ended {
+        let result = match self.deployer().await {
+            Ok(d) => d.recover().await,
+            Err(e) => Err(e),
+        };
+        Rig::ended(result).await
+    }
+
+    /// Release 1.0 of a healthy image, live and verified.
+    async fn released_1_0(&self) -> String {
+        let digest = self.engine.local("app:1.0", Image::healthy());
+        let ended = self.deploy("1.0", "app:1.0", Duration::ZERO).await;
+        assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+        digest
+    }
+
+    fn state(&self) -> String {
+        std::fs::read_to_string(self.state_dir().join("state.env")).unwrap_or_default()
+    }
+
+    fn current(&self) -> Option<String> {
+        self.state()
+            .lines()
+            .find_map(|l| l.strip_prefix("CURRENT_RELEASE_ID="))
+            .map(|v| v.trim_matches('\'').to_string())
+    }
+
+    fn history(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn last(&self) -> Value {
+        self.history().pop().expect("a history record")
+    }
+
+    fn lock(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.state_dir().join("deploy.lock")).ok()?;
+        Some(serde_json::from_str(&text).unwrap())
+    }
+
+    fn incident(record: &Value) -> String {
+        let path = record["incident"].as_str().expect("an incident path");
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// A lock left by a command of `pid` in `phase`, as a killed pitwall
+    /// leaves it.
+    fn leave_lock(&self, pid: u32, phase: &str) {
+        std::fs::create_dir_all(self.state_dir()).unwrap();
+        let holder = serde_json::json!({
+            "pid": pid,
+            "host": hostname::get().unwrap().to_string_lossy(),
+            "command": "deploy",
+            "release_id": "2.0",
+            "since": "2026-11-26T13:00:00Z",
+            "phase": phase,
+        });
+        std::fs::write(self.state_dir().join("deploy.lock"), holder.to_string()).unwrap();
+    }
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+/// Asserts a failed 2.0 was rolled back to a verified 1.0, with everything
+/// an operator needs; returns the record.
+fn assert_rolled_back(rig: &Rig, ended: &Ended, mode: &str) -> Value {
+    assert_eq!(ended.exit, Exit::RolledBack, "{}", ended.error);
+    let report = ended.report.as_ref().unwrap();
+    assert!(
+        report
+            .message
+            .contains("rolled back to 1.0, which is verified"),
+        "{}",
+        report.message
+    );
+    assert_eq!(rig.current().as_deref(), Some("1.0"), "{}", rig.state());
+    let record = rig.last();
+    assert_eq!(record["release_id"], "2.0");
+    assert_eq!(record["action"], "deploy");
+    assert_eq!(record["outcome"], "rolled_back");
+    assert_eq!(record["failure_mode"], mode, "{record}");
+    assert_eq!(record["rollback"]["to_release"], "1.0");
+    assert_eq!(record["rollback"]["outcome"], "verified");
+    let incident = Rig::incident(&record);
+    assert!(incident.contains("release id:    2.0"), "{incident}");
+    assert!(
+        incident.contains(&format!("failure mode:  {mode}")),
+        "{incident}"
+    );
+    assert!(
+        incident.contains("rollback:      to 1.0, verified"),
+        "{incident}"
+    );
+    assert!(rig.lock().is_none(), "the lock is released");
+    // What runs is 1.0, pinned to its digest.
+    let running = rig.engine.running().unwrap();
+    assert!(running["api"].starts_with("app@sha256:"), "{running:?}");
+    record
+}
+
+// ---- preflight ----
+
+#[tokio::test]
+async fn a_check_that_rejects_its_config_is_refused_before_anything_is_touched() {
+    let rig = Rig::with_checks(&CHECKS.replace("max_ratio = 0.05", "max_ratio = 5.0"));
+    rig.engine.local("app:1.0", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("check `logs`") && ended.error.contains("max_ratio"),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.engine.applies(), 0);
+    assert!(!rig.state_dir().exists(), "nothing written");
+}
+
+#[tokio::test]
+async fn an_unknown_builtin_is_refused_in_preflight() {
+    let rig = Rig::with_checks(&CHECKS.replace("builtin:log-5xx", "builtin:log5xx"));
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended
+            .error
+            .contains("unknown built-in check `builtin:log5xx`"),
+        "{}",
+        ended.error
+    );
+    assert!(!rig.state_dir().exists());
+}
+
+// ---- pull ----
+
+#[tokio::test]
+async fn an_image_missing_from_the_registry_is_refused_and_the_running_release_stays() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let state = rig.state();
+    let ended = rig.deploy("2.0", "app:missing", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(
+        ended.error.contains("cannot pull app:missing")
+            && ended.error.contains("the running stack was not touched")
+            && ended.error.contains("manifest for app:missing not found"),
+        "the refusal keeps its cause: {}",
+        ended.error
+    );
+    assert_eq!(rig.state(), state);
+    assert_eq!(rig.history().len(), 1);
+    assert_eq!(rig.engine.applies(), 1);
+    assert!(rig.lock().is_none());
+}
+
+#[tokio::test]
+async fn an_image_in_the_registry_is_pulled_and_recorded_with_its_digest() {
+    let rig = Rig::new();
+    let digest = rig.engine.remote("app:1.0", Image::healthy());
+    let ended = rig
+        .deploy_with("1.0", "app:1.0", PullPolicy::Always, Duration::ZERO)
+        .await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert!(
+        rig.state()
+            .contains(&format!("CURRENT_BACKEND_DIGEST='{digest}'")),
+        "{}",
+        rig.state()
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "released");
+    assert_eq!(record["images"]["api"]["digest"], digest.as_str());
+    assert!(record["checks"].as_array().unwrap().len() == 2, "{record}");
+}
+
+#[tokio::test]
+async fn pull_never_refuses_an_image_that_is_not_here() {
+    let rig = Rig::new();
+    rig.engine.remote("app:1.0", Image::healthy());
+    let ended = rig
+        .deploy_with("1.0", "app:1.0", PullPolicy::Never, Duration::ZERO)
+        .await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(ended.error.contains("--pull never"), "{}", ended.error);
+    assert!(rig.lock().is_none());
+    assert!(rig.history().is_empty());
+}
+
+#[tokio::test]
+async fn an_engine_outage_before_the_apply_is_a_refusal() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    rig.engine.go_down();
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(ended.error.contains("scripted outage"), "{}", ended.error);
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
+    assert_eq!(rig.history().len(), 1);
+    assert!(rig.lock().is_none());
+}
+
+// ---- apply ----
+
+#[tokio::test]
+async fn a_failed_apply_is_a_startup_failure_and_rolls_back() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    rig.engine.fail_apply(2);
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "startup");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("apply 2 failed"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_first_release_has_nothing_to_roll_back_to_and_needs_a_human() {
+    let rig = Rig::new();
+    rig.engine
+        .local("app:1.0", Image::behaving(Behaviour::Exits(1)));
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman, "{}", ended.error);
+    assert!(
+        ended
+            .report
+            .unwrap()
+            .message
+            .contains("no previous release to roll back to")
+    );
+    assert_eq!(rig.state(), "", "no release is recorded as current");
+    let record = rig.last();
+    assert_eq!(record["outcome"], "failed");
+    assert_eq!(record["failure_mode"], "startup");
+    assert!(record.get("rollback").is_none());
+    assert!(
+        Rig::incident(&record).contains("rollback:      none (no previous release"),
+        "{record}"
+    );
+    assert!(rig.lock().is_none());
+}
+
+// ---- verify ----
+
+#[tokio::test]
+async fn a_container_that_exits_on_start_is_a_startup_failure() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine
+        .local("app:2.0", Image::behaving(Behaviour::Exits(2)));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "startup");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 2"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_looping_container_is_a_startup_failure() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine
+        .local("app:2.0", Image::behaving(Behaviour::CrashLoops));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "startup");
+    assert!(
+        record["failure"].as_str().unwrap().contains("restarting"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_container_that_never_runs_fails_at_the_wait_timeout() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine
+        .local("app:2.0", Image::behaving(Behaviour::NeverRuns));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "startup");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("containers not running after 1s"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn an_unhealthy_container_is_a_healthcheck_failure() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine
+        .local("app:2.0", Image::behaving(Behaviour::Unhealthy));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "healthcheck");
+    assert!(
+        record["failure"].as_str().unwrap().contains("unhealthy"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_verify_check_is_a_healthcheck_failure_with_its_evidence() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::answering(503));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let record = assert_rolled_back(&rig, &ended, "healthcheck");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("check `health` failed"),
+        "{record}"
+    );
+    let health = &record["checks"][0];
+    assert_eq!(health["name"], "health");
+    assert_eq!(health["passed"], false);
+    assert_eq!(health["attempts"], 2, "failure_limit 2: {health}");
+    assert!(
+        Rig::incident(&record).contains("status 503"),
+        "the incident carries the evidence"
+    );
+}
+
+// ---- soak ----
+
+#[tokio::test]
+async fn a_5xx_spike_in_the_logs_during_the_soak_is_a_runtime_failure() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::serving_errors());
+    let ended = rig
+        .deploy("2.0", "app:2.0", Duration::from_millis(500))
+        .await;
+    let record = assert_rolled_back(&rig, &ended, "runtime");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("check `logs` failed"),
+        "{record}"
+    );
+    let names: Vec<&str> = record["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["health", "logs"], "verify results are kept");
+    assert!(
+        Rig::incident(&record).contains("api | 127.0.0.1"),
+        "the failed release's logs are captured"
+    );
+}
+
+#[tokio::test]
+async fn a_container_that_dies_during_the_soak_is_caught_and_rolled_back() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local(
+        "app:2.0",
+        Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700))),
+    );
+    let ended = rig.deploy("2.0", "app:2.0", Duration::from_secs(3)).await;
+    let record = assert_rolled_back(&rig, &ended, "runtime");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("exited with code 137"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn a_soak_without_watch_checks_still_watches_the_containers() {
+    let verify_only = CHECKS.split("[[checks]]\nname = \"logs\"").next().unwrap();
+    let rig = Rig::with_checks(verify_only);
+    rig.released_1_0().await;
+    rig.engine.local(
+        "app:2.0",
+        Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700))),
+    );
+    let ended = rig.deploy("2.0", "app:2.0", Duration::from_secs(3)).await;
+    assert_rolled_back(&rig, &ended, "runtime");
+}
+
+#[tokio::test]
+async fn a_release_that_stays_up_through_the_soak_is_released() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    let ended = rig
+        .deploy("2.0", "app:2.0", Duration::from_millis(600))
+        .await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let state = rig.state();
+    assert!(
+        state.contains("CURRENT_RELEASE_ID='2.0'") && state.contains("PREVIOUS_RELEASE_ID='1.0'"),
+        "{state}"
+    );
+    assert!(
+        state.contains(&format!("PREVIOUS_BACKEND_DIGEST='{v1}'")),
+        "{state}"
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "released");
+    assert!(
+        record["durations_ms"]["soak"].as_u64().unwrap() >= 600,
+        "{record}"
+    );
+    assert!(rig.lock().is_none());
+}
+
+// ---- roll back ----
+
+#[tokio::test]
+async fn a_rollback_whose_apply_fails_leaves_the_stack_needing_a_human() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::answering(503));
+    rig.engine.fail_apply(3);
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman, "{}", ended.error);
+    assert!(
+        ended
+            .report
+            .unwrap()
+            .message
+            .contains("NOT on a verified release"),
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "failed");
+    assert_eq!(record["failure_mode"], "healthcheck");
+    assert_eq!(record["rollback"]["outcome"], "failed");
+    assert!(
+        Rig::incident(&record).contains("rollback:      to 1.0 FAILED: apply 3 failed"),
+        "{record}"
+    );
+    assert_eq!(
+        rig.current().as_deref(),
+        Some("1.0"),
+        "the pointers still name the last verified release"
+    );
+    assert!(rig.lock().is_none());
+}
+
+#[tokio::test]
+async fn a_rollback_target_that_fails_verification_leaves_the_stack_needing_a_human() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::answering(503));
+    let engine = rig.engine.clone();
+    rig.engine
+        .before_apply(3, move || engine.rescript(&v1, Image::answering(500)));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman, "{}", ended.error);
+    let record = rig.last();
+    assert_eq!(record["outcome"], "failed");
+    assert_eq!(record["rollback"]["outcome"], "failed");
+    assert!(
+        record["rollback"]["failure"]
+            .as_str()
+            .unwrap()
+            .contains("status 500"),
+        "{record}"
+    );
+}
+
+#[tokio::test]
+async fn manual_rollback_swaps_the_pointers_and_runs_the_pinned_digests() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.engine.local("app:1.1", Image::healthy());
+    assert_eq!(
+        rig.deploy("1.1", "app:1.1", Duration::ZERO).await.exit,
+        Exit::Ok
+    );
+    let ended = rig.rollback(None).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let state = rig.state();
+    assert!(
+        state.contains("CURRENT_RELEASE_ID='1.0'") && state.contains("PREVIOUS_RELEASE_ID='1.1'"),
+        "{state}"
+    );
+    assert_eq!(rig.engine.running().unwrap()["api"], v1);
+    let record = rig.last();
+    assert_eq!(record["action"], "rollback");
+    assert_eq!(record["outcome"], "restored");
+    assert!(rig.lock().is_none());
+
+    let ended = rig.rollback(Some("1.1")).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert_eq!(rig.current().as_deref(), Some("1.1"));
+}
+
+#[tokio::test]
+async fn rollback_without_a_previous_release_or_to_an_unknown_one_is_refused() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let ended = rig.rollback(None).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("no previous release"),
+        "{}",
+        ended.error
+    );
+    let ended = rig.rollback(Some("9.9")).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("release 9.9 was never released here"),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.history().len(), 1);
+    assert!(rig.lock().is_none());
+}
+
+#[tokio::test]
+async fn a_manual_rollback_that_fails_verification_keeps_the_pointers() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.engine.local("app:1.1", Image::healthy());
+    assert_eq!(
+        rig.deploy("1.1", "app:1.1", Duration::ZERO).await.exit,
+        Exit::Ok
+    );
+    let state = rig.state();
+    rig.engine
+        .rescript(&v1, Image::behaving(Behaviour::Exits(3)));
+    let ended = rig.rollback(None).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman, "{}", ended.error);
+    assert_eq!(rig.state(), state, "pointers untouched");
+    let record = rig.last();
+    assert_eq!(record["action"], "rollback");
+    assert_eq!(record["outcome"], "failed");
+    assert!(rig.lock().is_none());
+}
+
+// ---- lock and recover ----
+
+#[tokio::test]
+async fn a_live_holder_refuses_a_deploy_and_a_dead_one_sends_the_operator_to_recover() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    rig.leave_lock(std::process::id(), "soaking");
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("another deploy holds the lock"),
+        "{}",
+        ended.error
+    );
+    let recover = rig.recover().await;
+    assert_eq!(recover.exit, Exit::Refused);
+    assert!(
+        recover.error.contains("may still be running"),
+        "{}",
+        recover.error
+    );
+
+    rig.leave_lock(dead_pid(), "applying");
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("died without finishing") && ended.error.contains("pitwall recover"),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.lock().unwrap()["phase"], "applying", "the lock is kept");
+    assert_eq!(rig.engine.applies(), 1);
+}
+
+#[tokio::test]
+async fn recover_restores_the_current_release_and_clears_the_lock() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.leave_lock(dead_pid(), "applying");
+    let ended = rig.recover().await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert!(
+        ended
+            .report
+            .unwrap()
+            .message
+            .contains("release 1.0 restored and verified")
+    );
+    assert_eq!(rig.engine.running().unwrap()["api"], v1);
+    let record = rig.last();
+    assert_eq!(record["action"], "recover");
+    assert_eq!(record["outcome"], "restored");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("phase applying"),
+        "{record}"
+    );
+    assert!(rig.lock().is_none());
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
+}
+
+#[tokio::test]
+async fn recover_with_no_release_to_restore_records_an_interruption() {
+    let rig = Rig::new();
+    rig.leave_lock(dead_pid(), "applying");
+    let ended = rig.recover().await;
+    assert_eq!(ended.exit, Exit::NeedsHuman, "{}", ended.error);
+    let record = rig.last();
+    assert_eq!(record["outcome"], "interrupted");
+    assert!(rig.lock().is_none());
+    let ended = rig.recover().await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("no deploy lock is held"),
+        "{}",
+        ended.error
+    );
+}
+
+// ---- record ----
+
+/// Puts a non-empty directory where `file` is, so writing it fails.
+fn block(file: &Path) {
+    let _ = std::fs::remove_file(file);
+    std::fs::create_dir_all(file.join("in-the-way")).unwrap();
+}
+
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_after_verification_keeps_the_lock_for_recover() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    let state_env = rig.state_dir().join("state.env");
+    rig.engine.before_apply(2, move || block(&state_env));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman);
+    assert!(ended.error.contains("state.env"), "{}", ended.error);
+    assert_eq!(rig.history().len(), 1, "no record claims 2.0 was released");
+    let lock = rig.lock().expect("the lock stays: the stack was changed");
+    assert_eq!(lock["phase"], "recording");
+}
+
+#[tokio::test]
+async fn a_history_that_cannot_be_appended_keeps_the_lock_for_recover() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    let history = rig.state_dir().join("history.jsonl");
+    rig.engine.before_apply(2, move || block(&history));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::NeedsHuman);
+    assert!(ended.error.contains("history.jsonl"), "{}", ended.error);
+    assert_eq!(rig.current().as_deref(), Some("2.0"));
+    assert!(rig.lock().is_some(), "the lock stays for recover");
+}

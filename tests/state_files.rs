@@ -1,0 +1,95 @@
+//! The state files are a contract with the runbook's scripts and with every
+//! pitwall version that reads them: files written by an earlier version
+//! (tests/fixtures/state, produced by real deploys, rollbacks and
+//! recoveries) are read, and written back byte for byte.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use pitwall::release::history::{self, Action, RecordOutcome};
+use pitwall::release::lock::{self, LockPhase};
+use pitwall::release::state;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/state")
+}
+
+fn services() -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("api".to_string(), "BACKEND".to_string()),
+        ("frontend".to_string(), "FRONTEND".to_string()),
+    ])
+}
+
+#[test]
+fn history_records_of_every_kind_are_read_and_appended_back_byte_identical() {
+    let records = history::read(&fixtures()).unwrap();
+    let original = std::fs::read(fixtures().join("history.jsonl")).unwrap();
+    assert_eq!(
+        records.len(),
+        original.iter().filter(|b| **b == b'\n').count(),
+        "every line is read"
+    );
+    for (action, outcome) in [
+        (Action::Deploy, RecordOutcome::Released),
+        (Action::Deploy, RecordOutcome::RolledBack),
+        (Action::Deploy, RecordOutcome::Failed),
+        (Action::Rollback, RecordOutcome::Restored),
+        (Action::Recover, RecordOutcome::Restored),
+        (Action::Recover, RecordOutcome::Interrupted),
+    ] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r.action == action && r.outcome == outcome),
+            "the fixture has a {action:?} that ended {outcome:?}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for r in &records {
+        history::append(dir.path(), r).unwrap();
+    }
+    let written = std::fs::read(dir.path().join("history.jsonl")).unwrap();
+    assert!(written == original, "history.jsonl changed on a round trip");
+}
+
+#[test]
+fn state_env_is_read_and_written_back_byte_identical() {
+    let pointers = state::read(&fixtures(), &services()).unwrap();
+    let (current, _) = pointers.current.as_ref().expect("a current release");
+    assert!(pointers.previous.is_some());
+    assert!(current.images["api"].digest.is_some());
+    let dir = tempfile::tempdir().unwrap();
+    state::write(dir.path(), &services(), &pointers).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("state.env")).unwrap(),
+        std::fs::read_to_string(fixtures().join("state.env")).unwrap()
+    );
+}
+
+#[test]
+fn the_lock_holder_is_read_and_serialised_back_byte_identical() {
+    let holder = lock::read(&fixtures()).unwrap().expect("a holder");
+    assert_eq!(holder.command, Action::Deploy);
+    assert_eq!(holder.phase, LockPhase::Soaking);
+    assert!(holder.phase.touches_stack());
+    assert_eq!(
+        serde_json::to_string(&holder).unwrap(),
+        std::fs::read_to_string(fixtures().join("deploy.lock")).unwrap()
+    );
+}
+
+#[test]
+fn lock_phases_say_whether_the_stack_was_touched() {
+    for (phase, touched) in [
+        (LockPhase::Preflight, false),
+        (LockPhase::Pulling, false),
+        (LockPhase::Applying, true),
+        (LockPhase::Soaking, true),
+        (LockPhase::RollingBack, true),
+        (LockPhase::Recording, true),
+        (LockPhase::Recovering, true),
+    ] {
+        assert_eq!(phase.touches_stack(), touched, "{phase:?}");
+    }
+}
