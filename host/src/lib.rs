@@ -1,10 +1,10 @@
 //! pitwall: deploys Docker Compose stacks and judges each release with
 //! sandboxed WebAssembly checks.
 //!
-//! Layers, each using only those below it: `commands` (one per CLI verb,
-//! with `cli` and `exit`) → `rollout` (the state machine) → `checks` (the
-//! wasm runtime), `engine` (what runs the stack), `release` (state files),
-//! `config`, `report` → `fsutil`, `whoami`.
+//! Layers, each using only those after it: `commands` (one per CLI verb,
+//! with `cli` and `exit`) → `rollout` (the state machine) → `release` (state
+//! files), `report`, `config` → `checks` (the wasm runtime) → `engine` (what
+//! runs the stack) → `fsutil`, `whoami`.
 
 pub mod checks;
 pub mod cli;

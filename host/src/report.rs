@@ -79,3 +79,16 @@ pub fn verdict_text(check: &str, v: &Verdict) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_for_files_has_no_escape_codes() {
+        let v = Verdict::error("boom");
+        let styled = verdict_text("c", &v);
+        assert!(styled.contains('\x1b'), "styled for terminals: {styled:?}");
+        assert_eq!(plain(&styled), "ERROR c: boom (0 ms)\n");
+    }
+}

@@ -30,9 +30,15 @@ pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
 /// Preflight on the compose engine: configuration, compose tool, Docker,
 /// every check loaded and its configuration accepted.
 pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
-    let engine = Compose::connect(&config.stack)
-        .await
-        .map_err(|e| Refused::because("preflight", e))?;
+    let s = &config.stack;
+    let engine = Compose::connect(
+        &s.project,
+        &s.compose_file,
+        s.env_file.as_deref(),
+        &s.services,
+    )
+    .await
+    .map_err(|e| Refused::because("preflight", e))?;
     let runtime = Runtime::new(Cache::from_env())?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
     Deployer::preflight(config, Arc::new(engine), runtime, progress).await

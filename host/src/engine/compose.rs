@@ -3,7 +3,7 @@
 //! name either way), containers, logs and images through the Docker API.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::Command;
@@ -11,7 +11,6 @@ use tokio::sync::OnceCell;
 
 use super::docker::DockerApi;
 use super::{Container, Engine, EngineError, LogWindow, PullProgress, StackView};
-use crate::config::Stack;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tool {
@@ -109,18 +108,25 @@ pub struct Compose {
 }
 
 impl Compose {
+    /// Project `project` of compose file `file` (with `env_file`), whose
+    /// services take their image from `KEY_IMAGE` (`keys`: service → KEY).
     /// Finds the compose tool and connects to Docker: either missing is an
     /// `Unavailable` error, before anything is touched.
-    pub async fn connect(stack: &Stack) -> Result<Compose, EngineError> {
+    pub async fn connect(
+        project: &str,
+        file: &Path,
+        env_file: Option<&Path>,
+        keys: &BTreeMap<String, String>,
+    ) -> Result<Compose, EngineError> {
         let tool = Tool::detect().await?;
         let docker = DockerApi::connect().await?;
         Ok(Compose {
             tool,
-            file: stack.compose_file.clone(),
-            env_file: stack.env_file.clone(),
-            keys: stack.services.clone(),
+            file: file.to_path_buf(),
+            env_file: env_file.map(Path::to_path_buf),
+            keys: keys.clone(),
             view: ProjectView {
-                project: stack.project.clone(),
+                project: project.to_string(),
                 docker: OnceCell::new_with(Some(Ok(docker))),
             },
         })
