@@ -134,7 +134,10 @@ fn colours_show_on_a_terminal_unless_no_color_is_set() {
     let args = failing_probe(&server);
     let coloured = on_a_terminal(&args, false);
     assert!(coloured.contains("FAIL"), "{coloured:?}");
-    assert!(coloured.contains(ESC), "a terminal gets colours: {coloured:?}");
+    assert!(
+        coloured.contains(ESC),
+        "a terminal gets colours: {coloured:?}"
+    );
     let plain = on_a_terminal(&args, true);
     assert!(plain.contains("FAIL"), "{plain:?}");
     assert!(!plain.contains(ESC), "NO_COLOR: {plain:?}");

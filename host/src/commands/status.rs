@@ -1,5 +1,6 @@
 //! `pitwall status | history`.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use comfy_table::{Cell, Table, presets};
@@ -9,7 +10,7 @@ use super::deploy::load_config;
 use crate::cli::StackArgs;
 use crate::engine::{Container, ProjectView, StackView};
 use crate::release::history::{self, Record};
-use crate::release::{Release, lock, state};
+use crate::release::{Image, Release, lock, state};
 use crate::report;
 
 #[derive(Serialize)]
@@ -33,15 +34,17 @@ struct Pointer {
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING).set_header(header.to_vec());
+    t.column_iter_mut().for_each(|c| {
+        c.set_padding((0, 2));
+    });
     t
 }
 
-fn images(r: &Release) -> String {
-    r.images
+/// `service: reference digest`, one per service.
+fn image_lines(images: &BTreeMap<String, Image>) -> impl Iterator<Item = String> + '_ {
+    images
         .iter()
         .map(|(s, i)| format!("{s}: {} {}", i.reference, i.digest.as_deref().unwrap_or("")))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn check_lines(r: &Record) -> impl Iterator<Item = String> + '_ {
@@ -85,12 +88,16 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
                 Cell::new(label),
                 Cell::new(&p.release.id),
                 Cell::new(&p.deployed_at),
-                Cell::new(images(&p.release)),
+                Cell::new(
+                    image_lines(&p.release.images)
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                ),
             ]),
             None => releases.add_row(vec![label, "none"]),
         };
     }
-    let mut text = format!("project {}\n{releases}\n", status.project);
+    let mut text = format!("project {}\n{}\n", status.project, releases.trim_fmt());
     if let Some(h) = &status.lock {
         let alive = match h.alive() {
             Some(true) => "running",
@@ -108,7 +115,7 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             c.health.map_or("", |h| h.as_str()),
         ]);
     }
-    text.push_str(&format!("\ncontainers:\n{containers}\n"));
+    text.push_str(&format!("\ncontainers:\n{}\n", containers.trim_fmt()));
     if let Some(r) = &status.last {
         text.push_str(&format!(
             "\nlast: {} {} → {}\n",
@@ -160,9 +167,7 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             .map(|rb| format!("rollback to {}: {}", rb.to_release, rb.outcome.as_str()));
         let detail: Vec<String> = failure
             .into_iter()
-            .chain(r.images.iter().map(|(s, i)| {
-                format!("{s}: {} {}", i.reference, i.digest.as_deref().unwrap_or(""))
-            }))
+            .chain(image_lines(&r.images))
             .chain(check_lines(r))
             .chain(rollback)
             .collect();
@@ -174,7 +179,7 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             &detail.join("\n"),
         ]);
     }
-    text.push_str(&format!("{rows}\n"));
+    text.push_str(&format!("{}\n", rows.trim_fmt()));
     report::print(&text)?;
     Ok(ExitCode::SUCCESS)
 }
