@@ -416,82 +416,84 @@ async fn a_failed_first_release_has_nothing_to_roll_back_to_and_needs_a_human() 
 
 // ---- verify ----
 
+/// Releases a healthy 1.0, then deploys `image` as 2.0 with `soak`; asserts
+/// 2.0 failed in `mode`, for a reason that mentions `why`, and that 1.0 is
+/// back and verified. Returns the record of 2.0.
+async fn second_release_fails(
+    rig: &Rig,
+    image: Image,
+    soak: Duration,
+    mode: &str,
+    why: &str,
+) -> Value {
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", image);
+    let ended = rig.deploy("2.0", "app:2.0", soak).await;
+    let record = assert_rolled_back(rig, &ended, mode);
+    let failure = record["failure"].as_str().unwrap();
+    assert!(failure.contains(why), "{failure}");
+    record
+}
+
 #[tokio::test]
 async fn a_container_that_exits_on_start_is_a_startup_failure() {
-    let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine
-        .local("app:2.0", Image::behaving(Behaviour::Exits(2)));
-    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    let record = assert_rolled_back(&rig, &ended, "startup");
-    assert!(
-        record["failure"]
-            .as_str()
-            .unwrap()
-            .contains("exited with code 2"),
-        "{record}"
-    );
+    let exits = Image::behaving(Behaviour::Exits(2));
+    second_release_fails(
+        &Rig::new(),
+        exits,
+        Duration::ZERO,
+        "startup",
+        "exited with code 2",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_crash_looping_container_is_a_startup_failure() {
-    let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine
-        .local("app:2.0", Image::behaving(Behaviour::CrashLoops));
-    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    let record = assert_rolled_back(&rig, &ended, "startup");
-    assert!(
-        record["failure"].as_str().unwrap().contains("restarting"),
-        "{record}"
-    );
+    let crashes = Image::behaving(Behaviour::CrashLoops);
+    second_release_fails(
+        &Rig::new(),
+        crashes,
+        Duration::ZERO,
+        "startup",
+        "restarting",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_container_that_never_runs_fails_at_the_wait_timeout() {
     let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine
-        .local("app:2.0", Image::behaving(Behaviour::NeverRuns));
-    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    let record = assert_rolled_back(&rig, &ended, "startup");
-    assert!(
-        record["failure"]
-            .as_str()
-            .unwrap()
-            .contains("containers not running after 1s"),
-        "{record}"
-    );
+    let stuck = Image::behaving(Behaviour::NeverRuns);
+    let why = "containers not running after 1s";
+    second_release_fails(&rig, stuck, Duration::ZERO, "startup", why).await;
 }
 
 #[tokio::test]
 async fn an_unhealthy_container_is_a_healthcheck_failure() {
-    let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine
-        .local("app:2.0", Image::behaving(Behaviour::Unhealthy));
-    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    let record = assert_rolled_back(&rig, &ended, "healthcheck");
-    assert!(
-        record["failure"].as_str().unwrap().contains("unhealthy"),
-        "{record}"
-    );
+    let unhealthy = Image::behaving(Behaviour::Unhealthy);
+    second_release_fails(
+        &Rig::new(),
+        unhealthy,
+        Duration::ZERO,
+        "healthcheck",
+        "unhealthy",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_failing_verify_check_is_a_healthcheck_failure_with_its_evidence() {
     let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine.local("app:2.0", Image::answering(503));
-    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    let record = assert_rolled_back(&rig, &ended, "healthcheck");
-    assert!(
-        record["failure"]
-            .as_str()
-            .unwrap()
-            .contains("check `health` failed"),
-        "{record}"
-    );
+    let why = "check `health` failed";
+    let record = second_release_fails(
+        &rig,
+        Image::answering(503),
+        Duration::ZERO,
+        "healthcheck",
+        why,
+    )
+    .await;
     let health = &record["checks"][0];
     assert_eq!(health["name"], "health");
     assert_eq!(health["passed"], false);
@@ -507,19 +509,9 @@ async fn a_failing_verify_check_is_a_healthcheck_failure_with_its_evidence() {
 #[tokio::test]
 async fn a_5xx_spike_in_the_logs_during_the_soak_is_a_runtime_failure() {
     let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine.local("app:2.0", Image::serving_errors());
-    let ended = rig
-        .deploy("2.0", "app:2.0", Duration::from_millis(500))
-        .await;
-    let record = assert_rolled_back(&rig, &ended, "runtime");
-    assert!(
-        record["failure"]
-            .as_str()
-            .unwrap()
-            .contains("check `logs` failed"),
-        "{record}"
-    );
+    let soak = Duration::from_millis(500);
+    let why = "check `logs` failed";
+    let record = second_release_fails(&rig, Image::serving_errors(), soak, "runtime", why).await;
     let names: Vec<&str> = record["checks"]
         .as_array()
         .unwrap()
@@ -533,36 +525,31 @@ async fn a_5xx_spike_in_the_logs_during_the_soak_is_a_runtime_failure() {
     );
 }
 
+fn dies_during_the_soak() -> Image {
+    Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700)))
+}
+
 #[tokio::test]
 async fn a_container_that_dies_during_the_soak_is_caught_and_rolled_back() {
     let rig = Rig::new();
-    rig.released_1_0().await;
-    rig.engine.local(
-        "app:2.0",
-        Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700))),
-    );
-    let ended = rig.deploy("2.0", "app:2.0", Duration::from_secs(3)).await;
-    let record = assert_rolled_back(&rig, &ended, "runtime");
-    assert!(
-        record["failure"]
-            .as_str()
-            .unwrap()
-            .contains("exited with code 137"),
-        "{record}"
-    );
+    let soak = Duration::from_secs(3);
+    let why = "exited with code 137";
+    second_release_fails(&rig, dies_during_the_soak(), soak, "runtime", why).await;
 }
 
 #[tokio::test]
 async fn a_soak_without_watch_checks_still_watches_the_containers() {
     let verify_only = CHECKS.split("[[checks]]\nname = \"logs\"").next().unwrap();
     let rig = Rig::with_checks(verify_only);
-    rig.released_1_0().await;
-    rig.engine.local(
-        "app:2.0",
-        Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700))),
-    );
-    let ended = rig.deploy("2.0", "app:2.0", Duration::from_secs(3)).await;
-    assert_rolled_back(&rig, &ended, "runtime");
+    let soak = Duration::from_secs(3);
+    second_release_fails(
+        &rig,
+        dies_during_the_soak(),
+        soak,
+        "runtime",
+        "exited with code 137",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -834,4 +821,66 @@ async fn a_history_that_cannot_be_appended_keeps_the_lock_for_recover() {
     assert!(ended.error.contains("history.jsonl"), "{}", ended.error);
     assert_eq!(rig.current().as_deref(), Some("2.0"));
     assert!(rig.lock().is_some(), "the lock stays for recover");
+}
+
+// ---- startup ----
+
+#[tokio::test]
+async fn a_release_that_takes_a_while_to_listen_is_released_not_failed() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine
+        .local("app:2.0", Image::booting(Some(Duration::from_millis(1500))));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let record = rig.last();
+    assert_eq!(record["outcome"], "released");
+    let health = &record["checks"][0];
+    assert!(
+        health["attempts"].as_u64().unwrap() > 2,
+        "refused attempts before it listened did not count against failure_limit 2: {health}"
+    );
+}
+
+#[tokio::test]
+async fn a_release_that_never_listens_fails_as_startup_within_its_deadline() {
+    let rig = Rig::new();
+    let started = std::time::Instant::now();
+    let record = second_release_fails(
+        &rig,
+        Image::booting(None),
+        Duration::ZERO,
+        "startup",
+        "the release never came up",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "bounded by the 3 s deadline"
+    );
+    assert!(
+        Rig::incident(&record).contains("host.http"),
+        "the evidence shows the unanswered requests"
+    );
+}
+
+#[tokio::test]
+async fn a_startup_grace_shorter_than_the_deadline_bounds_the_wait() {
+    let rig = Rig::with_checks(&CHECKS.replace(
+        "config = { url = \"BASE/health\" }",
+        "startup = \"300ms\"\nconfig = { url = \"BASE/health\" }",
+    ));
+    second_release_fails(
+        &rig,
+        Image::booting(None),
+        Duration::ZERO,
+        "startup",
+        "never came up",
+    )
+    .await;
+    let health = &rig.last()["checks"][0];
+    assert!(
+        health["attempts"].as_u64().unwrap() < 20,
+        "after 300 ms the unanswered attempts count: {health}"
+    );
 }

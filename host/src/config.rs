@@ -63,6 +63,9 @@ pub struct CheckSpec {
     pub timeout: Duration,
     /// Verify phase: give up after this long.
     pub deadline: Duration,
+    /// Verify phase, before the check's first pass: for this long an attempt
+    /// that got no response from its target is "not up yet", not a failure.
+    pub startup: Duration,
     /// Consecutive passes needed (verify phase).
     pub successes: u32,
     /// Failed attempts (fail or error) that fail the check.
@@ -153,6 +156,7 @@ impl Config {
                 interval: c.interval.unwrap_or(d.interval),
                 timeout: c.timeout.unwrap_or(d.timeout),
                 deadline: c.deadline.unwrap_or(d.deadline),
+                startup: c.startup.unwrap_or(d.startup),
                 successes: c.successes.unwrap_or(d.successes),
                 failure_limit: c.failure_limit.unwrap_or(d.failure_limit),
                 memory_mb: c.memory_mb.unwrap_or(d.memory_mb),

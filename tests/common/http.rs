@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-/// What the test server answers.
+/// What the test server answers; status 0 closes the connection unanswered.
 #[derive(Clone)]
 pub struct Reply {
     pub status: u16,
@@ -107,6 +107,9 @@ fn serve(mut stream: TcpStream, route: &(dyn Fn(&str, &str) -> Reply + Send + Sy
     let _ = reader.read_exact(&mut body);
     let reply = route(&method, &path);
     thread::sleep(reply.delay);
+    if reply.status == 0 {
+        return; // no answer: the connection closes, as before an app listens
+    }
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\n",
         reply.status,

@@ -36,6 +36,8 @@ pub struct Image {
     pub behaviour: Behaviour,
     pub health_status: u16,
     pub logs: Vec<String>,
+    /// How long after the apply its endpoint first answers (`None`: never).
+    pub listens_after: Option<Duration>,
 }
 
 impl Image {
@@ -44,6 +46,7 @@ impl Image {
             behaviour: Behaviour::Healthy,
             health_status: 200,
             logs: access_lines(20, 200),
+            listens_after: Some(Duration::ZERO),
         }
     }
 
@@ -59,6 +62,14 @@ impl Image {
     pub fn serving_errors() -> Image {
         Image {
             logs: access_lines(20, 500),
+            ..Image::healthy()
+        }
+    }
+
+    /// Healthy once it listens, `after` the apply; `None`: it never does.
+    pub fn booting(after: Option<Duration>) -> Image {
+        Image {
+            listens_after: after,
             ..Image::healthy()
         }
     }
@@ -182,7 +193,8 @@ impl MemoryEngine {
     }
 
     /// The status the running `service`'s health endpoint answers: 502
-    /// when no container of it runs, as a proxy in front would say.
+    /// when no container of it runs, as a proxy in front would say; 0 (no
+    /// answer) while it has not started listening.
     pub fn health_status(&self, service: &str) -> u16 {
         let Some(c) = self
             .snapshot()
@@ -192,8 +204,12 @@ impl MemoryEngine {
             return 502;
         };
         let w = self.world();
-        let digest = &w.applied.last().unwrap().images[&c.service];
-        w.images[digest].health_status
+        let last = w.applied.last().unwrap();
+        let image = &w.images[&last.images[&c.service]];
+        match image.listens_after {
+            Some(after) if last.at.elapsed() >= after => image.health_status,
+            _ => 0,
+        }
     }
 
     fn check_up(&self) -> Result<(), EngineError> {

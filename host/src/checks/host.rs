@@ -96,6 +96,8 @@ pub struct Journal {
     pub dropped_evidence: usize,
     pub logs: Vec<String>,
     pub dropped_logs: usize,
+    /// An HTTP request got no response (see `Verdict::no_response`).
+    pub no_response: bool,
 }
 
 /// The store data of one run.

@@ -175,6 +175,7 @@ impl Runtime {
             ));
         }
         verdict.logs = journal.logs;
+        verdict.no_response = journal.no_response;
         if journal.dropped_logs > 0 {
             verdict.logs.push(format!(
                 "host: {} more log lines dropped (cap {})",
@@ -326,6 +327,7 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
             .collect(),
         logs: Vec::new(),
         duration_ms: 0,
+        no_response: false,
     })
 }
 

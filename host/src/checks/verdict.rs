@@ -50,6 +50,11 @@ pub struct Verdict {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
     pub duration_ms: u64,
+    /// A request of this run got no HTTP response at all (refused, reset,
+    /// timed out): the target may not be up yet. Not recorded; the
+    /// scheduler reads it.
+    #[serde(skip)]
+    pub no_response: bool,
 }
 
 impl Verdict {
@@ -60,6 +65,7 @@ impl Verdict {
             evidence: Vec::new(),
             logs: Vec::new(),
             duration_ms: 0,
+            no_response: false,
         }
     }
 }

@@ -47,6 +47,8 @@ pub(super) struct RawDefaults {
     pub(super) timeout: Duration,
     #[serde(default = "d_deadline", with = "humantime_serde")]
     pub(super) deadline: Duration,
+    #[serde(default = "d_startup", with = "humantime_serde")]
+    pub(super) startup: Duration,
     #[serde(default = "one")]
     pub(super) successes: u32,
     #[serde(default = "d_failure_limit")]
@@ -61,6 +63,7 @@ impl Default for RawDefaults {
             interval: d_interval(),
             timeout: d_timeout(),
             deadline: d_deadline(),
+            startup: d_startup(),
             successes: 1,
             failure_limit: d_failure_limit(),
             memory_mb: d_memory(),
@@ -81,6 +84,8 @@ pub(super) struct RawCheck {
     pub(super) timeout: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub(super) deadline: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub(super) startup: Option<Duration>,
     #[serde(default)]
     pub(super) successes: Option<u32>,
     #[serde(default)]
@@ -106,6 +111,10 @@ fn d_interval() -> Duration {
 }
 fn d_timeout() -> Duration {
     Duration::from_secs(5)
+}
+/// Real APIs take 5–60 s to boot.
+fn d_startup() -> Duration {
+    Duration::from_secs(60)
 }
 fn d_deadline() -> Duration {
     Duration::from_secs(60)

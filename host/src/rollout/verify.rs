@@ -71,24 +71,34 @@ async fn attempt(
         .await
 }
 
-/// Verify phase: attempts until `successes` consecutive passes, `failure_limit`
-/// failed attempts, or the deadline.
+/// Verify phase: attempts until `successes` consecutive passes,
+/// `failure_limit` failed attempts, or the deadline. Until the check first
+/// passes, and for at most `startup`, an attempt whose target gave no
+/// response at all is "not up yet" (a slow boot), not a failure; a crash or
+/// an unhealthy container is the container watch's to catch meanwhile.
+/// Returns the result and, when it failed, how.
 async fn settle(
     runtime: &Runtime,
     check: &Loaded,
     target: &Target<'_>,
     io: &Io,
     progress: &Progress,
-) -> CheckResult {
+) -> (CheckResult, FailureMode) {
     let spec = &check.spec;
     let start = Instant::now();
     let (mut n, mut streak, mut failures) = (0, 0, 0);
+    let mut seen_up = false;
     loop {
         n += 1;
         let v = attempt(runtime, check, target, n, io).await;
         progress.verdict(&spec.name, n, &v);
+        let not_up_yet = !seen_up && v.no_response && start.elapsed() < spec.startup;
         match v.outcome {
-            Outcome::Pass => streak += 1,
+            Outcome::Pass => {
+                streak += 1;
+                seen_up = true;
+            }
+            Outcome::Fail | Outcome::Error if not_up_yet => streak = 0,
             Outcome::Fail | Outcome::Error => {
                 streak = 0;
                 failures += 1;
@@ -97,13 +107,20 @@ async fn settle(
         }
         let done = streak >= spec.successes || failures >= spec.failure_limit;
         if done || start.elapsed() + spec.interval >= spec.deadline {
-            return CheckResult {
+            // Never answered at all: the release did not come up.
+            let mode = if !seen_up && v.no_response {
+                FailureMode::Startup
+            } else {
+                FailureMode::Healthcheck
+            };
+            let result = CheckResult {
                 name: spec.name.clone(),
                 phase: spec.phase,
                 passed: streak >= spec.successes,
                 attempts: n,
                 verdict: v,
             };
+            return (result, mode);
         }
         tokio::time::sleep(spec.interval).await;
     }
@@ -118,7 +135,7 @@ async fn soak(
     io: &Io,
     progress: &Progress,
     window: Duration,
-) -> CheckResult {
+) -> (CheckResult, FailureMode) {
     let spec = &check.spec;
     let start = Instant::now();
     let (mut n, mut failures) = (0, 0);
@@ -130,13 +147,14 @@ async fn soak(
             failures += 1;
         }
         if failures >= spec.failure_limit || start.elapsed() + spec.interval >= window {
-            return CheckResult {
+            let result = CheckResult {
                 name: spec.name.clone(),
                 phase: spec.phase,
                 passed: failures < spec.failure_limit,
                 attempts: n,
                 verdict: v,
             };
+            return (result, FailureMode::Runtime);
         }
         tokio::time::sleep(spec.interval).await;
     }
@@ -164,24 +182,24 @@ pub async fn run_phase(
         })
         .collect();
     let mut results = Vec::new();
-    while let Some(result) = running.next().await {
-        let failed = !result.passed;
-        results.push(result);
-        if failed {
-            let r = results
-                .last()
-                .map(|r| (r.name.clone(), r.verdict.summary.clone()))
-                .unwrap_or_default();
-            let mode = match phase {
-                Phase::Verify => FailureMode::Healthcheck,
-                Phase::Watch => FailureMode::Runtime,
-            };
-            return Err(Failure {
-                mode,
-                message: format!("check `{}` failed: {}", r.0, r.1),
-                checks: results,
-            });
+    while let Some((result, mode)) = running.next().await {
+        if result.passed {
+            results.push(result);
+            continue;
         }
+        let message = match mode {
+            FailureMode::Startup => format!(
+                "check `{}` got no response in {} attempts: the release never came up ({})",
+                result.name, result.attempts, result.verdict.summary
+            ),
+            _ => format!("check `{}` failed: {}", result.name, result.verdict.summary),
+        };
+        results.push(result);
+        return Err(Failure {
+            mode,
+            message,
+            checks: results,
+        });
     }
     Ok(results)
 }

@@ -7,7 +7,10 @@
 //! - `crash`: exits with status 3 right after start;
 //! - `errors`: `/api/items` answers 500 (what the checklist probes stays
 //!   fine: the failure only shows in the logs, under real traffic);
-//! - `slow`: every answer takes `FIXTURE_DELAY_MS` (default 1500) ms.
+//! - `slow`: every answer takes `FIXTURE_DELAY_MS` (default 1500) ms;
+//! - `boot-slow`: listens only `FIXTURE_BOOT_MS` (default 10000) ms after
+//!   start, as a real API that loads before it serves;
+//! - `never-listens`: runs but never opens its port.
 //!
 //! Usage: `fixture-app api`, `fixture-app frontend` (proxies `/api/` to
 //! `API_UPSTREAM`, default `api:8000`), `fixture-app healthcheck URL`.
@@ -66,6 +69,20 @@ fn main() {
     if mode == "crash" {
         eprintln!("fixture: FIXTURE_MODE=crash, exiting on start");
         std::process::exit(3);
+    }
+    match mode.as_str() {
+        "boot-slow" => {
+            let ms = env("FIXTURE_BOOT_MS", "10000").parse().unwrap_or(10_000);
+            eprintln!("fixture: booting for {ms} ms before listening");
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        "never-listens" => {
+            eprintln!("fixture: FIXTURE_MODE=never-listens, running without a port");
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+            }
+        }
+        _ => {}
     }
     let port = env("PORT", if role == "frontend" { "8080" } else { "8000" });
     let listener = TcpListener::bind(format!("0.0.0.0:{port}")).unwrap_or_else(|e| {

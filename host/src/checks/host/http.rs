@@ -32,6 +32,12 @@ impl http::Host for HostState {
                 |replay| replay.http(&req),
             )
             .await;
+        // Denied and invalid requests never left: they say nothing about
+        // whether the target is up.
+        self.journal.no_response |= matches!(
+            result,
+            Err(http::Error::Connect(_) | http::Error::Timeout(_) | http::Error::Other(_))
+        );
         let seen = match &result {
             Ok(r) => format!("{call} → {} in {} ms", r.status, r.elapsed_ms),
             Err(e) => format!("{call} → {}", describe_http_error(e)),
