@@ -449,3 +449,40 @@ fn bad_input_is_refused_with_a_clear_message() {
         out.stderr
     );
 }
+
+#[test]
+fn a_healthy_release_that_takes_ten_seconds_to_listen_is_released() {
+    let stack = Stack::new("bootslow");
+    let out = stack.deploy(
+        "1.0",
+        &fixture_image("boot-slow", "1.0"),
+        &["--pull", "missing"],
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(last(&stack)["outcome"], "released");
+    assert_eq!(stack.live_version().as_deref(), Some("1.0"));
+}
+
+#[test]
+fn a_release_that_never_listens_is_rolled_back_within_its_deadline() {
+    let stack = Stack::new("nolisten");
+    let config = stack.config_with(&[("deadline", "\"15s\"")]);
+    let config = config.to_str().unwrap();
+    let good = fixture_image("healthy", "1.0");
+    let out = stack.deploy("1.0", &good, &["--pull", "missing", "--config", config]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let bad = fixture_image("never-listens", "2.0");
+    let out = stack.deploy("2.0", &bad, &["--pull", "missing", "--config", config]);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let record = last(&stack);
+    assert_eq!(record["failure_mode"], "startup", "{record}");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("the release never came up"),
+        "{record}"
+    );
+    assert_eq!(record["rollback"]["outcome"], "verified");
+    assert_eq!(stack.live_version().as_deref(), Some("1.0"));
+}

@@ -139,6 +139,30 @@ impl Stack {
         cmd
     }
 
+    /// A copy of the reference configuration with `[defaults]` lines
+    /// replaced (`deadline = "15s"`), for `--config`.
+    pub fn config_with(&self, defaults: &[(&str, &str)]) -> PathBuf {
+        let reference = root().join("deploy/pitwall.toml");
+        let mut text = std::fs::read_to_string(&reference).unwrap().replace(
+            "compose_file = \"compose.production.yml\"",
+            &format!(
+                "compose_file = \"{}\"",
+                root().join("deploy/compose.production.yml").display()
+            ),
+        );
+        for (key, value) in defaults {
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&format!("{key} =")))
+                .unwrap_or_else(|| panic!("no `{key} =` line in the reference config"))
+                .to_string();
+            text = text.replace(&line, &format!("{key} = {value}"));
+        }
+        let path = self.dir.path().join("pitwall.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     /// `pitwall deploy` of `image` for both services.
     pub fn deploy_command(&self, release: &str, image: &str, extra: &[&str]) -> Command {
         let api = format!("api={image}");
