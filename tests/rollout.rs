@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::fault::{SmallDisk, fill};
 use common::http::{Reply, Server};
 use common::memory::{Behaviour, Image, MemoryEngine};
 use pitwall::checks::{Cache, Runtime};
@@ -45,8 +46,10 @@ config = { services = ["api"], max_ratio = 0.05 }
 /// whatever image the engine runs.
 struct Rig {
     dir: tempfile::TempDir,
+    state_dir: PathBuf,
     engine: MemoryEngine,
     _server: Server,
+    disk: Option<SmallDisk>,
 }
 
 /// How one command ended.
@@ -61,7 +64,23 @@ impl Rig {
         Rig::with_checks(CHECKS)
     }
 
+    /// A rig whose state directory is on a small disk of its own.
+    fn on_small_disk() -> Rig {
+        let disk = SmallDisk::mount(256);
+        let mut rig = Rig::with_state_dir(CHECKS, Some(disk.path().join("releases")));
+        rig.disk = Some(disk);
+        rig
+    }
+
+    fn disk(&self) -> &SmallDisk {
+        self.disk.as_ref().unwrap()
+    }
+
     fn with_checks(checks: &str) -> Rig {
+        Rig::with_state_dir(checks, None)
+    }
+
+    fn with_state_dir(checks: &str, state_dir: Option<PathBuf>) -> Rig {
         let engine = MemoryEngine::new();
         let serving = engine.clone();
         let server = Server::start(move |_, path| match path {
@@ -69,13 +88,14 @@ impl Rig {
             _ => Reply::new(404, "not found"),
         });
         let dir = tempfile::tempdir().unwrap();
+        let state_dir = state_dir.unwrap_or_else(|| dir.path().join("releases"));
         std::fs::write(dir.path().join("compose.yml"), "services: {}\n").unwrap();
         let config = format!(
             r#"
 [stack]
 compose_file = "compose.yml"
 project = "memtest"
-state_dir = "releases"
+state_dir = "STATE_DIR"
 wait_timeout = "1s"
 
 [stack.services.api]
@@ -91,17 +111,20 @@ deadline = "3s"
 failure_limit = 2
 {}"#,
             checks.replace("BASE", &server.base)
-        );
+        )
+        .replace("STATE_DIR", state_dir.to_str().unwrap());
         std::fs::write(dir.path().join("pitwall.toml"), config).unwrap();
         Rig {
             dir,
+            state_dir,
             engine,
             _server: server,
+            disk: None,
         }
     }
 
     fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("releases")
+        self.state_dir.clone()
     }
 
     async fn deployer(&self) -> anyhow::Result<Deployer> {
@@ -810,17 +833,94 @@ async fn a_state_file_that_cannot_be_written_after_verification_keeps_the_lock_f
 }
 
 #[tokio::test]
-async fn a_history_that_cannot_be_appended_keeps_the_lock_for_recover() {
+async fn a_history_that_cannot_be_appended_is_reported_beside_a_true_outcome() {
     let rig = Rig::new();
     rig.released_1_0().await;
     rig.engine.local("app:2.0", Image::healthy());
     let history = rig.state_dir().join("history.jsonl");
     rig.engine.before_apply(2, move || block(&history));
     let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
-    assert_eq!(ended.exit, Exit::NeedsHuman);
-    assert!(ended.error.contains("history.jsonl"), "{}", ended.error);
+    assert_eq!(
+        ended.exit,
+        Exit::Ok,
+        "2.0 is live and verified: {}",
+        ended.error
+    );
+    let report = ended.report.unwrap();
+    assert!(
+        report
+            .bookkeeping
+            .iter()
+            .any(|n| n.contains("history.jsonl")),
+        "{:?}",
+        report.bookkeeping
+    );
     assert_eq!(rig.current().as_deref(), Some("2.0"));
-    assert!(rig.lock().is_some(), "the lock stays for recover");
+    assert!(rig.lock().is_none(), "the stack is on a known release");
+}
+
+// ---- a full disk ----
+
+#[tokio::test]
+async fn a_full_disk_when_a_release_fails_does_not_stop_the_rollback() {
+    let rig = Rig::on_small_disk();
+    let v1 = rig.released_1_0().await;
+    let state = rig.state();
+    let history = std::fs::read(rig.state_dir().join("history.jsonl")).unwrap();
+    rig.engine.local("app:2.0", Image::answering(503));
+    rig.disk().fill();
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    // The disk was full before the deploy: it cannot even take the lock.
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(
+        !rig.state_dir().join("deploy.lock").exists(),
+        "no empty lock left"
+    );
+    rig.disk().free();
+
+    // Full only once the release is applied: everything after is bookkeeping.
+    let disk = rig.disk().path().to_path_buf();
+    rig.engine.before_apply(2, move || fill(&disk));
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::RolledBack, "{}", ended.error);
+    let report = ended.report.unwrap();
+    assert!(
+        report.bookkeeping.iter().any(|n| n.contains("incident")),
+        "{:?}",
+        report.bookkeeping
+    );
+    assert_eq!(rig.engine.running().unwrap()["api"], v1, "1.0 runs again");
+    assert_eq!(rig.state(), state, "the pointers still say 1.0");
+    assert!(!rig.state_dir().join("deploy.lock").exists());
+    // The record went into the history's last free bytes, or not at all:
+    // never half of it.
+    let now = std::fs::read(rig.state_dir().join("history.jsonl")).unwrap();
+    let noted = report.bookkeeping.iter().any(|n| n.contains("history"));
+    assert_eq!(noted, now == history, "{:?}", report.bookkeeping);
+    rig.disk().free();
+    rig.engine.local("app:2.1", Image::healthy());
+    let ended = rig.deploy("2.1", "app:2.1", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "with room again: {}", ended.error);
+    let records = rig.history(); // every line parses
+    assert_eq!(records.last().unwrap()["release_id"], "2.1");
+}
+
+#[tokio::test]
+async fn state_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::answering(503));
+    rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&rig.state_dir()), 0o700);
+    let mut files = 0;
+    for entry in std::fs::read_dir(rig.state_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+        files += 1;
+    }
+    assert_eq!(files, 3, "state.env, history.jsonl and an incident");
 }
 
 // ---- startup ----

@@ -3,6 +3,8 @@
 //! (tests/fixtures/state, produced by real deploys, rollbacks and
 //! recoveries) are read, and written back byte for byte.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -92,4 +94,56 @@ fn lock_phases_say_whether_the_stack_was_touched() {
     ] {
         assert_eq!(phase.touches_stack(), touched, "{phase:?}");
     }
+}
+
+fn one_record() -> history::Record {
+    history::read(&fixtures()).unwrap().remove(0)
+}
+
+#[test]
+fn a_torn_last_line_does_not_swallow_the_next_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.jsonl");
+    let mut torn = std::fs::read(fixtures().join("history.jsonl")).unwrap();
+    let lines = torn.iter().filter(|b| **b == b'\n').count();
+    torn.truncate(torn.len() - 40); // a crash mid-append
+    std::fs::write(&file, &torn).unwrap();
+    history::append(dir.path(), &one_record()).unwrap();
+    let records = history::read(dir.path()).unwrap();
+    assert_eq!(
+        records.len(),
+        lines,
+        "the torn line is skipped, the new one kept"
+    );
+    assert_eq!(records.last().unwrap().release_id, one_record().release_id);
+}
+
+#[test]
+fn an_append_that_hits_a_full_disk_leaves_no_half_record() {
+    let disk = common::fault::SmallDisk::mount(64);
+    let state = disk.path();
+    history::append(state, &one_record()).unwrap();
+    let before = std::fs::read(state.join("history.jsonl")).unwrap();
+    disk.fill();
+    let mut big = one_record();
+    big.failure = Some("x".repeat(64 * 1024));
+    let e = history::append(state, &big).unwrap_err();
+    assert!(format!("{e:#}").contains("No space left"), "{e:#}");
+    assert_eq!(std::fs::read(state.join("history.jsonl")).unwrap(), before);
+    disk.free();
+    history::append(state, &one_record()).unwrap();
+    assert_eq!(history::read(state).unwrap().len(), 2);
+}
+
+#[test]
+fn the_history_is_never_written_through_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::write(&elsewhere, "").unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, state.join("history.jsonl")).unwrap();
+    let e = history::append(&state, &one_record()).unwrap_err();
+    assert!(format!("{e:#}").contains("symbolic link"), "{e:#}");
+    assert_eq!(std::fs::read(&elsewhere).unwrap(), b"");
 }

@@ -132,7 +132,7 @@ impl Config {
         };
         // A missing env file is reported by `validate`, with what to do.
         let mut vars: BTreeMap<String, String> = match &env_file {
-            Some(f) if f.is_file() => read_env_file(f)?,
+            Some(f) if f.is_file() => read_env_file(f, "the env file")?,
             _ => BTreeMap::new(),
         };
         let secrets = vars.values().cloned().collect();

@@ -17,12 +17,14 @@ use std::time::{Duration, Instant};
 
 pub use failure::{Failure, Refused};
 
+use failure::Notes;
+
 use crate::checks::{Io, Runtime};
 use crate::config::{Config, Phase};
 use crate::engine::Engine;
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
 use crate::release::lock::Lock;
-use crate::release::{Image, Release};
+use crate::release::{Image, Release, state};
 use crate::report::Progress;
 use verify::{Loaded, Target};
 
@@ -53,6 +55,8 @@ pub struct Report {
     pub conclusion: Conclusion,
     pub message: String,
     pub record: Record,
+    /// Bookkeeping that could not be written; the conclusion still holds.
+    pub bookkeeping: Vec<String>,
 }
 
 /// Everything a rollout needs, set up and validated in preflight.
@@ -106,6 +110,21 @@ impl Deployer {
     fn lock(&self, action: Action, release_id: &str) -> anyhow::Result<Lock> {
         Lock::acquire(self.state_dir(), action, release_id)
             .map_err(|e| Refused::because("cannot take the deploy lock", e).into())
+    }
+
+    /// The release pointers. A state.env that cannot be read is a refusal:
+    /// nothing has been touched, and nothing should be until it is fixed.
+    fn pointers(&self) -> Result<state::Pointers, Refused> {
+        let file = state::path(self.state_dir());
+        state::read(self.state_dir(), &self.config.stack.services).map_err(|e| {
+            Refused::because(
+                format!(
+                    "cannot read {}; fix or restore it (pitwall writes it atomically, so only a hand edit or another tool breaks it)",
+                    file.display()
+                ),
+                e,
+            )
+        })
     }
 
     /// Makes every image present per `policy` and resolves its digest.
@@ -242,24 +261,32 @@ impl Deployer {
     }
 
     /// Appends the (scrubbed) record to the history, releases the lock and
-    /// reports.
+    /// reports. The stack is on a known release by now, so a history that
+    /// cannot be written is reported, not a reason to keep the lock.
     fn conclude(
         &self,
         mut record: Record,
         lock: Lock,
         durations: BTreeMap<String, u64>,
         conclusion: Conclusion,
+        mut notes: Notes,
         message: impl FnOnce(&Record) -> String,
     ) -> anyhow::Result<Report> {
         record.durations_ms = durations;
         record.finished_at = crate::whoami::now_rfc3339();
         let record = self.progress.redactor.scrub(&record)?;
-        history::append(self.state_dir(), &record)?;
+        let appended = history::append(self.state_dir(), &record);
+        notes.keep(
+            &self.progress,
+            "the history record was not written",
+            appended,
+        );
         lock.release();
         Ok(Report {
             conclusion,
             message: message(&record),
             record,
+            bookkeeping: notes.into_vec(),
         })
     }
 

@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod docker;
+pub mod fault;
 pub mod http;
 pub mod memory;
 

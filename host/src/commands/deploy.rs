@@ -103,6 +103,8 @@ struct Printed<'a> {
     exit_code: u8,
     message: &'a str,
     record: &'a crate::release::history::Record,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    bookkeeping: &'a [String],
 }
 
 fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
@@ -113,6 +115,7 @@ fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
             exit_code: exit.code(),
             message: &report.message,
             record: &report.record,
+            bookkeeping: &report.bookkeeping,
         })?;
     } else {
         let mut text = format!("{}\n", report.message);
@@ -120,6 +123,11 @@ fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
             text.push_str(&format!("  {k:<22} {:.1}s\n", *v as f64 / 1000.0));
         }
         report::print(&text)?;
+    }
+    for note in &report.bookkeeping {
+        report::warn(&format!(
+            "WARNING: bookkeeping failed (the outcome above still holds): {note}"
+        ));
     }
     Ok(exit.into())
 }

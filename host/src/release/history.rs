@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::Image;
 use crate::checks::Verdict;
 use crate::config::Phase;
+use crate::fsutil::{create_private_dir, open_append};
 
 /// What a record is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,20 +183,34 @@ pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("history.jsonl")
 }
 
+/// Appends `record` as one line and syncs it. The line always starts on a
+/// fresh line (a torn last line, from a crash, cannot swallow it), and a
+/// failed append is cut off again (a full disk leaves no half line for the
+/// next record to be glued to).
 pub fn append(state_dir: &Path, record: &Record) -> anyhow::Result<()> {
     let file = path(state_dir);
-    std::fs::create_dir_all(state_dir)
+    create_private_dir(state_dir)
         .with_context(|| format!("cannot create {}", state_dir.display()))?;
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&file)
-        .with_context(|| format!("cannot open {}", file.display()))?;
-    f.write_all(&line)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("cannot append to {}", file.display()))
+    let mut f = open_append(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let len = f
+        .metadata()
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let mut last = [b'\n'];
+    if len > 0 {
+        f.read_exact_at(&mut last, len - 1)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    if last[0] != b'\n' {
+        line.insert(0, b'\n');
+    }
+    if let Err(e) = f.write_all(&line).and_then(|()| f.sync_all()) {
+        let _ = f.set_len(len);
+        return Err(e).with_context(|| format!("cannot append to {}", file.display()));
+    }
+    Ok(())
 }
 
 pub fn read(state_dir: &Path) -> anyhow::Result<Vec<Record>> {

@@ -2,14 +2,13 @@
 //! directory. The lock file names its holder and the phase it reached, so a
 //! holder that died is detected and explained, never silently overridden.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use super::history::Action;
-use crate::fsutil::write_atomic;
+use crate::fsutil::{create_atomic, write_atomic};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
@@ -134,7 +133,6 @@ impl Lock {
             path: file.clone(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(io)?;
         let holder = Holder {
             pid: std::process::id(),
             host: crate::whoami::host(),
@@ -143,21 +141,15 @@ impl Lock {
             since: crate::whoami::now_rfc3339(),
             phase: LockPhase::Preflight,
         };
-        // create_new is atomic: of two racing deploys exactly one wins.
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&file)
-        {
-            Ok(mut f) => {
-                let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
-                f.write_all(&json).and_then(|_| f.sync_all()).map_err(io)?;
-                Ok(Lock {
-                    file,
-                    holder,
-                    touched: false,
-                })
-            }
+        let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
+        // Of two racing deploys exactly one creates the file, and it appears
+        // with the holder already in it: never empty, not even on a full disk.
+        match create_atomic(&file, &json) {
+            Ok(()) => Ok(Lock {
+                file,
+                holder,
+                touched: false,
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(state_dir)? {
                 Some(h) if h.alive() == Some(false) => Err(LockError::Stale(Box::new(h))),
                 Some(h) => Err(LockError::Held(Box::new(h))),
@@ -168,12 +160,16 @@ impl Lock {
     }
 
     /// Records the phase reached, for whoever finds the lock after a crash.
+    /// A caller that cannot record a phase that touches the stack must not
+    /// touch it (a phase is only entered once it is written), unless it
+    /// already has: then the write is bookkeeping and the caller goes on.
     pub fn phase(&mut self, phase: LockPhase) -> anyhow::Result<()> {
-        self.touched |= phase.touches_stack();
         self.holder.phase = phase;
         let json = serde_json::to_vec(&self.holder)?;
         write_atomic(&self.file, &json)
-            .with_context(|| format!("cannot update {}", self.file.display()))
+            .with_context(|| format!("cannot update {}", self.file.display()))?;
+        self.touched |= phase.touches_stack();
+        Ok(())
     }
 
     /// Takes over a stale lock (for `recover`), keeping it held by us.

@@ -29,7 +29,7 @@ pub fn read(state_dir: &Path, services: &BTreeMap<String, String>) -> anyhow::Re
     if !file.exists() {
         return Ok(Pointers::default());
     }
-    let vars = crate::config::read_env_file(&file)?;
+    let vars = crate::config::read_env_file(&file, "the release pointers")?;
     let release = |prefix: &str| -> Option<(Release, String)> {
         let id = vars.get(&format!("{prefix}_RELEASE_ID"))?.clone();
         let mut images = BTreeMap::new();

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::verify::Target;
-use super::{Conclusion, Deployer, Failure, PullPolicy, Refused, Report, incident, ms};
+use super::{Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, incident, ms};
 use crate::config::Phase;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::LockPhase;
@@ -37,7 +37,7 @@ impl Deployer {
         }
         // Lock first: the pointers read next must not change under us.
         let mut lock = self.lock(Action::Deploy, release_id)?;
-        let current = state::read(self.state_dir(), &stack.services)?.current;
+        let current = self.pointers()?.current;
         let mut wanted = BTreeMap::new();
         for service in stack.services.keys() {
             let kept = current.as_ref().and_then(|(r, _)| r.images.get(service));
@@ -57,7 +57,9 @@ impl Deployer {
         let started = whoami::now_rfc3339();
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
-        lock.phase(LockPhase::Pulling)?;
+        let mut notes = Notes::default();
+        lock.phase(LockPhase::Pulling)
+            .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
         self.progress
             .step(&format!("pulling images for release {release_id}"));
         let release = Release {
@@ -66,7 +68,8 @@ impl Deployer {
         };
         durations.insert("pull".into(), ms(t0.elapsed()));
 
-        lock.phase(LockPhase::Applying)?;
+        lock.phase(LockPhase::Applying)
+            .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
         let rollout_started_ms = whoami::now_ms();
         let mut result = self
             .apply_and_verify(&release, false, &mut durations, "")
@@ -75,7 +78,8 @@ impl Deployer {
         if let Ok((verified, started_at_ms)) = &result
             && (watching || !soak.is_zero())
         {
-            lock.phase(LockPhase::Soaking)?;
+            let phase = lock.phase(LockPhase::Soaking);
+            notes.keep(&self.progress, "the lock's phase was not updated", phase);
             self.progress.step(&format!(
                 "soaking release {release_id} for {}",
                 humantime::format_duration(soak)
@@ -99,7 +103,8 @@ impl Deployer {
 
         let (record, conclusion) = match result {
             Ok((checks, _)) => {
-                lock.phase(LockPhase::Recording)?;
+                let phase = lock.phase(LockPhase::Recording);
+                notes.keep(&self.progress, "the lock's phase was not updated", phase);
                 let pointers = state::Pointers {
                     current: Some((release.clone(), whoami::now_rfc3339())),
                     previous: current,
@@ -111,36 +116,41 @@ impl Deployer {
                 (record, Conclusion::Released)
             }
             Err(failure) => {
-                lock.phase(LockPhase::RollingBack)?;
+                let phase = lock.phase(LockPhase::RollingBack);
+                notes.keep(&self.progress, "the lock's phase was not updated", phase);
                 let previous = current.map(|(r, _)| r);
-                self.fail(
-                    &release,
+                let failed = Failed {
+                    release: &release,
                     failure,
-                    previous.as_ref(),
                     started,
                     rollout_started_ms,
-                    &mut durations,
-                )
-                .await?
+                };
+                self.fail(failed, previous.as_ref(), &mut durations, &mut notes)
+                    .await
             }
         };
         durations.insert("total".into(), ms(t0.elapsed()));
-        self.conclude(record, lock, durations, conclusion, |r| {
+        self.conclude(record, lock, durations, conclusion, notes, |r| {
             message(r, conclusion)
         })
     }
 
     /// The failure path: incident, roll back to `previous` (if any) and
-    /// verify it, fill in the incident's rollback status.
+    /// verify it, fill in the incident's rollback status. Bookkeeping that
+    /// fails (the incident) is noted; the rollback runs regardless.
     async fn fail(
         &self,
-        release: &Release,
-        failure: Failure,
+        failed: Failed<'_>,
         previous: Option<&Release>,
-        started: String,
-        rollout_started_ms: u64,
         durations: &mut BTreeMap<String, u64>,
-    ) -> anyhow::Result<(Record, Conclusion)> {
+        notes: &mut Notes,
+    ) -> (Record, Conclusion) {
+        let Failed {
+            release,
+            failure,
+            started,
+            rollout_started_ms,
+        } = failed;
         let detected = Instant::now();
         self.progress.step(&format!(
             "release {} failed ({}): {}",
@@ -148,13 +158,18 @@ impl Deployer {
             failure.mode.as_str(),
             failure.message
         ));
-        let incident = incident::write(self, release, &failure, rollout_started_ms).await?;
+        let written = incident::write(self, release, &failure, rollout_started_ms).await;
+        let incident = notes.keep(
+            &self.progress,
+            "the incident record was not written",
+            written,
+        );
         durations.insert("incident".into(), ms(detected.elapsed()));
         let mut record = Record::new(Action::Deploy, release, RecordOutcome::Failed, started);
         record.checks = failure.checks;
         record.failure_mode = Some(failure.mode);
         record.failure = Some(failure.message);
-        record.incident = Some(incident.display().to_string());
+        record.incident = incident.as_ref().map(|p| p.display().to_string());
         let conclusion = match previous {
             None => {
                 self.progress
@@ -174,9 +189,24 @@ impl Deployer {
             }
         };
         durations.insert("failure_to_restored".into(), ms(detected.elapsed()));
-        incident::finish(&incident, &record, &self.progress.redactor)?;
-        Ok((record, conclusion))
+        if let Some(path) = &incident {
+            let finished = incident::finish(path, &record, &self.progress.redactor);
+            notes.keep(
+                &self.progress,
+                "the incident's rollback status was not written",
+                finished,
+            );
+        }
+        (record, conclusion)
     }
+}
+
+/// A release that failed, and what its record needs.
+struct Failed<'a> {
+    release: &'a Release,
+    failure: Failure,
+    started: String,
+    rollout_started_ms: u64,
 }
 
 fn message(record: &Record, conclusion: Conclusion) -> String {

@@ -2,6 +2,7 @@
 //! once the stack was touched (with the mode the incident ticket needs).
 
 use crate::release::history::{CheckResult, FailureMode};
+use crate::report::Progress;
 
 /// Refused before anything changed (bad input, lock held, image missing, a
 /// check rejected its configuration). `reason` says what was refused; the
@@ -49,5 +50,37 @@ impl Failure {
             message,
             checks: Vec::new(),
         }
+    }
+}
+
+/// Bookkeeping that could not be written (a lock phase, the incident, the
+/// history): reported beside the outcome, never a reason to stop a
+/// rollback or to misreport what the stack runs.
+#[derive(Debug, Default)]
+pub struct Notes(Vec<String>);
+
+impl Notes {
+    /// `result`'s value, or `None` with the failure noted and shown.
+    pub fn keep<T>(
+        &mut self,
+        progress: &Progress,
+        what: &str,
+        result: anyhow::Result<T>,
+    ) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let note = format!("{what}: {e:#}");
+                progress.line(&format!(
+                    "WARNING (bookkeeping, the rollout goes on): {note}"
+                ));
+                self.0.push(note);
+                None
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<String> {
+        self.0
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{Conclusion, Deployer, Refused, Report, ms};
+use super::{Conclusion, Deployer, Notes, Refused, Report, ms};
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
 use crate::release::lock::{self, Lock, LockPhase};
 use crate::release::{Release, state};
@@ -54,7 +54,7 @@ impl Deployer {
     pub async fn rollback(&self, to: Option<&str>) -> anyhow::Result<Report> {
         let stack = &self.config.stack;
         let mut lock = self.lock(Action::Rollback, to.unwrap_or("(previous)"))?;
-        let pointers = state::read(self.state_dir(), &stack.services)?;
+        let pointers = self.pointers()?;
         let target = match to {
             None => pointers.previous.clone().map(|(r, _)| r).ok_or_else(|| {
                 Refused::new(format!(
@@ -79,11 +79,15 @@ impl Deployer {
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         let started = whoami::now_rfc3339();
-        lock.phase(LockPhase::Applying)?;
+        let mut notes = Notes::default();
+        lock.phase(LockPhase::Applying).map_err(|e| {
+            Refused::because("cannot record the rollback's progress in its lock", e)
+        })?;
         let rollback = self.roll_back_to(&target, &mut durations).await;
         let restored = rollback.outcome == RollbackOutcome::Verified;
         if restored {
-            lock.phase(LockPhase::Recording)?;
+            let phase = lock.phase(LockPhase::Recording);
+            notes.keep(&self.progress, "the lock's phase was not updated", phase);
             let swapped = state::Pointers {
                 current: Some((target.clone(), whoami::now_rfc3339())),
                 previous: pointers.current.filter(|(r, _)| r.id != target.id),
@@ -99,20 +103,26 @@ impl Deployer {
         let mut record = Record::new(Action::Rollback, &target, outcome, started);
         record.failure = rollback.failure;
         record.checks = rollback.checks;
-        self.conclude(record, lock, durations, conclusion, |r| match conclusion {
-            Conclusion::Released => format!("release {} restored and verified", r.release_id),
-            _ => format!(
-                "rollback to {} failed: {}; the stack is not on a verified release",
-                r.release_id,
-                r.failure.as_deref().unwrap_or_default()
-            ),
-        })
+        self.conclude(
+            record,
+            lock,
+            durations,
+            conclusion,
+            notes,
+            |r| match conclusion {
+                Conclusion::Released => format!("release {} restored and verified", r.release_id),
+                _ => format!(
+                    "rollback to {} failed: {}; the stack is not on a verified release",
+                    r.release_id,
+                    r.failure.as_deref().unwrap_or_default()
+                ),
+            },
+        )
     }
 
     /// `pitwall recover`: after a command died holding the lock, re-applies
     /// the current release and verifies it, then clears the lock.
     pub async fn recover(&self) -> anyhow::Result<Report> {
-        let stack = &self.config.stack;
         let Some(holder) = lock::read(self.state_dir())? else {
             return Err(Refused::new("nothing to recover: no deploy lock is held").into());
         };
@@ -125,7 +135,7 @@ impl Deployer {
         }
         self.progress
             .line(&format!("found an interrupted {}", holder.describe()));
-        let pointers = state::read(self.state_dir(), &stack.services)?;
+        let pointers = self.pointers()?;
         let mut lock = Lock::take_over(self.state_dir(), &holder.release_id)?;
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
@@ -159,7 +169,9 @@ impl Deployer {
                 (conclusion, record)
             }
         };
-        lock.phase(LockPhase::Recording)?;
+        let mut notes = Notes::default();
+        let phase = lock.phase(LockPhase::Recording);
+        notes.keep(&self.progress, "the lock's phase was not updated", phase);
         durations.insert("total".into(), ms(t0.elapsed()));
         record.failure = Some(format!(
             "recovered from an interrupted {} (phase {}){}",
@@ -167,15 +179,22 @@ impl Deployer {
             holder.phase.as_str(),
             record.failure.map(|f| format!(": {f}")).unwrap_or_default()
         ));
-        self.conclude(record, lock, durations, conclusion, |r| match conclusion {
-            Conclusion::Released => format!(
-                "interrupted deploy of {} cleaned up; release {} restored and verified",
-                holder.release_id, r.release_id
-            ),
-            _ => format!(
-                "recovery incomplete: {}",
-                r.failure.as_deref().unwrap_or_default()
-            ),
-        })
+        self.conclude(
+            record,
+            lock,
+            durations,
+            conclusion,
+            notes,
+            |r| match conclusion {
+                Conclusion::Released => format!(
+                    "interrupted deploy of {} cleaned up; release {} restored and verified",
+                    holder.release_id, r.release_id
+                ),
+                _ => format!(
+                    "recovery incomplete: {}",
+                    r.failure.as_deref().unwrap_or_default()
+                ),
+            },
+        )
     }
 }
