@@ -19,7 +19,7 @@ use pitwall::checks::{Cache, Runtime};
 use pitwall::config::{Config, Overrides};
 use pitwall::exit::Exit;
 use pitwall::report::{Progress, Redactor};
-use pitwall::rollout::{Deployer, PullPolicy, Report};
+use pitwall::rollout::{Deployer, PullPolicy, Report, Request};
 use serde_json::Value;
 
 /// Checks of the test stack: the health endpoint gates the release; the api
@@ -162,12 +162,22 @@ failure_limit = 2
         pull: PullPolicy,
         soak: Duration,
     ) -> Ended {
-        let images = [("api", reference), ("frontend", reference)]
-            .into_iter()
-            .map(|(s, r)| (s.to_string(), r.to_string()))
-            .collect();
+        let request = Request {
+            release_id: release.to_string(),
+            images: [("api", reference), ("frontend", reference)]
+                .into_iter()
+                .map(|(s, r)| (s.to_string(), r.to_string()))
+                .collect(),
+            pull,
+            soak,
+            force: false,
+        };
+        self.deploy_request(&request).await
+    }
+
+    async fn deploy_request(&self, request: &Request) -> Ended {
         let result = match self.deployer().await {
-            Ok(d) => d.deploy(release, &images, pull, soak).await,
+            Ok(d) => d.deploy(request).await,
             Err(e) => Err(e),
         };
         Rig::ended(result).await
@@ -321,6 +331,72 @@ async fn an_unknown_builtin_is_refused_in_preflight() {
         ended.error
     );
     assert!(!rig.state_dir().exists());
+}
+
+#[tokio::test]
+async fn release_ids_outside_the_grammar_are_refused_before_anything_is_touched() {
+    let rig = Rig::new();
+    rig.engine.local("app:1.0", Image::healthy());
+    let long = "7".repeat(10_000);
+    for id in [
+        "",
+        "1.0\nCURRENT_RELEASE_ID=evil",
+        "../1.0",
+        "-rf",
+        "1 0",
+        long.as_str(),
+    ] {
+        let ended = rig.deploy(id, "app:1.0", Duration::ZERO).await;
+        assert_eq!(ended.exit, Exit::Refused, "{id:?}");
+        assert!(ended.error.contains("is not valid"), "{}", ended.error);
+        assert!(ended.error.len() < 1_000, "the id is not echoed whole");
+    }
+    assert_eq!(rig.engine.applies(), 0);
+    assert!(!rig.state_dir().exists());
+    for id in [
+        "2026-11-26.1",
+        "1.4.0+build.7",
+        "9fceb02d0ae598e95dc970b74767f19372d61af8",
+    ] {
+        assert_eq!(
+            rig.deploy(id, "app:1.0", Duration::ZERO).await.exit,
+            Exit::Ok,
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reusing_a_release_id_for_other_images_is_refused_unless_forced() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:1.1", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.1", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("already deployed with other images")
+            && ended.error.contains("--force"),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.engine.applies(), 1);
+    assert!(rig.lock().is_none());
+    assert_eq!(
+        rig.deploy("1.0", "app:1.0", Duration::ZERO).await.exit,
+        Exit::Ok,
+        "the same images again are fine"
+    );
+    let forced = Request {
+        release_id: "1.0".into(),
+        images: [("api", "app:1.1"), ("frontend", "app:1.1")]
+            .into_iter()
+            .map(|(s, r)| (s.to_string(), r.to_string()))
+            .collect(),
+        pull: PullPolicy::Missing,
+        soak: Duration::ZERO,
+        force: true,
+    };
+    assert_eq!(rig.deploy_request(&forced).await.exit, Exit::Ok);
 }
 
 // ---- pull ----

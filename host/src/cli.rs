@@ -59,21 +59,7 @@ pub enum Pull {
 pub enum Command {
     /// Deploy a release: pull, apply, verify with checks, record — or roll back
     #[command(after_help = Exit::rollout_help())]
-    Deploy {
-        /// SERVICE=IMAGE for each service to change (repeatable); others keep the current release's image
-        #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
-        images: Vec<String>,
-        /// The id of this release, e.g. 2026-11-26.1 or a git sha
-        #[arg(long)]
-        release_id: String,
-        #[arg(long, value_enum, default_value = "always")]
-        pull: Pull,
-        /// Keep watch-phase checks running this long after verification (e.g. 2m)
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-        soak: Duration,
-        #[command(flatten)]
-        stack: StackArgs,
-    },
+    Deploy(DeployArgs),
     /// Go back to the previous release (or --to one), verify it, swap the pointers
     #[command(after_help = Exit::rollout_help())]
     Rollback {
@@ -200,4 +186,25 @@ pub struct DemoArgs {
     /// Host port of the demo frontend
     #[arg(long, default_value_t = 18080)]
     pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// SERVICE=IMAGE for each service to change (repeatable); others keep the current release's image
+    #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
+    pub images: Vec<String>,
+    /// The id of this release: 1-128 ASCII letters, digits, `.`, `_`, `-`, `+`, starting with a letter
+    /// or digit (e.g. 2026-11-26.1 or a git sha)
+    #[arg(long)]
+    pub release_id: String,
+    #[arg(long, value_enum, default_value = "always")]
+    pub pull: Pull,
+    /// Keep watching (watch checks and the containers) this long after verification (e.g. 2m)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub soak: Duration,
+    /// Reuse a release id that was already deployed with other images
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub stack: StackArgs,
 }

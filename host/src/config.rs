@@ -165,7 +165,13 @@ impl Config {
                     allow_logs: c.allow_logs,
                 },
                 name: c.name,
-                plugin: c.plugin,
+                // A plugin path, like every path in the file, starts at the
+                // file's folder; `builtin:` names are not paths.
+                plugin: if c.plugin.starts_with("builtin:") {
+                    c.plugin
+                } else {
+                    resolve(Path::new(&c.plugin)).display().to_string()
+                },
                 phase: c.phase,
                 config,
             });

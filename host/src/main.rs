@@ -26,13 +26,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(c) => commands::check::execute(c).await,
-            Command::Deploy {
-                images,
-                release_id,
-                pull,
-                soak,
-                stack,
-            } => commands::deploy::deploy(&images, &release_id, pull, soak, &stack).await,
+            Command::Deploy(args) => commands::deploy::deploy(&args).await,
             Command::Rollback { to, stack } => {
                 commands::deploy::rollback(to.as_deref(), &stack).await
             }

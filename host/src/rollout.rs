@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use deploy::{Request, validate_release_id};
 pub use failure::{Failure, Refused};
 
 use failure::Notes;

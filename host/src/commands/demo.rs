@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail, ensure};
 use crate::cli::{DemoArgs, StackArgs};
 use crate::config::{Config, Overrides};
 use crate::report;
-use crate::rollout::{Conclusion, PullPolicy};
+use crate::rollout::{Conclusion, PullPolicy, Request};
 
 pub async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let config_path = Path::new("deploy/pitwall.toml");
@@ -57,14 +57,14 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         report::warn(&format!(
             "\n######## pitwall deploy --release-id {release} --image api={image} --image frontend={image}"
         ));
-        let report = d
-            .deploy(
-                release,
-                &both(image),
-                PullPolicy::Missing,
-                Duration::from_secs(2),
-            )
-            .await?;
+        let request = Request {
+            release_id: release.to_string(),
+            images: both(image),
+            pull: PullPolicy::Missing,
+            soak: Duration::from_secs(2),
+            force: false,
+        };
+        let report = d.deploy(&request).await?;
         report::print(&format!("{release}: {}\n", report.message))?;
         outcomes.push((release, report.conclusion, expected));
     }

@@ -3,17 +3,18 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::checks::{Cache, Runtime};
-use crate::cli::{Pull, StackArgs};
+use crate::cli::{DeployArgs, Pull, StackArgs};
 use crate::config::{Config, Overrides};
 use crate::engine::Compose;
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
-use crate::rollout::{Conclusion, Deployer, PullPolicy, Refused, Report};
+use crate::rollout::{
+    Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
+};
 
 /// Loads and validates the configuration; problems are refusals.
 pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
@@ -44,22 +45,22 @@ pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
     Deployer::preflight(config, Arc::new(engine), runtime, progress).await
 }
 
-pub async fn deploy(
-    images: &[String],
-    release_id: &str,
-    pull: Pull,
-    soak: Duration,
-    stack: &StackArgs,
-) -> anyhow::Result<ExitCode> {
-    let images = parse_images(images)?;
-    let d = deployer(load_config(stack)?).await?;
-    let policy = match pull {
-        Pull::Always => PullPolicy::Always,
-        Pull::Missing => PullPolicy::Missing,
-        Pull::Never => PullPolicy::Never,
+pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+    let request = Request {
+        release_id: args.release_id.clone(),
+        images: parse_images(&args.images)?,
+        pull: match args.pull {
+            Pull::Always => PullPolicy::Always,
+            Pull::Missing => PullPolicy::Missing,
+            Pull::Never => PullPolicy::Never,
+        },
+        soak: args.soak,
+        force: args.force,
     };
-    let report = d.deploy(release_id, &images, policy, soak).await?;
-    print(&report, stack.json)
+    validate_release_id(&request.release_id)?;
+    let d = deployer(load_config(&args.stack)?).await?;
+    let report = d.deploy(&request).await?;
+    print(&report, args.stack.json)
 }
 
 pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
