@@ -191,12 +191,18 @@ fn record_then_replay_with_the_server_gone_gives_the_same_verdict() {
     let tape = dir.path().join("run.json");
     let s = app();
     let config = json!({"steps": [
-        {"name": "health", "url": s.url("/api/health/"), "json_field": "version", "json_equals": "${release_id}"},
+        {"name": "health", "url": s.url("/api/health/"), "json_field": "version", "json_equals": "${release_id}",
+         "headers": {"authorization": "Bearer tape-s3cret-123"}},
         {"name": "down", "url": s.url("/api/down/"), "expect_status": 503, "body_contains": "not ready"}
     ]});
     let (code, live) = run_json(probe(config, &s.url("/api/")).arg("--record").arg(&tape));
     assert_eq!(code, 0, "{live}");
     drop(s);
+    let text = std::fs::read_to_string(&tape).unwrap();
+    assert!(
+        !text.contains("tape-s3cret-123"),
+        "credential headers are not kept in tapes"
+    );
 
     let mut replay = pitwall();
     replay

@@ -125,9 +125,24 @@ impl Recording {
         })
     }
 
-    /// Writes atomically: a reader never sees half a recording.
+    /// Writes atomically: a reader never sees half a recording. Credential
+    /// headers (requests', responses' and the configuration's) are blanked:
+    /// replay matches on method, URL and body only, and tapes get shared.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let json = serde_json::to_vec_pretty(self).context("cannot serialise the recording")?;
+        let mut tape = self.clone();
+        if let Ok(mut config) = serde_json::from_str::<serde_json::Value>(&tape.config) {
+            blank_credential_fields(&mut config);
+            tape.config = config.to_string();
+        }
+        for i in &mut tape.interactions {
+            if let Interaction::HttpSend { request, result } = i {
+                blank_credentials(&mut request.headers);
+                if let Ok(response) = result {
+                    blank_credentials(&mut response.headers);
+                }
+            }
+        }
+        let json = serde_json::to_vec_pretty(&tape).context("cannot serialise the recording")?;
         crate::fsutil::write_atomic(path, &json)
             .with_context(|| format!("cannot write the recording {}", path.display()))
     }
@@ -187,4 +202,40 @@ fn mismatch(i: &Interaction) -> String {
         "replay: the recording answers `{}` with another kind of call",
         i.call()
     )
+}
+
+/// Headers that carry credentials.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
+fn blank_credentials(headers: &mut [http::Header]) {
+    for h in headers {
+        if CREDENTIAL_HEADERS.contains(&h.name.to_ascii_lowercase().as_str()) {
+            h.value = "***".into();
+        }
+    }
+}
+
+/// Blanks configuration fields named like a credential header (a probe's
+/// `headers: {"authorization": …}`).
+fn blank_credential_fields(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            for (k, v) in o.iter_mut() {
+                if CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    *v = serde_json::Value::String("***".into());
+                } else {
+                    blank_credential_fields(v);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(blank_credential_fields),
+        _ => {}
+    }
 }

@@ -1,11 +1,61 @@
 //! Keeps the env file's values out of everything pitwall prints or writes.
 
+use std::sync::OnceLock;
+
+use regex::Regex;
 use serde::Serialize;
 
-/// Removes the env file's values from anything pitwall prints or writes.
-#[derive(Debug, Clone, Default)]
+/// Removes secrets from anything pitwall prints or writes: the env file's
+/// values (and the passwords inside its URLs and DSNs, which an app logs as
+/// part of a longer line), credentials in any URL, bearer tokens, JWTs, and
+/// JSON fields or evidence named like a credential.
+#[derive(Debug, Clone)]
 pub struct Redactor {
     secrets: Vec<String>,
+    shapes: &'static [(Regex, &'static str)],
+}
+
+impl Default for Redactor {
+    fn default() -> Redactor {
+        Redactor::new(Vec::new())
+    }
+}
+
+/// Names that mark a value as a credential, in evidence labels, JSON fields
+/// and headers.
+const SENSITIVE: &str =
+    r"(?i)(token|secret|passw(or)?d|cookie|session|authorization|api[_-]?key|credential)";
+
+/// Text shaped like a credential, and what it becomes.
+fn shapes() -> &'static [(Regex, &'static str)] {
+    static SHAPES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    SHAPES.get_or_init(|| {
+        let compile = |re: &str| Regex::new(re).expect("a valid built-in pattern");
+        vec![
+            // scheme://user:password@host
+            (compile(r"(://[^/\s:@]*):[^/\s@]+@"), "$1:***@"),
+            (
+                compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+                "$1 ***",
+            ),
+            (
+                compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"),
+                "***",
+            ),
+            // "access_token": "…" in JSON bodies and logs
+            (
+                compile(&format!(r#"("[^"]*{SENSITIVE}[^"]*"\s*:\s*)"[^"]*""#)),
+                r#"$1"***""#,
+            ),
+            // token=… in query strings, logfmt and headers
+            (
+                compile(&format!(
+                    r"(\b[A-Za-z_-]*{SENSITIVE}[A-Za-z_-]*[=:]\s?)[^\s&;,]+"
+                )),
+                "$1***",
+            ),
+        ]
+    })
 }
 
 impl Redactor {
@@ -13,8 +63,10 @@ impl Redactor {
     /// blanked (ports, booleans, tiny words) are left alone.
     pub fn new(values: Vec<String>) -> Redactor {
         const PLAIN: &[&str] = &["true", "false", "yes", "no", "on", "off", "null", "none"];
+        let embedded: Vec<String> = values.iter().filter_map(|v| url_password(v)).collect();
         let mut secrets: Vec<String> = values
             .into_iter()
+            .chain(embedded)
             .filter(|v| {
                 let short_number = v.len() <= 5 && v.chars().all(|c| c.is_ascii_digit());
                 v.len() >= 4 && !short_number && !PLAIN.contains(&v.to_ascii_lowercase().as_str())
@@ -23,7 +75,10 @@ impl Redactor {
         // Longest first, so a secret containing another is removed whole.
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
-        Redactor { secrets }
+        Redactor {
+            secrets,
+            shapes: shapes(),
+        }
     }
 
     pub fn apply(&self, text: &str) -> String {
@@ -31,27 +86,55 @@ impl Redactor {
         for s in &self.secrets {
             out = out.replace(s.as_str(), "***");
         }
+        for (shape, with) in self.shapes {
+            if let std::borrow::Cow::Owned(o) = shape.replace_all(&out, *with) {
+                out = o;
+            }
+        }
         out
     }
 
     /// A copy of `value` with secrets removed from every string in it (keys
-    /// and structure untouched, so the result is still the same type).
+    /// and structure untouched, so the result is still the same type). An
+    /// evidence item labelled like a credential loses its whole value.
     pub fn scrub<T: Serialize + serde::de::DeserializeOwned>(
         &self,
         value: &T,
     ) -> anyhow::Result<T> {
-        fn walk(v: &mut serde_json::Value, r: &Redactor) {
+        fn walk(v: &mut serde_json::Value, r: &Redactor, label: &Regex) {
             match v {
                 serde_json::Value::String(s) => *s = r.apply(s),
-                serde_json::Value::Array(a) => a.iter_mut().for_each(|v| walk(v, r)),
-                serde_json::Value::Object(o) => o.values_mut().for_each(|v| walk(v, r)),
+                serde_json::Value::Array(a) => a.iter_mut().for_each(|v| walk(v, r, label)),
+                serde_json::Value::Object(o) => {
+                    let sensitive = o
+                        .get("label")
+                        .and_then(|l| l.as_str())
+                        .is_some_and(|l| label.is_match(l));
+                    for (k, v) in o.iter_mut() {
+                        if sensitive && k == "value" {
+                            *v = serde_json::Value::String("***".into());
+                        } else {
+                            walk(v, r, label);
+                        }
+                    }
+                }
                 _ => {}
             }
         }
+        static LABEL: OnceLock<Regex> = OnceLock::new();
+        let label = LABEL.get_or_init(|| Regex::new(SENSITIVE).expect("a valid pattern"));
         let mut json = serde_json::to_value(value)?;
-        walk(&mut json, self);
+        walk(&mut json, self, label);
         Ok(serde_json::from_value(json)?)
     }
+}
+
+/// The password in `scheme://user:password@host…`, if `value` is such a URL.
+fn url_password(value: &str) -> Option<String> {
+    let rest = &value[value.find("://")? + 3..];
+    let userinfo = &rest[..rest.find('@')?];
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty() && !password.contains('/')).then(|| password.to_string())
 }
 
 #[cfg(test)]
@@ -76,5 +159,40 @@ mod tests {
             scrubbed,
             serde_json::json!({"passed": true, "note": "***!", "n": 8080})
         );
+    }
+
+    #[test]
+    fn credentials_inside_longer_values_and_token_shapes_are_blanked() {
+        let r = Redactor::new(vec!["postgres://shop:pg-Pa55word@db:5432/shop".into()]);
+        // The app logs the password inside another line.
+        assert_eq!(
+            r.apply("connecting with password pg-Pa55word"),
+            "connecting with password ***"
+        );
+        assert_eq!(
+            r.apply("upstream http://admin:letmein99@10.0.0.7/"),
+            "upstream http://admin:***@10.0.0.7/"
+        );
+        let header = r.apply("Authorization: Bearer abcdef0123456789");
+        assert!(!header.contains("abcdef"), "{header}");
+        assert_eq!(
+            r.apply(r#"{"token":"abc123def456","user":"x"}"#),
+            r#"{"token":"***","user":"x"}"#
+        );
+        assert_eq!(
+            r.apply("GET /login?session_id=s3cr3t&x=1"),
+            "GET /login?session_id=***&x=1"
+        );
+        assert_eq!(
+            r.apply("jwt eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl ok"),
+            "jwt *** ok"
+        );
+        let v = serde_json::json!({"evidence": [
+            {"label": "captured token", "value": "opaque"},
+            {"label": "status", "value": "200"},
+        ]});
+        let scrubbed: serde_json::Value = r.scrub(&v).unwrap();
+        assert_eq!(scrubbed["evidence"][0]["value"], "***");
+        assert_eq!(scrubbed["evidence"][1]["value"], "200");
     }
 }
