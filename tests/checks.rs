@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::http::{Reply, Server, free_port};
@@ -467,4 +468,35 @@ fn log_5xx_without_a_grant_is_denied() {
             .contains("logs of service `db` denied"),
         "{v}"
     );
+}
+
+#[test]
+fn out_of_range_budgets_and_files_that_are_not_files_are_refused() {
+    for (flag, value) in [
+        ("--timeout", "0s"),
+        ("--timeout", "580000000000y"),
+        ("--memory", "0"),
+        ("--memory", "17592186044416"),
+    ] {
+        let out = run(pitwall().args(["check", "run", "builtin:http-probe", flag, value]));
+        assert_eq!(out.code, 2, "{flag} {value}: {}", out.stderr);
+        assert!(out.stderr.contains("out of range") || out.stderr.contains("not in 1..=4096"));
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("check.wasm");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for plugin in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let out = run(pitwall().args(["check", "run", plugin]));
+        assert_eq!(out.code, 3, "{plugin}: {}", out.stdout);
+        assert!(out.stdout.contains("not a regular file"), "{}", out.stdout);
+    }
+    let out = run(pitwall().args(["check", "run", "builtin:log-5xx", "--replay", "/dev/zero"]));
+    assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
 }

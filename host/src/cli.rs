@@ -148,13 +148,14 @@ pub struct CheckRunArgs {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
     pub since: Duration,
 
-    /// Time budget of the run, including host calls (e.g. 500ms, 10s).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    /// Time budget of the run, including host calls (e.g. 500ms, 10s; 1ms to 1h).
+    #[arg(long, value_parser = check_timeout, default_value = "10s")]
     pub timeout: Duration,
 
-    /// Memory cap of the check, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    pub memory: usize,
+    /// Memory cap of the check, in MiB (1 to 4096).
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub memory: u16,
 
     /// Write every host interaction (and the verdict) to FILE for --replay.
     #[arg(long, value_name = "FILE", conflicts_with = "replay")]
@@ -207,4 +208,10 @@ pub struct DeployArgs {
     pub force: bool,
     #[command(flatten)]
     pub stack: StackArgs,
+}
+
+/// `--timeout`: a duration within what a check may be given.
+fn check_timeout(text: &str) -> Result<Duration, String> {
+    let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    crate::checks::Limits::with(timeout, 1).map(|l| l.timeout)
 }

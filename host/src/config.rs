@@ -77,12 +77,9 @@ pub struct CheckSpec {
 }
 
 impl CheckSpec {
+    /// The run limits; in range, as `validate` made sure.
     pub fn limits(&self) -> Limits {
-        Limits {
-            timeout: self.timeout,
-            memory_bytes: self.memory_mb << 20,
-            ..Limits::default()
-        }
+        Limits::with(self.timeout, self.memory_mb).unwrap_or_default()
     }
 }
 

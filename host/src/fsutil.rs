@@ -52,6 +52,34 @@ pub fn open_append(path: &Path) -> std::io::Result<File> {
         })
 }
 
+/// Reads a regular file of at most `max` bytes. A FIFO, a device or a
+/// directory is refused without blocking on it or reading it forever.
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than the {max} bytes allowed",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "more than the {max} bytes allowed"
+        )));
+    }
+    Ok(bytes)
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,

@@ -36,6 +36,35 @@ impl Default for Limits {
     }
 }
 
+/// Bounds an operator may set: a zero budget would let a check pass
+/// unexamined, and huge ones overflow deadlines and wrap byte counts.
+const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(3600);
+const MEMORY_MIB_RANGE: std::ops::RangeInclusive<usize> = 1..=4096;
+
+impl Limits {
+    /// The default caps with an operator's `timeout` and memory cap (MiB),
+    /// refused outside 1 ms..1 h and 1..4096 MiB.
+    pub fn with(timeout: Duration, memory_mib: usize) -> Result<Limits, String> {
+        if !TIMEOUT_RANGE.contains(&timeout) {
+            return Err(format!(
+                "a check timeout of {} is out of range: give 1ms to 1h",
+                humantime::format_duration(timeout)
+            ));
+        }
+        if !MEMORY_MIB_RANGE.contains(&memory_mib) {
+            return Err(format!(
+                "a check memory cap of {memory_mib} MiB is out of range: give 1 to 4096 MiB"
+            ));
+        }
+        Ok(Limits {
+            timeout,
+            memory_bytes: memory_mib << 20,
+            ..Limits::default()
+        })
+    }
+}
+
 /// Caps linear memory and remembers a refused growth, so the verdict can say
 /// "memory cap" instead of the guest's own abort message.
 pub struct MemoryLimiter {

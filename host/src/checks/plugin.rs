@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{CONTRACT, PLUGIN_EXPORT};
 use super::builtin::{self, BUILTINS};
+use crate::fsutil::read_regular;
+
+/// The largest component accepted (a Python check is about 18 MB).
+const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -36,10 +40,12 @@ impl Source {
     pub fn bytes(&self) -> Result<Vec<u8>, PluginError> {
         match self {
             Source::Builtin(b) => Ok(b.wasm.to_vec()),
-            Source::File(path) => std::fs::read(path).map_err(|e| PluginError::Unreadable {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            }),
+            Source::File(path) => {
+                read_regular(path, MAX_COMPONENT_BYTES).map_err(|e| PluginError::Unreadable {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })
+            }
         }
     }
 }

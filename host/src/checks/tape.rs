@@ -97,6 +97,9 @@ impl Interaction {
     }
 }
 
+/// The largest recording read.
+const MAX_TAPE_BYTES: u64 = 64 << 20;
+
 /// A recorded run: everything needed to replay it and the verdict to expect.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recording {
@@ -115,9 +118,9 @@ pub struct Recording {
 
 impl Recording {
     pub fn read(path: &Path) -> anyhow::Result<Recording> {
-        let text = std::fs::read_to_string(path)
+        let bytes = crate::fsutil::read_regular(path, MAX_TAPE_BYTES)
             .with_context(|| format!("cannot read the recording {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| {
+        serde_json::from_slice(&bytes).with_context(|| {
             format!(
                 "{} is not a pitwall recording (write one with `pitwall check run --record FILE`)",
                 path.display()

@@ -71,11 +71,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let limits = Limits {
-        timeout: args.timeout,
-        memory_bytes: args.memory << 20,
-        ..Limits::default()
-    };
+    let limits = Limits::with(args.timeout, args.memory.into()).map_err(anyhow::Error::msg)?;
 
     let runtime = Runtime::new(Cache::from_env())?;
     let verdict = match runtime.prepare(&args.plugin, &config, limits).await {

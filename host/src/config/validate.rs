@@ -2,11 +2,11 @@
 //! Docker or plugins.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::ensure;
 
 use super::Config;
+use crate::checks::Limits;
 
 impl Config {
     /// Everything that can be checked without Docker or plugins.
@@ -52,11 +52,8 @@ impl Config {
                 "check `{}`: failure_limit must be at least 1",
                 c.name
             );
-            ensure!(
-                c.timeout > Duration::ZERO,
-                "check `{}`: timeout must be above 0",
-                c.name
-            );
+            Limits::with(c.timeout, c.memory_mb)
+                .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
             c.grants
                 .validate()
                 .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
