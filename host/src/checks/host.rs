@@ -17,7 +17,7 @@ use super::bindings::types;
 use super::grants::Grants;
 use super::limits::{Limits, MemoryLimiter};
 use super::tape::{Interaction, Replay};
-use super::verdict::Evidence;
+use super::verdict::{Evidence, visible};
 use crate::engine::StackView;
 
 /// How host calls are answered. Cloned into every run; shared state is behind
@@ -115,6 +115,8 @@ pub struct HostState {
 
 /// Host evidence entries kept per run; a chatty check cannot flood the report.
 const MAX_HOST_EVIDENCE: usize = 32;
+/// Bytes of one host note kept (a denied call quotes the check's URL).
+const MAX_NOTE_BYTES: usize = 1024;
 /// Bytes of the plugin's stderr kept (for panic messages).
 const STDERR_CAP: usize = 16 * 1024;
 
@@ -145,8 +147,11 @@ impl HostState {
         }
     }
 
+    /// What the host saw; `value` may quote the check (a URL it asked
+    /// for), so it is made visible and capped like the check's own text.
     fn note(&mut self, label: &str, value: String) {
         if self.journal.evidence.len() < MAX_HOST_EVIDENCE {
+            let value = check_kit::excerpt(&visible(value, false), MAX_NOTE_BYTES);
             self.journal.evidence.push(Evidence::new(label, value));
         } else {
             self.journal.dropped_evidence += 1;

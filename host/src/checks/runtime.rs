@@ -14,11 +14,15 @@ use super::grants::Grants;
 use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
-use super::verdict::{Evidence, Outcome, Verdict};
+use super::verdict::{Evidence, Outcome, Verdict, check_label, visible};
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// points where a running check yields to other tasks.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Bytes kept of a description or a configuration rejection: the check
+/// writes them, the operator reads them.
+const MAX_CHECK_TEXT: usize = 8 * 1024;
 
 pub struct Runtime {
     engine: Engine,
@@ -126,7 +130,14 @@ impl Runtime {
                 check.pitwall_check_plugin().call_describe(store).await
             })
             .await;
-        result
+        let text = |s: String| check_kit::excerpt(&visible(s, true), MAX_CHECK_TEXT);
+        result.map(|d| types::Descriptor {
+            name: text(d.name),
+            version: text(d.version),
+            description: text(d.description),
+            config_help: text(d.config_help),
+            capabilities: d.capabilities.into_iter().take(16).map(text).collect(),
+        })
     }
 
     /// Asks the check whether it accepts `config`; the error says why not.
@@ -145,7 +156,10 @@ impl Runtime {
                     .await
             })
             .await;
-        result?.map_err(|reason| format!("{} rejected its configuration: {reason}", plugin.source))
+        result?.map_err(|reason| {
+            let reason = check_kit::excerpt(&visible(reason, true), MAX_CHECK_TEXT);
+            format!("{} rejected its configuration: {reason}", plugin.source)
+        })
     }
 
     /// One run. Whatever the check does, the answer is a verdict.
@@ -319,11 +333,11 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
             types::Outcome::Fail => Outcome::Fail,
             types::Outcome::Inconclusive => Outcome::Inconclusive,
         },
-        summary: v.summary,
+        summary: visible(v.summary, false),
         evidence: v
             .evidence
             .into_iter()
-            .map(|e| Evidence::new(e.label, e.value))
+            .map(|e| Evidence::new(check_label(e.label), visible(e.value, true)))
             .collect(),
         logs: Vec::new(),
         duration_ms: 0,

@@ -69,3 +69,46 @@ impl Verdict {
         }
     }
 }
+
+/// A check's text reaches terminals, files and JSON: its control characters
+/// (ESC, CR, …) are shown escaped, so a check cannot redraw a FAIL as a
+/// PASS. Evidence values may keep their line breaks and tabs.
+pub fn visible(text: String, keep_lines: bool) -> String {
+    let hidden = |c: char| c.is_control() && !(keep_lines && matches!(c, '\n' | '\t'));
+    if !text.chars().any(hidden) {
+        return text;
+    }
+    text.chars()
+        .map(|c| {
+            if hidden(c) {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Evidence labels under `host.` are the host's own; a check's are moved
+/// out of that namespace so they cannot pass for what the host saw.
+pub fn check_label(label: String) -> String {
+    let label = visible(label, false);
+    if label.starts_with("host.") {
+        format!("check:{label}")
+    } else {
+        label
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_checks_text_cannot_carry_escapes_or_pose_as_the_host() {
+        let fake = "\x1b[2K\rPASS all good".to_string();
+        assert_eq!(super::visible(fake, false), "\\u{1b}[2K\\rPASS all good");
+        assert_eq!(super::visible("a\nb\tc".into(), true), "a\nb\tc");
+        assert_eq!(super::visible("a\nb".into(), false), "a\\nb");
+        assert_eq!(super::check_label("host.http".into()), "check:host.http");
+        assert_eq!(super::check_label("status".into()), "status");
+    }
+}
