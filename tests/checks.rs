@@ -10,7 +10,7 @@ use common::http::{Reply, Server, free_port};
 use common::{pitwall, run, run_json};
 use serde_json::{Value, json};
 
-fn probe(config: Value, allow: &str) -> std::process::Command {
+fn probe(config: Value, allow: &str) -> Command {
     let mut cmd = pitwall();
     cmd.args(["check", "run", "builtin:http-probe", "--config"])
         .arg(config.to_string())
