@@ -500,3 +500,32 @@ fn out_of_range_budgets_and_files_that_are_not_files_are_refused() {
     let out = run(pitwall().args(["check", "run", "builtin:log-5xx", "--replay", "/dev/zero"]));
     assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
 }
+
+#[test]
+fn a_check_cannot_choose_the_host_header_framing_or_method() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let s = Server::start(move |_, _| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::new(200, "ok")
+    });
+    for config in [
+        json!({"url": s.url("/api/"), "headers": {"Host": "admin.internal"}}),
+        json!({"url": s.url("/api/"), "method": "POST", "body": "x",
+               "headers": {"Transfer-Encoding": "chunked"}}),
+        json!({"url": s.url("/api/"), "method": "CONNECT"}),
+        json!({"url": s.url("/api/..%2fadmin")}),
+    ] {
+        let (code, v) = run_json(&mut probe(config.clone(), &s.url("/api/")));
+        assert_ne!(code, 0, "{config}: {v}");
+        assert!(
+            !evidence(&v, "host.denied").is_empty(),
+            "{config}: the host names the denial: {v}"
+        );
+    }
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "nothing reached the server"
+    );
+}

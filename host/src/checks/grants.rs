@@ -3,6 +3,37 @@
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
+/// The methods a check may use: no CONNECT (its target is an authority,
+/// not a granted path), no TRACE.
+const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Headers the host derives from the granted URL and the body: a check that
+/// set them could reach another virtual host behind the same proxy, or
+/// smuggle a second request through its own framing.
+const HOST_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+];
+
+/// Refuses a header a check may not set, naming it.
+pub fn check_header(name: &str) -> Result<(), String> {
+    if HOST_HEADERS.contains(&name.trim().to_ascii_lowercase().as_str()) {
+        Err(format!(
+            "header `{name}` denied: the host sets it from the granted URL and the body"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
@@ -34,6 +65,12 @@ impl Grants {
     /// `http://h/api` grants `/api/x` but not `/apix`, and `http://h:80`
     /// never grants `http://h:8080`).
     pub fn check_http(&self, method: &str, url: &str) -> Result<Url, String> {
+        if !METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+            return Err(format!(
+                "http {method} {url} denied: the method is not one of {}",
+                METHODS.join(", ")
+            ));
+        }
         let target =
             Url::parse(url).map_err(|e| format!("http {method} {url}: not a valid URL: {e}"))?;
         let allowed = self
@@ -81,7 +118,21 @@ fn under(prefix: &Url, target: &Url) -> bool {
         return false;
     }
     let (p, t) = (prefix.path(), target.path());
-    t == p || (t.starts_with(p) && (p.ends_with('/') || t[p.len()..].starts_with('/')))
+    let beneath =
+        t == p || (t.starts_with(p) && (p.ends_with('/') || t[p.len()..].starts_with('/')));
+    // Servers and proxies that decode `%2F`, `%5C` or `%2E` route
+    // `/api/..%2Fadmin` to `/admin`: under a path grant, such a path is not
+    // taken at its word. (`..` and `.` segments are already resolved by the
+    // URL parser.)
+    beneath && (p == "/" || !hides_separator(&t[p.len()..]))
+}
+
+/// Whether `path` holds an encoded `/`, `\` or `.`, or a raw `\`.
+fn hides_separator(path: &str) -> bool {
+    let lower = path.to_ascii_lowercase();
+    ["%2f", "%5c", "%2e", "\\"]
+        .iter()
+        .any(|s| lower.contains(s))
 }
 
 #[cfg(test)]
@@ -141,5 +192,37 @@ mod tests {
         assert!(grants(&["file:///etc"]).validate().is_err());
         assert!(grants(&["not a url"]).validate().is_err());
         assert!(grants(&["https://h/x"]).validate().is_ok());
+    }
+
+    #[test]
+    fn encoded_separators_and_foreign_methods_do_not_slip_past_a_path_grant() {
+        let g = Grants {
+            allow_http: vec!["http://h/api/".into()],
+            allow_logs: vec![],
+        };
+        for url in [
+            "http://h/api/..%2fadmin",
+            "http://h/api/..%2Fadmin",
+            "http://h/api/%2e%2e/admin",
+            "http://h/api/..%5cadmin",
+            "http://h/api/x%2F..%2F..%2Fadmin",
+        ] {
+            assert!(g.check_http("GET", url).is_err(), "{url}");
+        }
+        assert!(g.check_http("GET", "http://h/api/items?q=a%2Fb").is_ok());
+        for method in ["CONNECT", "TRACE", "get\r\nX: y", ""] {
+            assert!(g.check_http(method, "http://h/api/").is_err(), "{method:?}");
+        }
+        assert!(g.check_http("patch", "http://h/api/").is_ok());
+        for header in [
+            "Host",
+            "host ",
+            "Transfer-Encoding",
+            "CONTENT-LENGTH",
+            "Connection",
+        ] {
+            assert!(check_header(header).is_err(), "{header}");
+        }
+        assert!(check_header("authorization").is_ok());
     }
 }

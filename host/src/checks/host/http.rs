@@ -4,14 +4,19 @@
 use std::time::{Duration, Instant};
 
 use super::super::bindings::http;
-use super::super::grants::Grants;
+use super::super::grants::{Grants, check_header};
 use super::super::tape::{Call, Interaction};
 use super::{HostState, Live};
 
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::Error> {
         let call = Call::http(&req);
-        if let Err(denied) = self.grants.check_http(&req.method, &req.url) {
+        let checked = req
+            .headers
+            .iter()
+            .try_for_each(|h| check_header(&h.name))
+            .and_then(|()| self.grants.check_http(&req.method, &req.url).map(drop));
+        if let Err(denied) = checked {
             self.note("host.denied", denied.clone());
             return Err(http::Error::Denied(denied));
         }
