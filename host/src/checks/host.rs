@@ -134,10 +134,7 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
-            limiter: MemoryLimiter {
-                max_bytes: limits.memory_bytes,
-                refused: None,
-            },
+            limiter: MemoryLimiter::new(limits.memory_bytes),
             stderr,
             journal: Journal::default(),
             io,

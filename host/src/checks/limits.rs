@@ -65,22 +65,43 @@ impl Limits {
     }
 }
 
-/// Caps linear memory and remembers a refused growth, so the verdict can say
-/// "memory cap" instead of the guest's own abort message.
+/// Caps the linear memory of a run — all its memories together, since a
+/// component may declare many — and the number of memories, tables and
+/// instances; remembers a refused growth, so the verdict can say "memory
+/// cap" instead of the guest's own abort message.
 pub struct MemoryLimiter {
     pub max_bytes: usize,
     pub refused: Option<usize>,
+    /// Bytes of all the run's memories.
+    used: usize,
+}
+
+/// Per run: enough for any real component (a Rust check has one or two
+/// memories, a Python one a handful), far below what would sidestep the cap.
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
+
+impl MemoryLimiter {
+    pub fn new(max_bytes: usize) -> MemoryLimiter {
+        MemoryLimiter {
+            max_bytes,
+            refused: None,
+            used: 0,
+        }
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.refused = Some(desired);
+        let total = self.used - current.min(self.used) + desired;
+        if total > self.max_bytes {
+            self.refused = Some(total);
             // Trapping (rather than returning false) stops a guest that would
             // otherwise keep retrying smaller allocations.
             wasmtime::bail!(
@@ -89,6 +110,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
                 mib(self.max_bytes)
             );
         }
+        self.used = total;
         Ok(true)
     }
 
@@ -99,6 +121,18 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
     }
 }
 
