@@ -529,3 +529,56 @@ fn a_check_cannot_choose_the_host_header_framing_or_method() {
         "nothing reached the server"
     );
 }
+
+/// `check inspect` with its own compile cache; whether it was a cache hit.
+fn inspect_cached(cache: &std::path::Path, plugin: &str) -> bool {
+    let (code, v) = run_json(
+        pitwall()
+            .env("PITWALL_CACHE_DIR", cache)
+            .args(["check", "inspect", plugin]),
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["plugin"], plugin, "the component runs under its own name");
+    v["cached"].as_bool().unwrap()
+}
+
+fn entries(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(cache.join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn damaged_swapped_or_exposed_cache_entries_are_never_loaded() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    assert!(!inspect_cached(&cache, "builtin:http-probe"));
+    assert!(inspect_cached(&cache, "builtin:http-probe"));
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the cache is private");
+
+    // Damage: one byte of the compiled code.
+    let probe = entries(&cache).pop().unwrap();
+    let mut bytes = std::fs::read(&probe).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&probe, &bytes).unwrap();
+    assert!(!inspect_cached(&cache, "builtin:http-probe"), "recompiled");
+    assert!(inspect_cached(&cache, "builtin:http-probe"));
+
+    // Swap: another component's valid entry under this one's name.
+    assert!(!inspect_cached(&cache, "builtin:log-5xx"));
+    let other = entries(&cache).into_iter().find(|p| *p != probe).unwrap();
+    std::fs::copy(&other, &probe).unwrap();
+    assert!(!inspect_cached(&cache, "builtin:http-probe"), "not loaded");
+
+    // A cache others can write is not used at all.
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(!inspect_cached(&cache, "builtin:http-probe"));
+    assert!(!inspect_cached(&cache, "builtin:http-probe"));
+}

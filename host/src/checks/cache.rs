@@ -6,6 +6,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -57,20 +58,31 @@ impl Cache {
         bytes: &[u8],
         sha256: &str,
     ) -> wasmtime::Result<(Component, CacheStatus)> {
-        let entry = self.entry(engine, sha256);
+        let entry = self.entry(engine, sha256).filter(|path| trusted(path));
         if let Some(path) = entry.as_deref().filter(|p| p.is_file()) {
-            // SAFETY: entries are only written by `store` below from
-            // `Component::serialize` of this same engine configuration (the
-            // file name carries its compatibility hash); the cache directory
-            // is the operator's own, trusted like the binary.
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(c) => return Ok((c, CacheStatus::Hit)),
-                Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", path.display()),
+            match verified(path, sha256) {
+                // SAFETY: deserialising runs native code from the file. This
+                // file is known to be what `store` wrote for this very
+                // component: its checksum binds the compiled bytes to the
+                // component's SHA-256 and was checked just now, the file name
+                // carries this engine's compatibility hash, and the directory
+                // is the operator's own and writable by no one else
+                // (`trusted`), as ssh demands of its keys.
+                Ok(compiled) => match unsafe { Component::deserialize(engine, &compiled) } {
+                    Ok(c) => return Ok((c, CacheStatus::Hit)),
+                    Err(e) => {
+                        tracing::warn!(
+                            "recompiling: unusable cache entry {}: {e:#}",
+                            path.display()
+                        )
+                    }
+                },
+                Err(why) => tracing::warn!("recompiling: cache entry {} {why}", path.display()),
             }
         }
         let component = Component::new(engine, bytes)?;
         if let Some(path) = entry
-            && let Err(e) = store(&component, &path)
+            && let Err(e) = store(&component, &path, sha256)
         {
             tracing::warn!("cannot write the compile cache {}: {e:#}", path.display());
         }
@@ -78,8 +90,64 @@ impl Cache {
     }
 }
 
-fn store(component: &Component, path: &Path) -> anyhow::Result<()> {
-    let bytes = component.serialize()?;
+/// Entries start with this, then the checksum, then the compiled bytes.
+const MAGIC: &[u8; 8] = b"pitwall1";
+const SUM: usize = 32;
+/// The largest entry read (compiled Python checks are tens of MB).
+const MAX_ENTRY_BYTES: u64 = 1 << 30;
+
+/// The checksum of an entry: the component's SHA-256 and the compiled bytes,
+/// so a file swapped in from another component does not verify either.
+fn checksum(sha256: &str, compiled: &[u8]) -> [u8; SUM] {
+    let mut h = Sha256::new();
+    h.update(sha256.as_bytes());
+    h.update(compiled);
+    h.finalize().into()
+}
+
+fn store(component: &Component, path: &Path, sha256: &str) -> anyhow::Result<()> {
+    let compiled = component.serialize()?;
+    let mut bytes = Vec::with_capacity(MAGIC.len() + SUM + compiled.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&checksum(sha256, &compiled));
+    bytes.extend_from_slice(&compiled);
     crate::fsutil::write_atomic(path, &bytes)?;
     Ok(())
+}
+
+/// The compiled bytes of the entry at `path`, if its checksum holds.
+fn verified(path: &Path, sha256: &str) -> Result<Vec<u8>, String> {
+    let mut bytes = crate::fsutil::read_regular(path, MAX_ENTRY_BYTES)
+        .map_err(|e| format!("is unreadable: {e}"))?;
+    let header = MAGIC.len() + SUM;
+    if bytes.len() < header || &bytes[..MAGIC.len()] != MAGIC {
+        return Err("has no pitwall checksum".into());
+    }
+    let compiled = bytes.split_off(header);
+    if bytes[MAGIC.len()..] != checksum(sha256, &compiled) {
+        return Err("does not match its checksum (damaged or swapped)".into());
+    }
+    Ok(compiled)
+}
+
+/// Whether the cache may be used: every existing folder on the way to the
+/// entry inside the cache directory is ours and writable by no one else.
+fn trusted(entry: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let dirs = entry.ancestors().skip(1).take(2); // components/, the cache dir
+    for dir in dirs {
+        let Ok(meta) = std::fs::symlink_metadata(dir) else {
+            continue; // created 0700 by the first store
+        };
+        if meta.uid() != me || meta.mode() & 0o022 != 0 || !meta.is_dir() {
+            tracing::warn!(
+                "not using the compile cache: {} is not a folder of yours that only you can write (fix with `chmod go-w`)",
+                dir.display()
+            );
+            return false;
+        }
+    }
+    true
 }
