@@ -243,8 +243,13 @@ failure_limit = 2
     /// A lock left by a command of `pid` in `phase`, as a killed pitwall
     /// leaves it.
     fn leave_lock(&self, pid: u32, phase: &str) {
+        self.leave_lock_with(pid, phase, serde_json::json!({}));
+    }
+
+    /// The same, with more holder fields (`extra` is merged in).
+    fn leave_lock_with(&self, pid: u32, phase: &str, extra: Value) {
         std::fs::create_dir_all(self.state_dir()).unwrap();
-        let holder = serde_json::json!({
+        let mut holder = serde_json::json!({
             "pid": pid,
             "host": hostname::get().unwrap().to_string_lossy(),
             "command": "deploy",
@@ -252,6 +257,9 @@ failure_limit = 2
             "since": "2026-11-26T13:00:00Z",
             "phase": phase,
         });
+        for (k, v) in extra.as_object().unwrap() {
+            holder[k] = v.clone();
+        }
         std::fs::write(self.state_dir().join("deploy.lock"), holder.to_string()).unwrap();
     }
 }
@@ -883,6 +891,39 @@ async fn recover_with_no_release_to_restore_records_an_interruption() {
         "{}",
         ended.error
     );
+}
+
+#[tokio::test]
+async fn recover_after_a_killed_rollback_closes_the_incident_and_records_the_failed_release() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let incident = rig.state_dir().join("incident-20261126T130000Z.log");
+    std::fs::write(
+        &incident,
+        "pitwall incident\nrelease id:    2.0\nrollback:      in progress\n",
+    )
+    .unwrap();
+    rig.leave_lock_with(
+        dead_pid(),
+        "rolling-back",
+        serde_json::json!({"incident": incident.display().to_string()}),
+    );
+    let ended = rig.recover().await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let history = rig.history();
+    let failed = &history[history.len() - 2];
+    assert_eq!(failed["release_id"], "2.0");
+    assert_eq!(failed["action"], "deploy");
+    assert_eq!(failed["outcome"], "rolled_back");
+    assert_eq!(failed["rollback"]["to_release"], "1.0");
+    assert_eq!(rig.last()["action"], "recover");
+    let text = std::fs::read_to_string(&incident).unwrap();
+    assert!(!text.contains("in progress"), "{text}");
+    assert!(
+        text.contains("interrupted") && text.contains("restored and verified release 1.0"),
+        "{text}"
+    );
+    assert!(rig.lock().is_none());
 }
 
 // ---- record ----

@@ -19,6 +19,10 @@ pub struct Holder {
     pub since: String,
     /// How far it got.
     pub phase: LockPhase,
+    /// The incident of the failed release being rolled back, once written:
+    /// a recovery after a killed rollback closes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// How far the holder got, for whoever finds the lock after a crash.
@@ -140,6 +144,7 @@ impl Lock {
             release_id: release_id.to_string(),
             since: crate::whoami::now_rfc3339(),
             phase: LockPhase::Preflight,
+            incident: None,
         };
         let json = serde_json::to_vec(&holder).map_err(|e| io(e.into()))?;
         // Of two racing deploys exactly one creates the file, and it appears
@@ -172,6 +177,14 @@ impl Lock {
         Ok(())
     }
 
+    /// Names the incident being handled, for a recovery if this dies.
+    pub fn incident(&mut self, path: &Path) -> anyhow::Result<()> {
+        self.holder.incident = Some(path.display().to_string());
+        let json = serde_json::to_vec(&self.holder)?;
+        write_atomic(&self.file, &json)
+            .with_context(|| format!("cannot update {}", self.file.display()))
+    }
+
     /// Takes over a stale lock (for `recover`), keeping it held by us.
     pub fn take_over(state_dir: &Path, release_id: &str) -> anyhow::Result<Lock> {
         let file = path(state_dir);
@@ -185,6 +198,7 @@ impl Lock {
                 release_id: release_id.to_string(),
                 since: crate::whoami::now_rfc3339(),
                 phase: LockPhase::Recovering,
+                incident: None,
             },
         };
         lock.phase(LockPhase::Recovering)?;

@@ -8,7 +8,7 @@ use super::verify::Target;
 use super::{Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, incident, ms};
 use crate::config::Phase;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
-use crate::release::lock::LockPhase;
+use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Release, state};
 use crate::whoami;
 
@@ -144,8 +144,14 @@ impl Deployer {
                     started,
                     rollout_started_ms,
                 };
-                self.fail(failed, previous.as_ref(), &mut durations, &mut notes)
-                    .await
+                self.fail(
+                    failed,
+                    previous.as_ref(),
+                    &mut durations,
+                    &mut notes,
+                    &mut lock,
+                )
+                .await
             }
         };
         durations.insert("total".into(), ms(t0.elapsed()));
@@ -163,6 +169,7 @@ impl Deployer {
         previous: Option<&Release>,
         durations: &mut BTreeMap<String, u64>,
         notes: &mut Notes,
+        lock: &mut Lock,
     ) -> (Record, Conclusion) {
         let Failed {
             release,
@@ -183,6 +190,10 @@ impl Deployer {
             "the incident record was not written",
             written,
         );
+        if let Some(path) = &incident {
+            let named = lock.incident(path);
+            notes.keep(&self.progress, "the lock does not name the incident", named);
+        }
         durations.insert("incident".into(), ms(detected.elapsed()));
         let mut record = Record::new(Action::Deploy, release, RecordOutcome::Failed, started);
         record.checks = failure.checks;

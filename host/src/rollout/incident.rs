@@ -9,7 +9,7 @@ use super::{Deployer, Failure};
 use crate::engine::LogWindow;
 use crate::fsutil::write_atomic;
 use crate::release::Release;
-use crate::release::history::{Record, RollbackOutcome};
+use crate::release::history::{Record, RecordOutcome, RollbackOutcome};
 use crate::report::{self, Redactor};
 
 const ROLLBACK_PENDING: &str = "rollback:      in progress";
@@ -93,8 +93,6 @@ pub async fn write(
 
 /// Fills in the rollback status once it is known.
 pub fn finish(path: &Path, record: &Record, redactor: &Redactor) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let status = match &record.rollback {
         None => {
             "rollback:      none (no previous release to roll back to); the stack needs a human"
@@ -109,6 +107,32 @@ pub fn finish(path: &Path, record: &Record, redactor: &Redactor) -> anyhow::Resu
             r.failure.as_deref().unwrap_or("")
         ),
     };
-    let text = text.replacen(ROLLBACK_PENDING, &redactor.apply(&status), 1);
+    set_rollback_status(path, &status, redactor)
+}
+
+/// Closes the incident of a deploy that was killed while rolling back, with
+/// what `pitwall recover` did instead.
+pub fn close_interrupted(
+    path: &Path,
+    recovery: &Record,
+    redactor: &Redactor,
+) -> anyhow::Result<()> {
+    let status = format!(
+        "rollback:      interrupted (pitwall was killed); `pitwall recover` at {} {} release {}",
+        crate::whoami::now_rfc3339(),
+        if recovery.outcome == RecordOutcome::Restored {
+            "restored and verified"
+        } else {
+            "could NOT restore"
+        },
+        recovery.release_id
+    );
+    set_rollback_status(path, &status, redactor)
+}
+
+fn set_rollback_status(path: &Path, status: &str, redactor: &Redactor) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = text.replacen(ROLLBACK_PENDING, &redactor.apply(status), 1);
     write_atomic(path, text.as_bytes()).with_context(|| format!("cannot update {}", path.display()))
 }

@@ -2,11 +2,12 @@
 //! `pitwall rollback [--to ID]`, and `pitwall recover` after a deploy died.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Instant;
 
-use super::{Conclusion, Deployer, Notes, Refused, Report, ms};
+use super::{Conclusion, Deployer, Notes, Refused, Report, incident, ms};
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
-use crate::release::lock::{self, Lock, LockPhase};
+use crate::release::lock::{self, Holder, Lock, LockPhase};
 use crate::release::{Release, state};
 use crate::whoami;
 
@@ -172,6 +173,9 @@ impl Deployer {
         let mut notes = Notes::default();
         let phase = lock.phase(LockPhase::Recording);
         notes.keep(&self.progress, "the lock's phase was not updated", phase);
+        if let Some(incident) = &holder.incident {
+            self.close_failed_deploy(&holder, Path::new(incident), &record, &mut notes);
+        }
         durations.insert("total".into(), ms(t0.elapsed()));
         record.failure = Some(format!(
             "recovered from an interrupted {} (phase {}){}",
@@ -196,5 +200,56 @@ impl Deployer {
                 ),
             },
         )
+    }
+
+    /// A deploy killed while rolling back left its failed release without a
+    /// history record and its incident "in progress": both are closed with
+    /// what this recovery did.
+    fn close_failed_deploy(
+        &self,
+        holder: &Holder,
+        incident: &Path,
+        recovery: &Record,
+        notes: &mut Notes,
+    ) {
+        let failed = Release {
+            id: holder.release_id.clone(),
+            images: BTreeMap::new(),
+        };
+        let restored = recovery.outcome == RecordOutcome::Restored;
+        let outcome = if restored {
+            RecordOutcome::RolledBack
+        } else {
+            RecordOutcome::Failed
+        };
+        let mut record = Record::new(Action::Deploy, &failed, outcome, holder.since.clone());
+        record.finished_at = whoami::now_rfc3339();
+        record.failure = Some(format!(
+            "pitwall was killed in phase {} of this deploy; `pitwall recover` closed it",
+            holder.phase.as_str()
+        ));
+        record.incident = Some(incident.display().to_string());
+        record.rollback = Some(Rollback {
+            to_release: recovery.release_id.clone(),
+            outcome: if restored {
+                RollbackOutcome::Verified
+            } else {
+                RollbackOutcome::Failed
+            },
+            failure: None,
+            checks: Vec::new(),
+        });
+        let appended = self
+            .progress
+            .redactor
+            .scrub(&record)
+            .and_then(|r| history::append(self.state_dir(), &r));
+        notes.keep(
+            &self.progress,
+            "the failed deploy's history record was not written",
+            appended,
+        );
+        let closed = incident::close_interrupted(incident, recovery, &self.progress.redactor);
+        notes.keep(&self.progress, "the incident was not closed", closed);
     }
 }
