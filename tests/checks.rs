@@ -582,3 +582,19 @@ fn damaged_swapped_or_exposed_cache_entries_are_never_loaded() {
     assert!(!inspect_cached(&cache, "builtin:http-probe"));
     assert!(!inspect_cached(&cache, "builtin:http-probe"));
 }
+
+#[test]
+fn a_recording_cannot_grow_without_bound() {
+    let s = app();
+    let steps: Vec<Value> = (0..40)
+        .map(|i| json!({"name": format!("big{i}"), "url": s.url("/api/big")}))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("run.json");
+    let out = run(probe(json!({ "steps": steps }), &s.url("/api/"))
+        .args(["--timeout", "60s", "--memory", "256", "--record"])
+        .arg(&tape));
+    assert_eq!(out.code, 3, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("too much to record"), "{}", out.stderr);
+    assert!(!tape.exists(), "no partial recording is written");
+}

@@ -33,7 +33,32 @@ pub struct Live {
     http: OnceLock<Result<reqwest::Client, String>>,
     stack: Arc<dyn StackView>,
     /// Set when recording: every answered call is appended.
-    tape: Option<Mutex<Vec<Interaction>>>,
+    tape: Option<Mutex<Tape>>,
+}
+
+/// The calls recorded so far, within a size budget: a check that loops on
+/// host calls must not grow the recording (and the host's memory) without
+/// end.
+#[derive(Default)]
+struct Tape {
+    calls: Vec<Interaction>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+/// Bytes of answers one recording may hold.
+const MAX_TAPE_BYTES: usize = 32 << 20;
+
+impl Tape {
+    fn push(&mut self, call: Interaction) {
+        let size = call.size();
+        if self.overflowed || self.bytes + size > MAX_TAPE_BYTES {
+            self.overflowed = true;
+            return;
+        }
+        self.bytes += size;
+        self.calls.push(call);
+    }
 }
 
 impl Io {
@@ -42,7 +67,7 @@ impl Io {
         Io::Live(Arc::new(Live {
             http: OnceLock::new(),
             stack,
-            tape: record.then(|| Mutex::new(Vec::new())),
+            tape: record.then(|| Mutex::new(Tape::default())),
         }))
     }
 
@@ -50,16 +75,24 @@ impl Io {
         Io::Replay(Arc::new(Mutex::new(Replay::new(interactions))))
     }
 
-    /// The recorded calls so far (empty unless recording).
-    pub fn tape(&self) -> Vec<Interaction> {
-        match self {
-            Io::Live(live) => live
-                .tape
-                .as_ref()
-                .map(|t| unpoisoned(t).clone())
-                .unwrap_or_default(),
-            Io::Replay(_) => Vec::new(),
+    /// The recorded calls (empty unless recording); an error when they
+    /// outgrew the recording's size budget, since a partial tape would not
+    /// replay the run.
+    pub fn tape(&self) -> Result<Vec<Interaction>, String> {
+        let Io::Live(live) = self else {
+            return Ok(Vec::new());
+        };
+        let Some(tape) = &live.tape else {
+            return Ok(Vec::new());
+        };
+        let tape = unpoisoned(tape);
+        if tape.overflowed {
+            return Err(format!(
+                "the run's host calls answered more than {} MiB: too much to record",
+                MAX_TAPE_BYTES >> 20
+            ));
         }
+        Ok(tape.calls.clone())
     }
 
     /// Answers one host call: `live` asks the world (and the answer is taped

@@ -88,6 +88,25 @@ impl std::fmt::Display for Call {
 }
 
 impl Interaction {
+    /// Roughly the bytes it holds (bodies and log text dominate).
+    pub fn size(&self) -> usize {
+        const OVERHEAD: usize = 256;
+        OVERHEAD
+            + match self {
+                Interaction::HttpSend { request, result } => {
+                    request.url.len()
+                        + request.body.as_ref().map_or(0, Vec::len)
+                        + result.as_ref().map_or(0, |r| r.body.len())
+                }
+                Interaction::StackContainers { result } => {
+                    result.as_ref().map_or(0, |cs| cs.len() * OVERHEAD)
+                }
+                Interaction::StackLogs { result, .. } => {
+                    result.as_ref().map_or_else(String::len, String::len)
+                }
+            }
+    }
+
     fn call(&self) -> Call {
         match self {
             Interaction::HttpSend { request, .. } => Call::http(request),

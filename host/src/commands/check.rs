@@ -113,7 +113,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
                     config: config.clone(),
                     grants: grants.clone(),
                     context,
-                    interactions: io.tape(),
+                    interactions: io.tape().map_err(anyhow::Error::msg)?,
                     verdict: verdict.clone(),
                 }
                 .write(path)?;

@@ -34,7 +34,16 @@ impl http::Host for HostState {
                     request: req.clone(),
                     result,
                 },
-                |replay| replay.http(&req),
+                // A tape is input too: its bodies get the same cap as live ones.
+                |replay| {
+                    replay.http(&req).map(|mut r| {
+                        if r.body.len() > max_body {
+                            r.body.truncate(max_body);
+                            r.truncated = true;
+                        }
+                        r
+                    })
+                },
             )
             .await;
         // Denied and invalid requests never left: they say nothing about
