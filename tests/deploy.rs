@@ -486,3 +486,63 @@ fn a_release_that_never_listens_is_rolled_back_within_its_deadline() {
     assert_eq!(record["rollback"]["outcome"], "verified");
     assert_eq!(stack.live_version().as_deref(), Some("1.0"));
 }
+
+fn signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{name} {pid}");
+}
+
+#[test]
+fn sigterm_during_the_soak_rolls_back_and_records_the_deploy_as_cancelled() {
+    let stack = Stack::new("sigterm");
+    let v1 = fixture_image("healthy", "1.0");
+    let v2 = fixture_image("healthy", "1.1");
+    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
+    let deploy = stack
+        .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_phase(&stack, "soaking");
+    signal(deploy.id(), "TERM");
+    let out = deploy.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let record = last(&stack);
+    assert_eq!(record["release_id"], "1.1");
+    assert_eq!(record["outcome"], "cancelled", "{record}");
+    assert_eq!(record["rollback"]["outcome"], "verified");
+    assert_eq!(stack.live_version().as_deref(), Some("1.0"));
+    assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));
+    assert!(!stack.state_dir().join("deploy.lock").exists());
+}
+
+#[test]
+fn a_second_signal_stops_at_once_and_leaves_the_lock_for_recover() {
+    let stack = Stack::new("sigtwice");
+    let v1 = fixture_image("healthy", "1.0");
+    let v2 = fixture_image("healthy", "1.1");
+    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
+    let mut deploy = stack
+        .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "60s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_phase(&stack, "soaking");
+    signal(deploy.id(), "INT");
+    // Two signals delivered together count as one; an operator's second
+    // Ctrl-C comes a moment later.
+    thread::sleep(Duration::from_millis(300));
+    signal(deploy.id(), "INT");
+    assert_eq!(deploy.wait().unwrap().code(), Some(130));
+    assert!(stack.state_dir().join("deploy.lock").exists());
+    let out = run(&mut stack.pitwall(&["recover"]));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(stack.live_version().as_deref(), Some("1.0"));
+}

@@ -19,7 +19,7 @@ use pitwall::checks::{Cache, Runtime};
 use pitwall::config::{Config, Overrides};
 use pitwall::exit::Exit;
 use pitwall::report::{Progress, Redactor};
-use pitwall::rollout::{Deployer, PullPolicy, Report, Request};
+use pitwall::rollout::{Cancel, Deployer, PullPolicy, Report, Request};
 use serde_json::Value;
 
 /// Checks of the test stack: the health endpoint gates the release; the api
@@ -683,6 +683,47 @@ async fn a_release_that_stays_up_through_the_soak_is_released() {
         record["durations_ms"]["soak"].as_u64().unwrap() >= 600,
         "{record}"
     );
+    assert!(rig.lock().is_none());
+}
+
+#[tokio::test]
+async fn a_cancelled_deploy_is_rolled_back_and_recorded_as_cancelled() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    let cancel = Cancel::new();
+    let d = rig.deployer().await.unwrap().cancellable(cancel.clone());
+    let request = Request {
+        release_id: "2.0".into(),
+        images: [("api", "app:2.0"), ("frontend", "app:2.0")]
+            .into_iter()
+            .map(|(s, r)| (s.to_string(), r.to_string()))
+            .collect(),
+        pull: PullPolicy::Missing,
+        soak: Duration::from_secs(30),
+        force: false,
+    };
+    let stop = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        cancel.cancel();
+    });
+    let ended = Rig::ended(d.deploy(&request).await).await;
+    stop.await.unwrap();
+    assert_eq!(ended.exit, Exit::RolledBack, "{}", ended.error);
+    assert!(
+        ended.report.unwrap().message.contains("was cancelled"),
+        "the message says so"
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "cancelled");
+    assert!(record.get("failure_mode").is_none(), "{record}");
+    assert!(
+        record.get("incident").is_none(),
+        "no incident: nothing failed"
+    );
+    assert_eq!(record["rollback"]["outcome"], "verified");
+    assert_eq!(rig.engine.running().unwrap()["api"], v1);
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
     assert!(rig.lock().is_none());
 }
 

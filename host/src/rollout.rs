@@ -4,9 +4,11 @@
 //! record both. This file holds the `Deployer` and the steps the three
 //! commands share; `deploy` and `restore` hold the commands.
 
+mod cancel;
 mod deploy;
 mod failure;
 mod incident;
+mod release_id;
 mod restore;
 mod verify;
 mod watch;
@@ -15,8 +17,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use deploy::{Request, validate_release_id};
+pub use cancel::Cancel;
+pub use deploy::Request;
 pub use failure::{Failure, Refused};
+pub use release_id::validate_release_id;
 
 use failure::Notes;
 
@@ -25,7 +29,7 @@ use crate::config::{Config, Phase};
 use crate::engine::Engine;
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
 use crate::release::lock::Lock;
-use crate::release::{Image, Release, state};
+use crate::release::{Release, state};
 use crate::report::Progress;
 use verify::{Loaded, Target};
 
@@ -67,6 +71,7 @@ pub struct Deployer {
     runtime: Runtime,
     checks: Vec<Loaded>,
     progress: Progress,
+    cancel: Cancel,
 }
 
 impl Deployer {
@@ -101,7 +106,15 @@ impl Deployer {
             runtime,
             checks,
             progress,
+            cancel: Cancel::new(),
         })
+    }
+
+    /// Lets `cancel` stop a deploy: once cancelled, the running phase ends
+    /// and the release is rolled back and recorded as cancelled.
+    pub fn cancellable(mut self, cancel: Cancel) -> Deployer {
+        self.cancel = cancel;
+        self
     }
 
     fn state_dir(&self) -> &std::path::Path {
@@ -128,70 +141,17 @@ impl Deployer {
         })
     }
 
-    /// Makes every image present per `policy` and resolves its digest.
-    /// Nothing has changed yet, so every problem is a refusal.
-    async fn resolve_images(
-        &self,
-        images: &BTreeMap<String, String>,
-        policy: PullPolicy,
-    ) -> Result<BTreeMap<String, Image>, Refused> {
-        let unresolved = |e| Refused::because("cannot resolve the release's images", e);
-        let mut out = BTreeMap::new();
-        for (service, reference) in images {
-            let local = self
-                .engine
-                .image_digest(reference)
-                .await
-                .map_err(unresolved)?;
-            let digest = match (policy, local) {
-                (PullPolicy::Never, None) => {
-                    return Err(Refused::new(format!(
-                        "image {reference} for {service} is not present locally and --pull never was given"
-                    )));
-                }
-                (PullPolicy::Missing | PullPolicy::Never, Some(d)) => Some(d),
-                (PullPolicy::Always, _) | (PullPolicy::Missing, None) => {
-                    let bar = self.progress.pull_bar(reference);
-                    let pulled = self
-                        .engine
-                        .pull(reference, &|done, total| bar.update(done, total))
-                        .await;
-                    bar.finish();
-                    pulled.map_err(|e| {
-                        Refused::because(
-                            format!(
-                                "cannot pull {reference} for {service}; the running stack was not touched"
-                            ),
-                            e,
-                        )
-                    })?;
-                    self.engine
-                        .image_digest(reference)
-                        .await
-                        .map_err(unresolved)?
-                }
-            };
-            self.progress.line(&format!(
-                "{service}: {reference} → {}",
-                digest.as_deref().unwrap_or("(no digest)")
-            ));
-            let image = Image {
-                reference: reference.clone(),
-                digest,
-            };
-            out.insert(service.clone(), image);
-        }
-        Ok(out)
-    }
-
     /// Runs the checks of `phase` while the container watch looks on. The
     /// watch phase lasts `window` even when its checks finish early (or there
-    /// are none), and a container problem during it is a runtime failure.
+    /// are none), and a container problem during it is a runtime failure. A
+    /// `cancellable` phase (not a rollback's) ends when the deploy is
+    /// cancelled.
     async fn phase(
         &self,
         phase: Phase,
         target: &Target<'_>,
         window: Duration,
+        cancellable: bool,
     ) -> Result<Vec<CheckResult>, Failure> {
         let io = Io::live(self.engine.clone(), false);
         let checks = async {
@@ -211,7 +171,19 @@ impl Deployer {
             }
             Ok(results)
         };
+        let cancelled = async {
+            if cancellable {
+                self.cancel.cancelled().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         tokio::select! {
+            () = cancelled => {
+                let mut stop = Failure::new(FailureMode::Runtime, "cancelled by a signal".into());
+                stop.cancelled = true;
+                Err(stop)
+            }
             results = checks => results,
             mut problem = watch::monitor(&*self.engine, &self.config.stack) => {
                 if phase == Phase::Watch {
@@ -256,7 +228,10 @@ impl Deployer {
             project: &stack.project,
             started_at_ms,
         };
-        let results = self.phase(Phase::Verify, &target, Duration::ZERO).await;
+        // A rollback (pinned to digests) is never cancelled.
+        let results = self
+            .phase(Phase::Verify, &target, Duration::ZERO, !pinned)
+            .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         Ok((results?, started_at_ms))
     }

@@ -13,7 +13,7 @@ use crate::engine::Compose;
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
 use crate::rollout::{
-    Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
+    Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
 };
 
 /// Loads and validates the configuration; problems are refusals.
@@ -58,7 +58,11 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
     };
     validate_release_id(&request.release_id)?;
-    let d = deployer(load_config(&args.stack)?).await?;
+    let cancel = Cancel::new();
+    let d = deployer(load_config(&args.stack)?)
+        .await?
+        .cancellable(cancel.clone());
+    tokio::spawn(stop_on_signals(cancel));
     let report = d.deploy(&request).await?;
     print(&report, args.stack.json)
 }
@@ -73,6 +77,30 @@ pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let d = deployer(load_config(stack)?).await?;
     let report = d.recover().await?;
     print(&report, stack.json)
+}
+
+/// SIGINT or SIGTERM (Ctrl-C, a CI cancellation): the first lets the
+/// current step finish, then the release is rolled back and recorded as
+/// cancelled; a second stops at once, leaving the lock for `pitwall
+/// recover`.
+async fn stop_on_signals(cancel: Cancel) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        report::warn("warning: cannot watch for signals; Ctrl-C stops the deploy at once");
+        return;
+    };
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    report::warn(
+        "signal received: finishing the current step, then rolling back to the previous release; \
+         signal again to stop at once (then run `pitwall recover`)",
+    );
+    cancel.cancel();
+    tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+    report::warn("second signal: stopping now; the lock stays, run `pitwall recover`");
+    std::process::exit(130);
 }
 
 /// Reads `--image SERVICE=REF` values.

@@ -48,6 +48,9 @@ pub enum RecordOutcome {
     Restored,
     /// A recovery that found nothing to restore.
     Interrupted,
+    /// A deploy stopped by the operator (a signal); the previous release is
+    /// back and verified.
+    Cancelled,
 }
 
 impl RecordOutcome {
@@ -58,6 +61,7 @@ impl RecordOutcome {
             RecordOutcome::Failed => "failed",
             RecordOutcome::Restored => "restored",
             RecordOutcome::Interrupted => "interrupted",
+            RecordOutcome::Cancelled => "cancelled",
         }
     }
 

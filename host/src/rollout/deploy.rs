@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::release_id::validate_release_id;
 use super::verify::Target;
 use super::{Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, incident, ms};
 use crate::config::Phase;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::{Lock, LockPhase};
-use crate::release::{Release, state};
+use crate::release::{Image, Release, state};
 use crate::whoami;
 
 /// What `pitwall deploy` was asked to do.
@@ -86,6 +87,9 @@ impl Deployer {
             images: self.resolve_images(&wanted, policy).await?,
         };
         durations.insert("pull".into(), ms(t0.elapsed()));
+        if self.cancel.is_cancelled() {
+            return Err(Refused::new("cancelled by a signal before the stack was touched").into());
+        }
 
         lock.phase(LockPhase::Applying)
             .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
@@ -109,7 +113,7 @@ impl Deployer {
                 project: &stack.project,
                 started_at_ms: *started_at_ms,
             };
-            let watched = self.phase(Phase::Watch, &target, soak).await;
+            let watched = self.phase(Phase::Watch, &target, soak, true).await;
             durations.insert("soak".into(), ms(t.elapsed()));
             result = match watched {
                 Ok(more) => Ok(([verified.clone(), more].concat(), *started_at_ms)),
@@ -160,6 +164,62 @@ impl Deployer {
         })
     }
 
+    /// Makes every image present per `policy` and resolves its digest.
+    /// Nothing has changed yet, so every problem is a refusal.
+    async fn resolve_images(
+        &self,
+        images: &BTreeMap<String, String>,
+        policy: PullPolicy,
+    ) -> Result<BTreeMap<String, Image>, Refused> {
+        let unresolved = |e| Refused::because("cannot resolve the release's images", e);
+        let mut out = BTreeMap::new();
+        for (service, reference) in images {
+            let local = self
+                .engine
+                .image_digest(reference)
+                .await
+                .map_err(unresolved)?;
+            let digest = match (policy, local) {
+                (PullPolicy::Never, None) => {
+                    return Err(Refused::new(format!(
+                        "image {reference} for {service} is not present locally and --pull never was given"
+                    )));
+                }
+                (PullPolicy::Missing | PullPolicy::Never, Some(d)) => Some(d),
+                (PullPolicy::Always, _) | (PullPolicy::Missing, None) => {
+                    let bar = self.progress.pull_bar(reference);
+                    let pulled = self
+                        .engine
+                        .pull(reference, &|done, total| bar.update(done, total))
+                        .await;
+                    bar.finish();
+                    pulled.map_err(|e| {
+                        Refused::because(
+                            format!(
+                                "cannot pull {reference} for {service}; the running stack was not touched"
+                            ),
+                            e,
+                        )
+                    })?;
+                    self.engine
+                        .image_digest(reference)
+                        .await
+                        .map_err(unresolved)?
+                }
+            };
+            self.progress.line(&format!(
+                "{service}: {reference} → {}",
+                digest.as_deref().unwrap_or("(no digest)")
+            ));
+            let image = Image {
+                reference: reference.clone(),
+                digest,
+            };
+            out.insert(service.clone(), image);
+        }
+        Ok(out)
+    }
+
     /// The failure path: incident, roll back to `previous` (if any) and
     /// verify it, fill in the incident's rollback status. Bookkeeping that
     /// fails (the incident) is noted; the rollback runs regardless.
@@ -178,18 +238,26 @@ impl Deployer {
             rollout_started_ms,
         } = failed;
         let detected = Instant::now();
-        self.progress.step(&format!(
-            "release {} failed ({}): {}",
-            release.id,
-            failure.mode.as_str(),
-            failure.message
-        ));
-        let written = incident::write(self, release, &failure, rollout_started_ms).await;
-        let incident = notes.keep(
-            &self.progress,
-            "the incident record was not written",
-            written,
-        );
+        let cancelled = failure.cancelled;
+        let incident = if cancelled {
+            // Nothing went wrong with the release: no incident to file.
+            self.progress
+                .step(&format!("release {} cancelled: rolling back", release.id));
+            None
+        } else {
+            self.progress.step(&format!(
+                "release {} failed ({}): {}",
+                release.id,
+                failure.mode.as_str(),
+                failure.message
+            ));
+            let written = incident::write(self, release, &failure, rollout_started_ms).await;
+            notes.keep(
+                &self.progress,
+                "the incident record was not written",
+                written,
+            )
+        };
         if let Some(path) = &incident {
             let named = lock.incident(path);
             notes.keep(&self.progress, "the lock does not name the incident", named);
@@ -197,7 +265,7 @@ impl Deployer {
         durations.insert("incident".into(), ms(detected.elapsed()));
         let mut record = Record::new(Action::Deploy, release, RecordOutcome::Failed, started);
         record.checks = failure.checks;
-        record.failure_mode = Some(failure.mode);
+        record.failure_mode = (!cancelled).then_some(failure.mode);
         record.failure = Some(failure.message);
         record.incident = incident.as_ref().map(|p| p.display().to_string());
         let conclusion = match previous {
@@ -211,7 +279,11 @@ impl Deployer {
                 let restored = rollback.outcome == RollbackOutcome::Verified;
                 record.rollback = Some(rollback);
                 if restored {
-                    record.outcome = RecordOutcome::RolledBack;
+                    record.outcome = if cancelled {
+                        RecordOutcome::Cancelled
+                    } else {
+                        RecordOutcome::RolledBack
+                    };
                     Conclusion::RolledBack
                 } else {
                     Conclusion::NotRecovered
@@ -245,6 +317,14 @@ fn message(record: &Record, conclusion: Conclusion) -> String {
     let incident = record.incident.as_deref().unwrap_or("-");
     match conclusion {
         Conclusion::Released => format!("release {} is live and verified", record.release_id),
+        Conclusion::RolledBack if record.outcome == RecordOutcome::Cancelled => format!(
+            "release {} was cancelled; rolled back to {}, which is verified",
+            record.release_id,
+            record
+                .rollback
+                .as_ref()
+                .map_or("?", |r| r.to_release.as_str()),
+        ),
         Conclusion::RolledBack => format!(
             "release {} failed ({mode}: {failure}); rolled back to {}, which is verified. Incident: {incident}",
             record.release_id,
@@ -265,59 +345,5 @@ fn message(record: &Record, conclusion: Conclusion) -> String {
                 ),
             },
         ),
-    }
-}
-
-/// The longest release id accepted.
-const MAX_RELEASE_ID: usize = 128;
-
-/// Release ids: 1 to 128 characters, ASCII letters, digits, `.`, `_`, `-`
-/// and `+`, starting with a letter or digit (`2026-11-26.1`, a git sha,
-/// `1.4.0+build.7`). They name files, lines of state.env and log lines, so
-/// nothing else is let in.
-pub fn validate_release_id(id: &str) -> Result<(), Refused> {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+');
-    let ok = (1..=MAX_RELEASE_ID).contains(&id.len())
-        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && id.chars().all(allowed);
-    if ok {
-        return Ok(());
-    }
-    Err(Refused::new(format!(
-        "release id `{}` is not valid: use 1 to {MAX_RELEASE_ID} ASCII letters, digits, `.`, `_`, `-` or `+`, starting with a letter or digit (e.g. 2026-11-26.1 or a git sha)",
-        id.escape_debug()
-            .to_string()
-            .chars()
-            .take(MAX_RELEASE_ID)
-            .collect::<String>()
-    )))
-}
-
-impl Deployer {
-    /// An id names one set of images: deploying it again with others would
-    /// make `rollback --to` ambiguous.
-    fn refuse_reused_id(
-        &self,
-        release_id: &str,
-        images: &BTreeMap<String, String>,
-    ) -> Result<(), Refused> {
-        let records = crate::release::history::read(self.state_dir())
-            .map_err(|e| Refused::because("cannot read the history", e))?;
-        let clash = records
-            .iter()
-            .filter(|r| r.release_id == release_id && r.action == Action::Deploy)
-            .find_map(|r| {
-                images.iter().find_map(|(service, reference)| {
-                    let before = &r.images.get(service)?.reference;
-                    (before != reference)
-                        .then(|| format!("{service} was {before}, now {reference}"))
-                })
-            });
-        match clash {
-            None => Ok(()),
-            Some(what) => Err(Refused::new(format!(
-                "release id {release_id} was already deployed with other images ({what}); give the release a new id, or pass --force to reuse it"
-            ))),
-        }
     }
 }

@@ -41,6 +41,8 @@ pub struct Failure {
     pub message: String,
     /// The results of the phase's checks that finished, the failing one last.
     pub checks: Vec<CheckResult>,
+    /// Not the release's fault: the operator (a signal) asked to stop.
+    pub cancelled: bool,
 }
 
 impl Failure {
@@ -49,6 +51,7 @@ impl Failure {
             mode,
             message,
             checks: Vec::new(),
+            cancelled: false,
         }
     }
 }

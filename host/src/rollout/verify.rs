@@ -199,6 +199,7 @@ pub async fn run_phase(
             mode,
             message,
             checks: results,
+            cancelled: false,
         });
     }
     Ok(results)
