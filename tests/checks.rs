@@ -598,3 +598,38 @@ fn a_recording_cannot_grow_without_bound() {
     assert!(out.stderr.contains("too much to record"), "{}", out.stderr);
     assert!(!tape.exists(), "no partial recording is written");
 }
+
+#[test]
+fn request_bodies_are_capped_like_responses() {
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let s = Server::start(move |_, _| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Reply::new(200, "ok")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("check.json");
+    let body = "x".repeat(2 << 20);
+    std::fs::write(
+        &config,
+        json!({"url": s.url("/api/"), "method": "POST", "body": body}).to_string(),
+    )
+    .unwrap();
+    let (code, v) = run_json(
+        pitwall()
+            .args([
+                "check",
+                "run",
+                "builtin:http-probe",
+                "--memory",
+                "256",
+                "--config",
+            ])
+            .arg(format!("@{}", config.display()))
+            .args(["--allow-http", &s.url("/api/")]),
+    );
+    assert_ne!(code, 0, "{v}");
+    let denied = evidence(&v, "host.denied");
+    assert!(denied.iter().any(|d| d.contains("byte cap")), "{v}");
+    assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

@@ -407,6 +407,24 @@ async fn reusing_a_release_id_for_other_images_is_refused_unless_forced() {
     assert_eq!(rig.deploy_request(&forced).await.exit, Exit::Ok);
 }
 
+#[tokio::test]
+async fn a_garbled_state_env_is_a_refusal_that_names_it() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    std::fs::write(
+        rig.state_dir().join("state.env"),
+        "CURRENT_RELEASE_ID='1.0\ngarbage-line-zq9 here\n\"",
+    )
+    .unwrap();
+    rig.engine.local("app:2.0", Image::healthy());
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(ended.error.contains("state.env"), "{}", ended.error);
+    assert!(!ended.error.contains("garbage-line-zq9"), "{}", ended.error);
+    assert_eq!(rig.engine.applies(), 1, "nothing touched");
+    assert!(rig.lock().is_none());
+}
+
 // ---- pull ----
 
 #[tokio::test]

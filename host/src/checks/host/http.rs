@@ -11,6 +11,15 @@ use super::{HostState, Live};
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::Error> {
         let call = Call::http(&req);
+        let max_body = self.limits.max_http_body_bytes;
+        if let Some(body) = req.body.as_ref().filter(|b| b.len() > max_body) {
+            let refused = format!(
+                "{call}: a {} byte request body is over the {max_body} byte cap",
+                body.len()
+            );
+            self.note("host.denied", refused.clone());
+            return Err(http::Error::Invalid(refused));
+        }
         let checked = req
             .headers
             .iter()
@@ -25,7 +34,6 @@ impl http::Host for HostState {
             .map(|ms| Duration::from_millis(ms.into()))
             .unwrap_or(Duration::MAX)
             .min(self.remaining());
-        let max_body = self.limits.max_http_body_bytes;
         let result = self
             .io
             .answer(
