@@ -906,6 +906,17 @@ async fn a_live_holder_refuses_a_deploy_and_a_dead_one_sends_the_operator_to_rec
 }
 
 #[tokio::test]
+async fn the_lock_of_a_holder_that_died_before_touching_the_stack_is_taken_over() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    rig.leave_lock(dead_pid(), "pulling");
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "nothing to recover: {}", ended.error);
+    assert!(rig.lock().is_none());
+}
+
+#[tokio::test]
 async fn recover_restores_the_current_release_and_clears_the_lock() {
     let rig = Rig::new();
     let v1 = rig.released_1_0().await;

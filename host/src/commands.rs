@@ -1,5 +1,5 @@
 //! One module per CLI verb: what each command does, in terms of the
-//! subsystems (checks, compose, docker, release state).
+//! subsystems (rollout, checks, engine, release state).
 
 pub mod check;
 pub mod demo;

@@ -19,6 +19,9 @@ pub enum Exit {
     NeedsHuman,
     /// Refused before anything changed.
     Refused,
+    /// Stopped at once by a second signal: the lock stays for `pitwall
+    /// recover`.
+    Interrupted,
 }
 
 impl Exit {
@@ -29,6 +32,7 @@ impl Exit {
             Exit::Usage => 2,
             Exit::NeedsHuman => 3,
             Exit::Refused => 4,
+            Exit::Interrupted => 130,
         }
     }
 
@@ -74,6 +78,9 @@ impl Exit {
             Exit::Refused => {
                 "refused before anything changed (bad input, lock held, image missing, check rejected its config)"
             }
+            Exit::Interrupted => {
+                "stopped at once by a second SIGINT/SIGTERM (the first rolls back): run `pitwall recover`"
+            }
         }
     }
 
@@ -86,16 +93,17 @@ impl Exit {
             Exit::NeedsHuman => Some(
                 "inconclusive, or the check could not run (trap, timeout, invalid config, unloadable plugin)",
             ),
-            Exit::Refused => None,
+            Exit::Refused | Exit::Interrupted => None,
         }
     }
 
-    const ALL: [Exit; 5] = [
+    const ALL: [Exit; 6] = [
         Exit::Ok,
         Exit::RolledBack,
         Exit::Usage,
         Exit::NeedsHuman,
         Exit::Refused,
+        Exit::Interrupted,
     ];
 
     /// The `--help` table for `deploy`, `rollback` and `recover`.
@@ -142,8 +150,12 @@ mod tests {
     #[test]
     fn help_tables_list_each_code_once_in_order() {
         let help = Exit::rollout_help();
-        let codes: Vec<&str> = help.lines().skip(1).map(|l| &l.trim()[..1]).collect();
-        assert_eq!(codes, ["0", "1", "2", "3", "4"]);
+        let codes: Vec<&str> = help
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(codes, ["0", "1", "2", "3", "4", "130"]);
         assert!(!Exit::check_help().contains("\n  4"));
     }
 }

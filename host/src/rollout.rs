@@ -88,7 +88,14 @@ impl Deployer {
             let plugin = runtime
                 .prepare(&spec.plugin, &spec.config, spec.limits())
                 .await
-                .map_err(|e| Refused::because(format!("check `{}`", spec.name), e))?;
+                // The check may quote its configuration, which holds
+                // expanded `${VAR}`s: the message is scrubbed like output.
+                .map_err(|e| {
+                    Refused::because(
+                        format!("check `{}`", spec.name),
+                        progress.redactor.apply(&e),
+                    )
+                })?;
             checks.push(Loaded {
                 spec: spec.clone(),
                 plugin,

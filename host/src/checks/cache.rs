@@ -61,13 +61,15 @@ impl Cache {
         let entry = self.entry(engine, sha256).filter(|path| trusted(path));
         if let Some(path) = entry.as_deref().filter(|p| p.is_file()) {
             match verified(path, sha256) {
-                // SAFETY: deserialising runs native code from the file. This
-                // file is known to be what `store` wrote for this very
-                // component: its checksum binds the compiled bytes to the
-                // component's SHA-256 and was checked just now, the file name
-                // carries this engine's compatibility hash, and the directory
-                // is the operator's own and writable by no one else
-                // (`trusted`), as ssh demands of its keys.
+                // SAFETY: deserialising runs native code from the file. Trust
+                // comes from `trusted`: the folder is the operator's own and
+                // no one else can write it, as ssh demands of its keys (the
+                // checksum is unkeyed: it does not stop someone who can write
+                // there). Integrity comes from the checksum, checked just now:
+                // it binds these compiled bytes to this component's SHA-256,
+                // so damage or a file swapped from another component is never
+                // loaded; the file name carries this engine's compatibility
+                // hash.
                 Ok(compiled) => match unsafe { Component::deserialize(engine, &compiled) } {
                     Ok(c) => return Ok((c, CacheStatus::Hit)),
                     Err(e) => {

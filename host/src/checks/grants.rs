@@ -21,6 +21,16 @@ const HOST_HEADERS: &[&str] = &[
     "keep-alive",
     "proxy-connection",
     "expect",
+    // Routing and method overrides that frameworks and proxies honour:
+    // they would move the request past its granted path or method.
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// Refuses a header a check may not set, naming it.

@@ -40,7 +40,8 @@ pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
     )
     .await
     .map_err(|e| Refused::because("preflight", e))?;
-    let runtime = Runtime::new(Cache::from_env())?;
+    let runtime = Runtime::new(Cache::from_env())
+        .map_err(|e| Refused::because("cannot start the check runtime", e))?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
     Deployer::preflight(config, Arc::new(engine), runtime, progress).await
 }
@@ -79,10 +80,10 @@ pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     print(&report, stack.json)
 }
 
-/// SIGINT or SIGTERM (Ctrl-C, a CI cancellation): the first lets the
-/// current step finish, then the release is rolled back and recorded as
-/// cancelled; a second stops at once, leaving the lock for `pitwall
-/// recover`.
+/// SIGINT or SIGTERM (Ctrl-C, a CI cancellation): the first ends the
+/// running verify or soak phase (a pull or an apply in progress finishes
+/// first), then the release is rolled back and recorded as cancelled; a
+/// second stops at once, leaving the lock for `pitwall recover`.
 async fn stop_on_signals(cancel: Cancel) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
@@ -94,13 +95,13 @@ async fn stop_on_signals(cancel: Cancel) {
     };
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     report::warn(
-        "signal received: finishing the current step, then rolling back to the previous release; \
+        "signal received: stopping the checks, then rolling back to the previous release; \
          signal again to stop at once (then run `pitwall recover`)",
     );
     cancel.cancel();
     tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
     report::warn("second signal: stopping now; the lock stays, run `pitwall recover`");
-    std::process::exit(130);
+    std::process::exit(Exit::Interrupted.code().into());
 }
 
 /// Reads `--image SERVICE=REF` values.

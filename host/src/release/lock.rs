@@ -156,6 +156,20 @@ impl Lock {
                 touched: false,
             }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match read(state_dir)? {
+                // Died before touching the stack (a second Ctrl-C while
+                // pulling): nothing to recover, so its lock is taken over.
+                Some(h) if h.alive() == Some(false) && !h.phase.touches_stack() => {
+                    tracing::warn!(
+                        "taking over the lock of {}, which died before touching the stack",
+                        h.describe()
+                    );
+                    write_atomic(&file, &json).map_err(io)?;
+                    Ok(Lock {
+                        file,
+                        holder,
+                        touched: false,
+                    })
+                }
                 Some(h) if h.alive() == Some(false) => Err(LockError::Stale(Box::new(h))),
                 Some(h) => Err(LockError::Held(Box::new(h))),
                 None => Err(LockError::Corrupt(file)),
@@ -170,9 +184,7 @@ impl Lock {
     /// already has: then the write is bookkeeping and the caller goes on.
     pub fn phase(&mut self, phase: LockPhase) -> anyhow::Result<()> {
         self.holder.phase = phase;
-        let json = serde_json::to_vec(&self.holder)?;
-        write_atomic(&self.file, &json)
-            .with_context(|| format!("cannot update {}", self.file.display()))?;
+        self.write()?;
         self.touched |= phase.touches_stack();
         Ok(())
     }
@@ -180,33 +192,36 @@ impl Lock {
     /// Names the incident being handled, for a recovery if this dies.
     pub fn incident(&mut self, path: &Path) -> anyhow::Result<()> {
         self.holder.incident = Some(path.display().to_string());
+        self.write()
+    }
+
+    fn write(&self) -> anyhow::Result<()> {
         let json = serde_json::to_vec(&self.holder)?;
         write_atomic(&self.file, &json)
             .with_context(|| format!("cannot update {}", self.file.display()))
     }
 
     /// Takes over a stale lock (for `recover`), keeping it held by us.
-    pub fn take_over(state_dir: &Path, release_id: &str) -> anyhow::Result<Lock> {
-        let file = path(state_dir);
+    /// The stack may be half-way, so the lock stays if the recovery dies
+    /// too; it keeps the dead holder's incident for the next recovery.
+    pub fn take_over(state_dir: &Path, dead: &Holder) -> anyhow::Result<Lock> {
         let mut lock = Lock {
-            file,
-            touched: false,
+            file: path(state_dir),
+            touched: true,
             holder: Holder {
                 pid: std::process::id(),
                 host: crate::whoami::host(),
                 command: Action::Recover,
-                release_id: release_id.to_string(),
+                release_id: dead.release_id.clone(),
                 since: crate::whoami::now_rfc3339(),
                 phase: LockPhase::Recovering,
-                incident: None,
+                incident: dead.incident.clone(),
             },
         };
         lock.phase(LockPhase::Recovering)?;
         Ok(lock)
     }
-}
 
-impl Lock {
     /// The command finished (whatever its outcome was recorded as).
     pub fn release(mut self) {
         self.touched = false;

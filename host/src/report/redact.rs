@@ -26,6 +26,17 @@ impl Default for Redactor {
 const SENSITIVE: &str =
     r"(?i)(token|secret|passw(or)?d|cookie|session|authorization|api[_-]?key|credential)";
 
+/// Fields of pitwall's records that hold typed values or image references.
+const NOT_TEXT: &[&str] = &[
+    "action",
+    "outcome",
+    "failure_mode",
+    "phase",
+    "passed",
+    "images",
+    "command",
+];
+
 /// Text shaped like a credential, and what it becomes.
 fn shapes() -> &'static [(Regex, &'static str)] {
     static SHAPES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
@@ -35,7 +46,7 @@ fn shapes() -> &'static [(Regex, &'static str)] {
             // scheme://user:password@host
             (compile(r"(://[^/\s:@]*):[^/\s@]+@"), "$1:***@"),
             (
-                compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+                compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"),
                 "$1 ***",
             ),
             (
@@ -50,7 +61,7 @@ fn shapes() -> &'static [(Regex, &'static str)] {
             // token=… in query strings, logfmt and headers
             (
                 compile(&format!(
-                    r"(\b[A-Za-z_-]*{SENSITIVE}[A-Za-z_-]*[=:]\s?)[^\s&;,]+"
+                    r"(\b[A-Za-z_-]*{SENSITIVE}[A-Za-z_-]*\s*[=:]\s*)[^\s&;,]+"
                 )),
                 "$1***",
             ),
@@ -97,6 +108,9 @@ impl Redactor {
     /// A copy of `value` with secrets removed from every string in it (keys
     /// and structure untouched, so the result is still the same type). An
     /// evidence item labelled like a credential loses its whole value.
+    /// Typed fields (an outcome, an action, a phase) and image references
+    /// are not text: an env value like `error` or `deploy` must not turn
+    /// them into `***`.
     pub fn scrub<T: Serialize + serde::de::DeserializeOwned>(
         &self,
         value: &T,
@@ -111,6 +125,9 @@ impl Redactor {
                         .and_then(|l| l.as_str())
                         .is_some_and(|l| label.is_match(l));
                     for (k, v) in o.iter_mut() {
+                        if NOT_TEXT.contains(&k.as_str()) {
+                            continue;
+                        }
                         if sensitive && k == "value" {
                             *v = serde_json::Value::String("***".into());
                         } else {
@@ -194,5 +211,20 @@ mod tests {
         let scrubbed: serde_json::Value = r.scrub(&v).unwrap();
         assert_eq!(scrubbed["evidence"][0]["value"], "***");
         assert_eq!(scrubbed["evidence"][1]["value"], "200");
+    }
+
+    #[test]
+    fn typed_fields_survive_env_values_that_are_common_words() {
+        let r = Redactor::new(vec!["error".into(), "deploy".into()]);
+        let v = serde_json::json!({"action": "deploy", "outcome": "error", "note": "deploy error"});
+        let scrubbed: serde_json::Value = r.scrub(&v).unwrap();
+        assert_eq!(scrubbed["action"], "deploy");
+        assert_eq!(scrubbed["outcome"], "error");
+        assert_eq!(scrubbed["note"], "*** ***");
+        assert!(!r.apply("password = hunter2").contains("hunter2"));
+        assert!(
+            !r.apply("Authorization: Token abcdefgh1234")
+                .contains("abcdefgh1234")
+        );
     }
 }

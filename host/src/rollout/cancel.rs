@@ -1,6 +1,7 @@
-//! Asking a running deploy to stop: the first request (a signal) lets the
-//! current step finish, then the release is rolled back and recorded as
-//! cancelled. The rollback itself is never cancelled.
+//! Asking a running deploy to stop: the request (a signal) ends the running
+//! verify or soak phase (a pull or apply in progress finishes first), then
+//! the release is rolled back and recorded as cancelled. The rollback
+//! itself is never cancelled.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -312,7 +312,8 @@ struct Failed<'a> {
 }
 
 fn message(record: &Record, conclusion: Conclusion) -> String {
-    let mode = record.failure_mode.map_or("?", |m| m.as_str());
+    // Only a cancelled deploy has no failure mode.
+    let mode = record.failure_mode.map_or("cancelled", |m| m.as_str());
     let failure = record.failure.as_deref().unwrap_or("");
     let incident = record.incident.as_deref().unwrap_or("-");
     match conclusion {

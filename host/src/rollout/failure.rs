@@ -73,7 +73,7 @@ impl Notes {
         match result {
             Ok(v) => Some(v),
             Err(e) => {
-                let note = format!("{what}: {e:#}");
+                let note = progress.redactor.apply(&format!("{what}: {e:#}"));
                 progress.line(&format!(
                     "WARNING (bookkeeping, the rollout goes on): {note}"
                 ));

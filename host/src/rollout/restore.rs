@@ -63,7 +63,8 @@ impl Deployer {
                     state::path(self.state_dir()).display()
                 ))
             })?,
-            Some(id) => history::read(self.state_dir())?
+            Some(id) => history::read(self.state_dir())
+                .map_err(|e| Refused::because("cannot read the history", e))?
                 .into_iter()
                 .rev()
                 .find(|r| r.release_id == id && r.outcome.verified_live())
@@ -137,7 +138,7 @@ impl Deployer {
         self.progress
             .line(&format!("found an interrupted {}", holder.describe()));
         let pointers = self.pointers()?;
-        let mut lock = Lock::take_over(self.state_dir(), &holder.release_id)?;
+        let mut lock = Lock::take_over(self.state_dir(), &holder)?;
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         let started = whoami::now_rfc3339();
