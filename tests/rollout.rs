@@ -994,6 +994,21 @@ async fn recover_after_a_killed_rollback_closes_the_incident_and_records_the_fai
         "{text}"
     );
     assert!(rig.lock().is_none());
+
+    // A recovery that itself died after recording: the next one does not
+    // record the failed release twice.
+    rig.leave_lock_with(
+        dead_pid(),
+        "recovering",
+        serde_json::json!({"incident": incident.display().to_string()}),
+    );
+    assert_eq!(rig.recover().await.exit, Exit::Ok);
+    let failed = rig
+        .history()
+        .iter()
+        .filter(|r| r["release_id"] == "2.0" && r["action"] == "deploy")
+        .count();
+    assert_eq!(failed, 1);
 }
 
 // ---- record ----

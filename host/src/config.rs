@@ -59,8 +59,8 @@ pub struct CheckSpec {
     pub phase: Phase,
     /// Pause between attempts.
     pub interval: Duration,
-    /// Budget of one attempt.
-    pub timeout: Duration,
+    /// Budget (time, memory, output caps) of one attempt.
+    pub limits: Limits,
     /// Verify phase: give up after this long.
     pub deadline: Duration,
     /// Verify phase, before the check's first pass: for this long an attempt
@@ -70,17 +70,9 @@ pub struct CheckSpec {
     pub successes: u32,
     /// Failed attempts (fail or error) that fail the check.
     pub failure_limit: u32,
-    pub memory_mb: usize,
     pub grants: Grants,
     /// The check's own configuration, as JSON text.
     pub config: String,
-}
-
-impl CheckSpec {
-    /// The run limits; in range, as `validate` made sure.
-    pub fn limits(&self) -> Limits {
-        Limits::with(self.timeout, self.memory_mb).unwrap_or_default()
-    }
 }
 
 /// Command-line values that override the file.
@@ -149,14 +141,18 @@ impl Config {
         let mut checks = Vec::new();
         for c in raw.checks {
             let config = serde_json::to_string(&c.config).context("check config to JSON")?;
+            let limits = Limits::with(
+                c.timeout.unwrap_or(d.timeout),
+                c.memory_mb.unwrap_or(d.memory_mb),
+            )
+            .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
             checks.push(CheckSpec {
                 interval: c.interval.unwrap_or(d.interval),
-                timeout: c.timeout.unwrap_or(d.timeout),
+                limits,
                 deadline: c.deadline.unwrap_or(d.deadline),
                 startup: c.startup.unwrap_or(d.startup),
                 successes: c.successes.unwrap_or(d.successes),
                 failure_limit: c.failure_limit.unwrap_or(d.failure_limit),
-                memory_mb: c.memory_mb.unwrap_or(d.memory_mb),
                 grants: Grants {
                     allow_http: c.allow_http,
                     allow_logs: c.allow_logs,

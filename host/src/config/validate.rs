@@ -6,7 +6,6 @@ use std::path::Path;
 use anyhow::ensure;
 
 use super::Config;
-use crate::checks::Limits;
 
 impl Config {
     /// Everything that can be checked without Docker or plugins.
@@ -52,8 +51,6 @@ impl Config {
                 "check `{}`: failure_limit must be at least 1",
                 c.name
             );
-            Limits::with(c.timeout, c.memory_mb)
-                .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
             c.grants
                 .validate()
                 .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;

@@ -316,23 +316,18 @@ fn message(record: &Record, conclusion: Conclusion) -> String {
     let mode = record.failure_mode.map_or("cancelled", |m| m.as_str());
     let failure = record.failure.as_deref().unwrap_or("");
     let incident = record.incident.as_deref().unwrap_or("-");
+    let to = record
+        .rollback
+        .as_ref()
+        .map_or("?", |r| r.to_release.as_str());
+    let id = &record.release_id;
     match conclusion {
-        Conclusion::Released => format!("release {} is live and verified", record.release_id),
-        Conclusion::RolledBack if record.outcome == RecordOutcome::Cancelled => format!(
-            "release {} was cancelled; rolled back to {}, which is verified",
-            record.release_id,
-            record
-                .rollback
-                .as_ref()
-                .map_or("?", |r| r.to_release.as_str()),
-        ),
+        Conclusion::Released => format!("release {id} is live and verified"),
+        Conclusion::RolledBack if record.outcome == RecordOutcome::Cancelled => {
+            format!("release {id} was cancelled; rolled back to {to}, which is verified")
+        }
         Conclusion::RolledBack => format!(
-            "release {} failed ({mode}: {failure}); rolled back to {}, which is verified. Incident: {incident}",
-            record.release_id,
-            record
-                .rollback
-                .as_ref()
-                .map_or("?", |r| r.to_release.as_str()),
+            "release {id} failed ({mode}: {failure}); rolled back to {to}, which is verified. Incident: {incident}"
         ),
         Conclusion::NotRecovered => format!(
             "release {} failed ({mode}: {failure}) and the stack is NOT on a verified release: {}. Incident: {incident}",

@@ -240,11 +240,17 @@ impl Deployer {
             failure: None,
             checks: Vec::new(),
         });
-        let appended = self
-            .progress
-            .redactor
-            .scrub(&record)
-            .and_then(|r| history::append(self.state_dir(), &r));
+        // A recovery killed after this append must not record it twice.
+        let recorded = history::read(self.state_dir())
+            .is_ok_and(|records| records.iter().any(|r| r.incident == record.incident));
+        let appended = if recorded {
+            Ok(())
+        } else {
+            self.progress
+                .redactor
+                .scrub(&record)
+                .and_then(|r| history::append(self.state_dir(), &r))
+        };
         notes.keep(
             &self.progress,
             "the failed deploy's history record was not written",

@@ -64,7 +64,7 @@ async fn attempt(
                 context: context(target, n, check.spec.phase),
                 config: &check.spec.config,
                 grants: &check.spec.grants,
-                limits: check.spec.limits(),
+                limits: check.spec.limits,
                 io: io.clone(),
             },
         )

@@ -24,11 +24,14 @@ impl http::Host for HostState {
             .headers
             .iter()
             .try_for_each(|h| check_header(&h.name))
-            .and_then(|()| self.grants.check_http(&req.method, &req.url).map(drop));
-        if let Err(denied) = checked {
-            self.note("host.denied", denied.clone());
-            return Err(http::Error::Denied(denied));
-        }
+            .and_then(|()| self.grants.check_http(&req.method, &req.url));
+        let url = match checked {
+            Ok(url) => url,
+            Err(denied) => {
+                self.note("host.denied", denied.clone());
+                return Err(http::Error::Denied(denied));
+            }
+        };
         let timeout = req
             .timeout_ms
             .map(|ms| Duration::from_millis(ms.into()))
@@ -37,7 +40,7 @@ impl http::Host for HostState {
         let result = self
             .io
             .answer(
-                async |live| send_live(live, &req, &self.grants, timeout, max_body).await,
+                async |live| send_live(live, &req, url, &self.grants, timeout, max_body).await,
                 |result| Interaction::HttpSend {
                     request: req.clone(),
                     result,
@@ -101,9 +104,12 @@ impl Live {
 
 /// Performs one request, following redirects by hand when asked (each hop
 /// must be granted too) and cutting the body at `max_body` bytes.
+/// `url` is `req.url` as the grants accepted it; later hops are checked
+/// here.
 async fn send_live(
     live: &Live,
     req: &http::Request,
+    mut url: reqwest::Url,
     grants: &Grants,
     timeout: Duration,
     max_body: usize,
@@ -112,9 +118,6 @@ async fn send_live(
     let method = reqwest::Method::from_bytes(req.method.to_ascii_uppercase().as_bytes())
         .map_err(|_| http::Error::Invalid(format!("`{}` is not an HTTP method", req.method)))?;
     let start = Instant::now();
-    let mut url = grants
-        .check_http(&req.method, &req.url)
-        .map_err(http::Error::Denied)?;
     for _ in 0..=MAX_REDIRECTS {
         let left = timeout.saturating_sub(start.elapsed());
         let mut builder = live
