@@ -83,7 +83,28 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
             "panic",
             &no_grants,
             Outcome::Error,
-            "panicked: thread '<unnamed>' (1) panicked at",
+            "run panicked at hostile/src/lib.rs:",
+        ),
+        ("stderr-spam", &no_grants, Outcome::Pass, "chatty but fine"),
+        (
+            // The cause survives 200 KB of chatter before it, and its
+            // escape codes are shown, not obeyed.
+            "noise-then-panic",
+            &no_grants,
+            Outcome::Error,
+            r"the \u{1b}[32mreal\u{1b}[0m cause",
+        ),
+        (
+            "noise-then-trap",
+            &no_grants,
+            Outcome::Error,
+            "run trapped: wasm `unreachable` instruction executed",
+        ),
+        (
+            "exit",
+            &no_grants,
+            Outcome::Error,
+            "run exited (WASI exit status 1) instead of returning a verdict",
         ),
         ("files", &no_grants, Outcome::Fail, "no file access"),
         ("env", &no_grants, Outcome::Fail, "env vars: [], args: []"),
@@ -134,6 +155,16 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
             v.summary
         );
         assert!(took < TIMEOUT + MARGIN, "{mode} took {took:?}");
+        assert!(
+            !v.summary.contains('\x1b'),
+            "{mode}: raw escape in {:?}",
+            v.summary
+        );
+        assert!(
+            !v.summary.contains("wasm backtrace"),
+            "{mode}: {:?}",
+            v.summary
+        );
     }
     let (v, _) = run(&runtime, "log-spam", &no_grants).await;
     assert_eq!(v.outcome, Outcome::Pass);

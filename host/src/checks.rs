@@ -8,6 +8,7 @@ mod host;
 mod limits;
 mod plugin;
 mod runtime;
+mod stderr;
 mod tape;
 mod verdict;
 

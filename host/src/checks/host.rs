@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::types;
 use super::grants::Grants;
 use super::limits::{Limits, MemoryLimiter};
+use super::stderr::StderrTail;
 use super::tape::{Interaction, Replay};
 use super::verdict::{Evidence, visible};
 use crate::engine::StackView;
@@ -138,7 +138,7 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(super) limiter: MemoryLimiter,
-    pub(super) stderr: MemoryOutputPipe,
+    pub(super) stderr: StderrTail,
     pub(super) journal: Journal,
     io: Io,
     grants: Grants,
@@ -150,12 +150,10 @@ pub struct HostState {
 const MAX_HOST_EVIDENCE: usize = 32;
 /// Bytes of one host note kept (a denied call quotes the check's URL).
 const MAX_NOTE_BYTES: usize = 1024;
-/// Bytes of the plugin's stderr kept (for panic messages).
-const STDERR_CAP: usize = 16 * 1024;
 
 impl HostState {
     pub fn new(io: Io, grants: Grants, limits: Limits, deadline: Instant) -> HostState {
-        let stderr = MemoryOutputPipe::new(STDERR_CAP);
+        let stderr = StderrTail::default();
         // No preopened directories, no environment, no arguments, no network:
         // the check reaches the world only through the imports below.
         let wasi = WasiCtx::builder()

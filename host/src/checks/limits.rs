@@ -139,3 +139,67 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 pub fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1 << 20) as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::{Engine, Instance, Module, Store};
+
+    /// Instantiates a core module under a limiter capped at `cap_mib`.
+    fn instantiate(cap_mib: usize, wat: &str) -> (wasmtime::Result<Instance>, MemoryLimiter) {
+        let engine = Engine::default();
+        let module = Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine, MemoryLimiter::new(cap_mib << 20));
+        store.limiter(|l| l);
+        let instance = Instance::new(&mut store, &module, &[]);
+        (instance, store.into_data())
+    }
+
+    #[test]
+    fn the_cap_is_on_all_memories_together() {
+        // Three 32 MiB memories (512 pages each) under a 64 MiB cap: each
+        // alone fits, together they do not.
+        let (r, limiter) = instantiate(64, "(module (memory 512) (memory 512) (memory 512))");
+        assert!(r.is_err(), "three 32 MiB memories passed a 64 MiB cap");
+        assert_eq!(limiter.refused, Some(96 << 20));
+
+        let (r, _) = instantiate(64, "(module (memory 512) (memory 511))");
+        assert!(r.is_ok(), "63 MiB in two memories is under the cap: {r:?}");
+    }
+
+    #[test]
+    fn growth_counts_against_the_total() {
+        let wat = r#"(module
+            (memory $a 256) (memory $b 256)
+            (func (export "grow") (result i32)
+                (drop (memory.grow $a (i32.const 200)))
+                (memory.grow $b (i32.const 200))))"#;
+        let engine = Engine::default();
+        let module = Module::new(&engine, wat::parse_str(wat).unwrap()).unwrap();
+        let mut store = Store::new(&engine, MemoryLimiter::new(64 << 20));
+        store.limiter(|l| l);
+        let instance = Instance::new(&mut store, &module, &[]).unwrap();
+        let grow = instance
+            .get_typed_func::<(), i32>(&mut store, "grow")
+            .unwrap();
+        // 16 + 16 MiB, then +12.5 (fits: 44.5), then +12.5 (57 MiB: fits).
+        assert_eq!(grow.call(&mut store, ()).unwrap(), 256);
+        // Another round would reach 82 MiB: refused with a trap.
+        assert!(grow.call(&mut store, ()).is_err());
+        assert!(store.data().refused.unwrap() > 64 << 20);
+    }
+
+    #[test]
+    fn memories_and_tables_are_counted() {
+        let many = |what: &str, n: usize| format!("(module {})", format!("({what} 0) ").repeat(n));
+        assert!(instantiate(64, &many("memory", MAX_MEMORIES)).0.is_ok());
+        assert!(
+            instantiate(64, &many("memory", MAX_MEMORIES + 1))
+                .0
+                .is_err()
+        );
+        let tables = |n| format!("(module {})", "(table 0 funcref) ".repeat(n));
+        assert!(instantiate(64, &tables(MAX_TABLES)).0.is_ok());
+        assert!(instantiate(64, &tables(MAX_TABLES + 1)).0.is_err());
+    }
+}

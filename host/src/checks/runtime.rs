@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
 
 use super::bindings::{Check, CheckPre, types};
 use super::cache::{Cache, CacheStatus};
@@ -14,6 +15,7 @@ use super::grants::Grants;
 use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
+use super::stderr;
 use super::verdict::{Evidence, Outcome, Verdict, check_label, visible};
 
 /// How often the epoch advances: the granularity of deadlines and of the
@@ -23,6 +25,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// Bytes kept of a description or a configuration rejection: the check
 /// writes them, the operator reads them.
 const MAX_CHECK_TEXT: usize = 8 * 1024;
+/// Bytes kept of why a check died (a panic message, a host error).
+const MAX_DEATH_TEXT: usize = 1024;
 
 pub struct Runtime {
     engine: Engine,
@@ -252,7 +256,9 @@ fn timed_out(what: &str, timeout: Duration) -> String {
     )
 }
 
-/// Turns a trap or host error into one line for the operator.
+/// Turns a trap or host error into one line for the operator, cause first.
+/// The wasm backtrace wasmtime attaches is for the check's author, who gets
+/// it with `RUST_LOG=pitwall=debug`.
 fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration) -> String {
     if let Some(wanted) = state.limiter.refused {
         return format!(
@@ -261,41 +267,32 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
             mib(state.limiter.max_bytes)
         );
     }
-    let panic = panic_message(&state.stderr.contents());
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => timed_out(what, timeout),
-        Some(Trap::StackOverflow) => {
+    tracing::debug!("{what} failed: {e:?}");
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return format!(
+            "{what} exited (WASI exit status {}) instead of returning a verdict",
+            exit.0
+        );
+    }
+    let shown = |text: String| check_kit::excerpt(&visible(text, false), MAX_DEATH_TEXT);
+    let death = stderr::death(&state.stderr.contents()).map(shown);
+    match (e.downcast_ref::<Trap>(), death) {
+        (Some(Trap::Interrupt), _) => timed_out(what, timeout),
+        (Some(Trap::StackOverflow), _) => {
             format!("{what} overflowed the wasm stack (runaway recursion?)")
         }
-        Some(trap) => match panic {
-            Some(p) => format!("{what} panicked: {p}"),
-            // Rust guests keep their stack in linear memory: running off it
-            // shows up as an out-of-bounds access, not a wasm stack overflow.
-            None if *trap == Trap::MemoryOutOfBounds => {
-                format!(
-                    "{what} trapped: out-of-bounds memory access (a stack overflow in the guest, or a bug)"
-                )
-            }
-            None => format!("{what} trapped: {trap}"),
-        },
-        None => format!("{what} failed: {e:#}"),
+        (_, Some(death)) => format!("{what} {death}"),
+        // Rust guests keep their stack in linear memory: running off it
+        // shows up as an out-of-bounds access, not a wasm stack overflow.
+        (Some(Trap::MemoryOutOfBounds), None) => format!(
+            "{what} trapped: out-of-bounds memory access (a stack overflow in the guest, or a bug)"
+        ),
+        (Some(trap), None) => {
+            let trap = trap.to_string();
+            format!("{what} trapped: {}", trap.trim_start_matches("wasm trap: "))
+        }
+        (None, None) => format!("{what} failed: {}", shown(e.root_cause().to_string())),
     }
-}
-
-/// The message of a Rust guest panic, from its stderr: the lines after
-/// `thread '…' panicked at FILE:LINE:COL:` minus the backtrace note.
-fn panic_message(stderr: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(stderr);
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let lines: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
-        .collect();
-    Some(check_kit::excerpt(&lines.join(" "), 1024))
 }
 
 /// Converts the plugin's verdict, enforcing the output caps: a check that

@@ -42,7 +42,7 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.1.0".into(),
             description: "misbehaves as configured".into(),
-            config_help: "one of: pass, loop, memory, recursion, panic, files, env, socket, http:URL, logs:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
+            config_help: "one of: pass, loop, memory, recursion, panic, stderr-spam, noise-then-panic, noise-then-trap, exit, files, env, socket, http:URL, logs:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
             capabilities: vec!["http".into(), "logs".into()],
         }
     }
@@ -75,6 +75,24 @@ impl Guest for Hostile {
                 verdict(Outcome::Pass, recurse(0, &mut pad).to_string())
             }
             "panic" => panic!("hostile guest panics on purpose"),
+            "stderr-spam" => {
+                for i in 0..2000 {
+                    eprintln!("chatter {i} {}", "e".repeat(100));
+                }
+                verdict(Outcome::Pass, "chatty but fine")
+            }
+            "noise-then-panic" => {
+                for i in 0..2000 {
+                    eprintln!("chatter {i} {}", "e".repeat(100));
+                }
+                panic!("the \x1b[32mreal\x1b[0m cause")
+            }
+            "noise-then-trap" => {
+                eprintln!("just chatter, no panic");
+                core::arch::wasm32::unreachable()
+            }
+            // wasi:cli/exit carries only ok or error: any non-zero code arrives as 1.
+            "exit" => std::process::exit(3),
             "files" => match std::fs::read_to_string("/etc/passwd") {
                 Ok(text) => verdict(Outcome::Pass, format!("read /etc/passwd: {} bytes", text.len())),
                 Err(e) => verdict(Outcome::Fail, format!("no file access: {e}")),
