@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use common::build::guest;
 use common::http::{Reply, Server};
 use pitwall::checks::{
-    Cache, Grants, Io, Limits, Outcome, PluginError, Run, Runtime, Source, Verdict, types,
+    Cache, CompileBounds, Compiler, Grants, Io, Limits, Outcome, PluginError, Run, Runtime, Source,
+    Verdict, types,
 };
 use pitwall::engine::ProjectView;
 
@@ -19,11 +20,20 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// overrun by far more (the loops never end).
 const MARGIN: Duration = Duration::from_secs(2);
 
-fn runtime() -> Runtime {
+/// A runtime compiling as the binary does: in a bounded child process.
+fn runtime_with(bounds: CompileBounds) -> Runtime {
     let cache = tempfile::tempdir().unwrap().keep();
     // SAFETY of set_var: tests in this binary do not read the environment concurrently.
     unsafe { std::env::set_var("PITWALL_CACHE_DIR", &cache) };
-    Runtime::new(Cache::from_env()).unwrap()
+    let compiler = Compiler::Child {
+        exe: env!("CARGO_BIN_EXE_pitwall").into(),
+        bounds,
+    };
+    Runtime::new(Cache::from_env(), compiler).unwrap()
+}
+
+fn runtime() -> Runtime {
+    runtime_with(CompileBounds::from_env().unwrap())
 }
 
 fn context() -> types::Context {
@@ -231,4 +241,49 @@ fn components_that_are_not_checks_are_refused_by_name() {
     assert!(matches!(load(core), PluginError::CoreModule(_)));
     assert!(matches!(load(empty), PluginError::Empty(_)));
     assert!(matches!(load(broken), PluginError::Invalid { .. }));
+}
+
+#[test]
+fn compilation_is_bounded_and_the_bound_hit_is_named() {
+    let hostile = || Source::File(guest("hostile"));
+    let slow = runtime_with(CompileBounds {
+        time: Duration::from_millis(20),
+        memory_bytes: 2 << 30,
+    });
+    let start = Instant::now();
+    let e = slow.load(&hostile()).err().expect("cannot compile in 20ms");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the child was not stopped"
+    );
+    assert!(
+        e.to_string()
+            .contains("longer than the 20ms compile-time bound"),
+        "{e}"
+    );
+
+    let small = runtime_with(CompileBounds {
+        time: Duration::from_secs(60),
+        memory_bytes: 24 << 20,
+    });
+    let e = small
+        .load(&hostile())
+        .err()
+        .expect("cannot compile in 24 MiB");
+    assert!(
+        e.to_string()
+            .contains("more than the 24 MiB compile-memory bound"),
+        "{e}"
+    );
+
+    // Within the bounds it loads, and a broken file is still called invalid.
+    let fine = runtime();
+    assert!(fine.load(&hostile()).is_ok());
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.wasm");
+    std::fs::write(&broken, b"\0asm\x0d\0\x01\0garbage").unwrap();
+    match fine.load(&Source::File(broken)).err().expect("refused") {
+        PluginError::Invalid { reason, .. } => assert!(!reason.is_empty()),
+        other => panic!("expected an invalid-component error, got {other}"),
+    }
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::fault::{SmallDisk, fill};
 use common::http::{Reply, Server};
 use common::memory::{Behaviour, Image, MemoryEngine};
-use pitwall::checks::{Cache, Runtime};
+use pitwall::checks::{Cache, Compiler, Runtime};
 use pitwall::config::{Config, Overrides};
 use pitwall::exit::Exit;
 use pitwall::report::{Progress, Redactor};
@@ -130,7 +130,7 @@ failure_limit = 2
     async fn deployer(&self) -> anyhow::Result<Deployer> {
         let config = Config::load(&self.dir.path().join("pitwall.toml"), &Overrides::default())?;
         let progress = Progress::new(Redactor::new(config.secrets.clone()));
-        let runtime = Runtime::new(Cache::from_env())?;
+        let runtime = Runtime::new(Cache::from_env(), Compiler::InProcess)?;
         Deployer::preflight(config, Arc::new(self.engine.clone()), runtime, progress).await
     }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use common::build::guest;
 use common::http::{Reply, Server};
 use pitwall::checks::{
-    Cache, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types,
+    Cache, Compiler, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types,
 };
 
 fn median(mut xs: Vec<Duration>) -> Duration {
@@ -101,7 +101,7 @@ async fn main() {
     let cache_dir = tempfile::tempdir().unwrap();
     // SAFETY of set_var: single-threaded at this point as far as env reads go.
     unsafe { std::env::set_var("PITWALL_CACHE_DIR", cache_dir.path()) };
-    let runtime = Runtime::new(Cache::from_env()).unwrap();
+    let runtime = Runtime::new(Cache::from_env(), Compiler::InProcess).unwrap();
     let trivial = runtime.load(&Source::File(guest("hostile"))).unwrap();
     let grants = Grants::default();
     let io = Io::replay(Vec::new());

@@ -3,6 +3,7 @@
 mod bindings;
 pub mod builtin;
 mod cache;
+mod compile;
 mod grants;
 mod host;
 mod limits;
@@ -14,6 +15,10 @@ mod verdict;
 
 pub use bindings::{CONTRACT, types};
 pub use cache::{Cache, CacheStatus};
+pub use compile::{
+    Bounds as CompileBounds, CHILD_ARG as COMPILER_CHILD_ARG, Compiler,
+    serve_child as serve_compiler,
+};
 pub use grants::Grants;
 pub use host::Io;
 pub use limits::Limits;

@@ -6,6 +6,13 @@ use pitwall::commands;
 use pitwall::exit::Exit;
 
 fn main() -> ExitCode {
+    // pitwall compiles checks in children of itself (see checks::compile).
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == pitwall::checks::COMPILER_CHILD_ARG)
+    {
+        return pitwall::checks::serve_compiler();
+    }
     let cli = Cli::parse();
     // anstream drops the colours when stderr is not a colour terminal.
     tracing_subscriber::fmt()

@@ -10,6 +10,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::compile::{CompileError, Compiler};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheStatus {
@@ -55,9 +57,10 @@ impl Cache {
     pub fn load(
         &self,
         engine: &Engine,
+        compiler: &Compiler,
         bytes: &[u8],
         sha256: &str,
-    ) -> wasmtime::Result<(Component, CacheStatus)> {
+    ) -> Result<(Component, CacheStatus), CompileError> {
         let entry = self.entry(engine, sha256).filter(|path| trusted(path));
         if let Some(path) = entry.as_deref().filter(|p| p.is_file()) {
             match verified(path, sha256) {
@@ -82,9 +85,14 @@ impl Cache {
                 Err(why) => tracing::warn!("recompiling: cache entry {} {why}", path.display()),
             }
         }
-        let component = Component::new(engine, bytes)?;
+        let compiled = compiler.compile(engine, bytes)?;
+        // SAFETY: as above, minus the cache: these bytes were produced just
+        // now, by this engine's settings, from this component.
+        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| {
+            CompileError::Process(format!("the compiled code does not load: {e:#}"))
+        })?;
         if let Some(path) = entry
-            && let Err(e) = store(&component, &path, sha256)
+            && let Err(e) = store(&compiled, &path, sha256)
         {
             tracing::warn!("cannot write the compile cache {}: {e:#}", path.display());
         }
@@ -107,14 +115,12 @@ fn checksum(sha256: &str, compiled: &[u8]) -> [u8; SUM] {
     h.finalize().into()
 }
 
-fn store(component: &Component, path: &Path, sha256: &str) -> anyhow::Result<()> {
-    let compiled = component.serialize()?;
+fn store(compiled: &[u8], path: &Path, sha256: &str) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(MAGIC.len() + SUM + compiled.len());
     bytes.extend_from_slice(MAGIC);
-    bytes.extend_from_slice(&checksum(sha256, &compiled));
-    bytes.extend_from_slice(&compiled);
-    crate::fsutil::write_atomic(path, &bytes)?;
-    Ok(())
+    bytes.extend_from_slice(&checksum(sha256, compiled));
+    bytes.extend_from_slice(compiled);
+    crate::fsutil::write_atomic(path, &bytes)
 }
 
 /// The compiled bytes of the entry at `path`, if its checksum holds.

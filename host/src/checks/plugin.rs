@@ -9,10 +9,11 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{CONTRACT, PLUGIN_EXPORT};
 use super::builtin::{self, BUILTINS};
+use super::compile::CompileError;
 use crate::fsutil::read_regular;
 
 /// The largest component accepted (a Python check is about 18 MB).
-const MAX_COMPONENT_BYTES: u64 = 64 << 20;
+pub(super) const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Clone)]
 pub enum Source {
@@ -89,6 +90,11 @@ pub enum PluginError {
     },
     #[error("{source_name} is not a valid WebAssembly component: {reason}")]
     Invalid { source_name: String, reason: String },
+    #[error("cannot compile {source_name}: {reason}")]
+    Compile {
+        source_name: String,
+        reason: CompileError,
+    },
     #[error("{source_name} cannot be linked: {reason}")]
     Link { source_name: String, reason: String },
 }

@@ -11,6 +11,7 @@ use wasmtime_wasi::I32Exit;
 
 use super::bindings::{Check, CheckPre, types};
 use super::cache::{Cache, CacheStatus};
+use super::compile::{self, CompileError, Compiler};
 use super::grants::Grants;
 use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
@@ -32,6 +33,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Cache,
+    compiler: Compiler,
 }
 
 /// A loaded, linked, pre-instantiated check.
@@ -54,10 +56,8 @@ pub struct Run<'a> {
 }
 
 impl Runtime {
-    pub fn new(cache: Cache) -> anyhow::Result<Runtime> {
-        let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+    pub fn new(cache: Cache, compiler: Compiler) -> anyhow::Result<Runtime> {
+        let engine = Engine::new(&compile::engine_config())?;
         spawn_epoch_ticker(&engine).context("cannot start the check deadline timer")?;
         let mut linker = Linker::new(&engine);
         // WASI is linked because guest standard libraries import it; the
@@ -68,6 +68,7 @@ impl Runtime {
             engine,
             linker,
             cache,
+            compiler,
         })
     }
 
@@ -82,10 +83,16 @@ impl Runtime {
         let sha256 = plugin::sha256(&bytes);
         let (component, cache) = self
             .cache
-            .load(&self.engine, &bytes, &sha256)
-            .map_err(|e| PluginError::Invalid {
-                source_name: name.clone(),
-                reason: format!("{e:#}"),
+            .load(&self.engine, &self.compiler, &bytes, &sha256)
+            .map_err(|e| match e {
+                CompileError::Invalid(reason) => PluginError::Invalid {
+                    source_name: name.clone(),
+                    reason,
+                },
+                reason => PluginError::Compile {
+                    source_name: name.clone(),
+                    reason,
+                },
             })?;
         let ty = component.component_type();
         plugin::check_contract(
@@ -258,7 +265,7 @@ fn timed_out(what: &str, timeout: Duration) -> String {
 
 /// Turns a trap or host error into one line for the operator, cause first.
 /// The wasm backtrace wasmtime attaches is for the check's author, who gets
-/// it with `RUST_LOG=pitwall=debug`.
+/// it with `PITWALL_LOG=debug`.
 fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration) -> String {
     if let Some(wanted) = state.limiter.refused {
         return format!(

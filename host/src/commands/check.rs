@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
 use crate::checks::{
-    CONTRACT, Cache, CacheStatus, Grants, Io, Limits, Recording, Run, Runtime, Source, Verdict,
-    types,
+    CONTRACT, Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source,
+    Verdict, types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
 use crate::engine::ProjectView;
@@ -73,7 +73,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     };
     let limits = Limits::with(args.timeout, args.memory.into()).map_err(anyhow::Error::msg)?;
 
-    let runtime = Runtime::new(Cache::from_env())?;
+    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
     let verdict = match runtime.prepare(&args.plugin, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
@@ -149,7 +149,7 @@ struct Inspection {
 }
 
 async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(Cache::from_env())?;
+    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
     let source = Source::parse(spec)?;
     let plugin = runtime.load(&source)?;
     let d = runtime

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::checks::{Cache, Runtime};
+use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, StackArgs};
 use crate::config::{Config, Overrides};
 use crate::engine::Compose;
@@ -40,7 +40,7 @@ pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
     )
     .await
     .map_err(|e| Refused::because("preflight", e))?;
-    let runtime = Runtime::new(Cache::from_env())
+    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
         .map_err(|e| Refused::because("cannot start the check runtime", e))?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
     Deployer::preflight(config, Arc::new(engine), runtime, progress).await

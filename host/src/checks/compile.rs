@@ -1,0 +1,250 @@
+//! Compiling a component to native code. Compilation happens before any of a
+//! check's own caps apply, and a hostile component can keep cranelift busy
+//! for minutes and gigabytes; so the binary compiles in a child process of
+//! its own with an address-space limit and a wall-clock bound, killed when
+//! either is hit, and the error says which.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+
+/// The hidden first argument that turns the pitwall binary into a compiler
+/// child (see `serve_child`).
+pub const CHILD_ARG: &str = "__compile-check";
+
+/// The engine settings, shared by the parent and its compiler children: code
+/// compiled in one engine only loads in an engine configured the same.
+pub fn engine_config() -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config
+}
+
+/// Compiled artifacts larger than this are refused (compiled Python checks
+/// are tens of MB).
+const MAX_ARTIFACT_BYTES: u64 = 1 << 30;
+
+/// How long and how much memory compiling one component may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub time: Duration,
+    pub memory_bytes: u64,
+}
+
+impl Bounds {
+    /// 60 s and 2 GiB fit an 18 MB Python check compiled on a loaded
+    /// machine several times over; `PITWALL_COMPILE_TIMEOUT` (e.g. `2m`) and
+    /// `PITWALL_COMPILE_MEMORY_MIB` change them.
+    pub fn from_env() -> Result<Bounds, String> {
+        let time = match std::env::var("PITWALL_COMPILE_TIMEOUT") {
+            Ok(v) => humantime::parse_duration(&v)
+                .ok()
+                .filter(|d| (Duration::from_secs(1)..=Duration::from_secs(3600)).contains(d))
+                .ok_or_else(|| {
+                    format!("PITWALL_COMPILE_TIMEOUT={v:?} is not a duration from 1s to 1h")
+                })?,
+            Err(_) => Duration::from_secs(60),
+        };
+        let memory_mib: u64 = match std::env::var("PITWALL_COMPILE_MEMORY_MIB") {
+            Ok(v) => v
+                .parse()
+                .ok()
+                .filter(|m| (256..=65536).contains(m))
+                .ok_or_else(|| {
+                    format!("PITWALL_COMPILE_MEMORY_MIB={v:?} is not a number from 256 to 65536")
+                })?,
+            Err(_) => 2048,
+        };
+        Ok(Bounds {
+            time,
+            memory_bytes: memory_mib << 20,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The component itself is wrong; the text is the cause.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(
+        "compiling took longer than the {} compile-time bound (set PITWALL_COMPILE_TIMEOUT to allow more)",
+        humantime::format_duration(*.0)
+    )]
+    Time(Duration),
+    #[error(
+        "compiling needed more than the {mib} MiB compile-memory bound (set PITWALL_COMPILE_MEMORY_MIB to allow more){}",
+        signal.map(|s| format!("; the compiler stopped with signal {s}")).unwrap_or_default()
+    )]
+    Memory { mib: u64, signal: Option<i32> },
+    /// The compiler process could not be run or read.
+    #[error("{0}")]
+    Process(String),
+}
+
+/// Where compilation runs.
+#[derive(Debug, Clone)]
+pub enum Compiler {
+    /// In this process, unbounded: for tests and benchmarks of components
+    /// the caller trusts.
+    InProcess,
+    /// In a child process of `exe` (the pitwall binary), under `bounds`.
+    Child { exe: PathBuf, bounds: Bounds },
+}
+
+impl Compiler {
+    /// The pitwall binary compiling in children of itself, under the
+    /// bounds the environment sets.
+    pub fn isolated() -> anyhow::Result<Compiler> {
+        let exe = std::env::current_exe().map_err(|e| {
+            anyhow::anyhow!("cannot find the pitwall binary to compile checks: {e}")
+        })?;
+        let bounds = Bounds::from_env().map_err(anyhow::Error::msg)?;
+        Ok(Compiler::Child { exe, bounds })
+    }
+
+    /// The component's native code, serialised for `Component::deserialize`
+    /// by an engine configured like `engine`.
+    pub fn compile(&self, engine: &Engine, component: &[u8]) -> Result<Vec<u8>, CompileError> {
+        match self {
+            Compiler::InProcess => engine
+                .precompile_component(component)
+                .map_err(|e| CompileError::Invalid(format!("{:#}", e.root_cause()))),
+            Compiler::Child { exe, bounds } => in_child(exe, *bounds, component),
+        }
+    }
+}
+
+fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, CompileError> {
+    let mut command = Command::new(exe);
+    command
+        .arg(CHILD_ARG)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let limit = libc::rlimit {
+        rlim_cur: bounds.memory_bytes,
+        rlim_max: bounds.memory_bytes,
+    };
+    // SAFETY: the closure runs between fork and exec, where only
+    // async-signal-safe calls are allowed; setrlimit is one, and nothing
+    // else happens there (no allocation, no locks).
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().map_err(|e| {
+        CompileError::Process(format!(
+            "cannot start the compiler process {}: {e}",
+            exe.display()
+        ))
+    })?;
+    // Pipes are drained on their own threads so a child blocked on a full
+    // pipe cannot stall the wait below.
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = component.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout
+            .take(MAX_ARTIFACT_BYTES)
+            .read_to_end(&mut out)
+            .map(|_| out)
+    });
+    let stderr = child.stderr.take().expect("piped");
+    let errors = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stderr.take(64 * 1024).read_to_string(&mut out);
+        out
+    });
+
+    let deadline = Instant::now() + bounds.time;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                // Killing closes the pipes, which ends the threads.
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => {
+                return Err(CompileError::Process(format!(
+                    "cannot wait for the compiler process: {e}"
+                )));
+            }
+        }
+    };
+    let _ = writer.join();
+    let output = reader.join().expect("reader thread does not panic");
+    let errors = errors.join().expect("stderr thread does not panic");
+    let Some(status) = status else {
+        return Err(CompileError::Time(bounds.time));
+    };
+    if status.success() {
+        return output
+            .map_err(|e| CompileError::Process(format!("cannot read the compiled code: {e}")));
+    }
+    Err(failure(status, errors.trim(), bounds))
+}
+
+/// Why the child failed, for the operator.
+fn failure(status: ExitStatus, errors: &str, bounds: Bounds) -> CompileError {
+    use std::os::unix::process::ExitStatusExt;
+    // An allocation refused under RLIMIT_AS aborts the child (Rust's
+    // "memory allocation of N bytes failed"); any other death by signal is
+    // treated the same, since nothing else in it raises one.
+    let out_of_memory = errors.contains("memory allocation of");
+    if out_of_memory || status.signal().is_some() {
+        return CompileError::Memory {
+            mib: bounds.memory_bytes >> 20,
+            signal: status.signal(),
+        };
+    }
+    // The child prints the cause on its last line.
+    let cause = errors
+        .lines()
+        .last()
+        .unwrap_or("the compiler gave no reason");
+    CompileError::Invalid(check_kit::excerpt(cause, 2048))
+}
+
+/// The child's side: read a component on stdin, write its native code on
+/// stdout. Errors go to stderr, cause only, on the last line.
+pub fn serve_child() -> std::process::ExitCode {
+    let mut bytes = Vec::new();
+    let read = std::io::stdin()
+        .take(super::plugin::MAX_COMPONENT_BYTES)
+        .read_to_end(&mut bytes);
+    let result = read
+        .map_err(|e| format!("cannot read the component: {e}"))
+        .and_then(|_| Engine::new(&engine_config()).map_err(|e| format!("{e:#}")))
+        .and_then(|engine| {
+            engine
+                .precompile_component(&bytes)
+                .map_err(|e| format!("{:#}", e.root_cause()))
+        })
+        .and_then(|compiled| {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&compiled)
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write the compiled code: {e}"))
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
