@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
+use super::verdict::excerpt;
+
 /// The hidden first argument that turns the pitwall binary into a compiler
 /// child (see `serve_child`).
 pub const CHILD_ARG: &str = "__compile-check";
@@ -216,7 +218,7 @@ fn failure(status: ExitStatus, errors: &str, bounds: Bounds) -> CompileError {
         .lines()
         .last()
         .unwrap_or("the compiler gave no reason");
-    CompileError::Invalid(check_kit::excerpt(cause, 2048))
+    CompileError::Invalid(excerpt(cause, 2048))
 }
 
 /// The child's side: read a component on stdin, write its native code on

@@ -17,7 +17,7 @@ use super::grants::Grants;
 use super::limits::{Limits, MemoryLimiter};
 use super::stderr::StderrTail;
 use super::tape::{Interaction, Replay};
-use super::verdict::{Evidence, visible};
+use super::verdict::{Evidence, excerpt, visible};
 use crate::engine::StackView;
 
 /// How host calls are answered. Cloned into every run; shared state is behind
@@ -179,7 +179,7 @@ impl HostState {
     /// for), so it is made visible and capped like the check's own text.
     fn note(&mut self, label: &str, value: String) {
         if self.journal.evidence.len() < MAX_HOST_EVIDENCE {
-            let value = check_kit::excerpt(&visible(value, false), MAX_NOTE_BYTES);
+            let value = excerpt(&visible(value, false), MAX_NOTE_BYTES);
             self.journal.evidence.push(Evidence::new(label, value));
         } else {
             self.journal.dropped_evidence += 1;

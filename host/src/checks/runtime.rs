@@ -17,7 +17,7 @@ use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
 use super::stderr;
-use super::verdict::{Evidence, Outcome, Verdict, check_label, visible};
+use super::verdict::{Evidence, Outcome, Verdict, check_label, excerpt, visible};
 
 /// How often the epoch advances: the granularity of deadlines and of the
 /// points where a running check yields to other tasks.
@@ -141,7 +141,7 @@ impl Runtime {
                 check.pitwall_check_plugin().call_describe(store).await
             })
             .await;
-        let text = |s: String| check_kit::excerpt(&visible(s, true), MAX_CHECK_TEXT);
+        let text = |s: String| excerpt(&visible(s, true), MAX_CHECK_TEXT);
         result.map(|d| types::Descriptor {
             name: text(d.name),
             version: text(d.version),
@@ -168,7 +168,7 @@ impl Runtime {
             })
             .await;
         result?.map_err(|reason| {
-            let reason = check_kit::excerpt(&visible(reason, true), MAX_CHECK_TEXT);
+            let reason = excerpt(&visible(reason, true), MAX_CHECK_TEXT);
             format!("{} rejected its configuration: {reason}", plugin.source)
         })
     }
@@ -281,7 +281,7 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
             exit.0
         );
     }
-    let shown = |text: String| check_kit::excerpt(&visible(text, false), MAX_DEATH_TEXT);
+    let shown = |text: String| excerpt(&visible(text, false), MAX_DEATH_TEXT);
     let death = stderr::death(&state.stderr.contents()).map(shown);
     match (e.downcast_ref::<Trap>(), death) {
         (Some(Trap::Interrupt), _) => timed_out(what, timeout),
@@ -327,7 +327,7 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
         return Err(format!(
             "the check returned a {} byte evidence item `{}`; the cap is {} bytes",
             e.label.len() + e.value.len(),
-            check_kit::excerpt(&e.label, 64),
+            excerpt(&e.label, 64),
             limits.max_evidence_value_bytes
         ));
     }

@@ -89,6 +89,19 @@ pub fn visible(text: String, keep_lines: bool) -> String {
         .collect()
 }
 
+/// Shortens `text` to at most `max` bytes on a char boundary, marking the
+/// cut: every byte a check makes the host keep or print is capped.
+pub fn excerpt(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
 /// Evidence labels under `host.` are the host's own; a check's are moved
 /// out of that namespace so they cannot pass for what the host saw.
 pub fn check_label(label: String) -> String {

@@ -1,77 +1,47 @@
 //! The wasm side: sends requests through the host and reports a verdict.
 
-wit_bindgen::generate!({ path: "../../wit", world: "check" });
-
 use std::collections::BTreeMap;
 
-use crate::{Config, Finding, Outcome, Request, Response, probe};
-use exports::pitwall::check::plugin::Guest;
-use pitwall::check::http;
-use pitwall::check::types::{self, Context, Descriptor, Verdict};
+use pitwall_check::{Capability, Check, Context, Verdict, http};
+
+use crate::{Config, Request, Response, probe};
 
 struct HttpProbe;
 
-impl Guest for HttpProbe {
-    fn describe() -> Descriptor {
-        Descriptor {
-            name: "http-probe".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: crate::DESCRIPTION.into(),
-            config_help: crate::CONFIG_HELP.into(),
-            capabilities: vec!["http".into()],
-        }
+impl Check for HttpProbe {
+    type Config = Config;
+    const CAPABILITIES: &'static [Capability] = &[Capability::Http];
+    const CONFIG_HELP: &'static str = crate::CONFIG_HELP;
+
+    fn config(text: &str) -> Result<Config, String> {
+        Config::parse(text)
     }
 
-    fn validate_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(drop)
-    }
-
-    fn run(ctx: Context, config: String) -> Verdict {
-        let config = match Config::parse(&config) {
-            Ok(c) => c,
-            Err(e) => {
-                return check_kit::to_verdict!(
-                    Finding::new(Outcome::Inconclusive, e, Vec::new()),
-                    types
-                );
-            }
-        };
+    fn run(ctx: &Context, config: Config) -> Verdict {
         let vars = BTreeMap::from([
-            ("release_id".to_string(), ctx.release_id),
-            ("project".to_string(), ctx.project),
+            ("release_id".to_string(), ctx.release_id.clone()),
+            ("project".to_string(), ctx.project.clone()),
         ]);
-        check_kit::to_verdict!(probe(&config, &vars, send), types)
+        probe(&config, &vars, send)
     }
 }
 
 fn send(req: Request) -> Result<Response, String> {
-    let request = http::Request {
-        method: req.method,
-        url: req.url,
-        headers: req
-            .headers
-            .into_iter()
-            .map(|(name, value)| http::Header { name, value })
-            .collect(),
-        body: req.body,
-        timeout_ms: req.timeout_ms,
-        follow_redirects: req.follow_redirects,
-    };
-    match http::send(&request) {
-        Ok(r) => Ok(Response {
-            status: r.status,
-            body: r.body,
-            truncated: r.truncated,
-            elapsed_ms: r.elapsed_ms,
-        }),
-        Err(e) => Err(match e {
-            http::Error::Denied(m) => m,
-            http::Error::Timeout(m) => format!("timed out: {m}"),
-            http::Error::Connect(m) => format!("cannot connect: {m}"),
-            http::Error::Invalid(m) => format!("invalid request: {m}"),
-            http::Error::Other(m) => m,
-        }),
+    let mut request = http::request(req.method, req.url).follow_redirects(req.follow_redirects);
+    for (name, value) in req.headers {
+        request = request.header(name, value);
     }
+    if let Some(body) = req.body {
+        request = request.body(body);
+    }
+    if let Some(ms) = req.timeout_ms {
+        request = request.timeout_ms(ms);
+    }
+    request.send().map_err(|e| match e {
+        // A denial names the grant to add; the prefix adds nothing.
+        http::Error::Denied(m) | http::Error::Other(m) => m,
+        other => other.to_string(),
+    })
 }
 
-export!(HttpProbe);
+pitwall_check::export!(HttpProbe);

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use check_kit::excerpt;
+use pitwall_check::excerpt;
 
-use crate::{Config, Finding, Outcome, Step};
+use crate::{Config, Outcome, Step, Verdict};
 
 /// A request as the host should send it.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,14 +18,7 @@ pub struct Request {
     pub follow_redirects: bool,
 }
 
-/// What came back.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-    pub truncated: bool,
-    pub elapsed_ms: u32,
-}
+pub use pitwall_check::http::Response;
 
 /// Runs the steps in order with `send`, substituting `${var}` from `vars` and
 /// from earlier captures; stops at the first step that does not pass.
@@ -33,7 +26,7 @@ pub fn probe(
     config: &Config,
     vars: &BTreeMap<String, String>,
     mut send: impl FnMut(Request) -> Result<Response, String>,
-) -> Finding {
+) -> Verdict {
     let mut vars = vars.clone();
     let mut evidence = Vec::new();
     let many = config.steps.len() > 1;
@@ -71,7 +64,7 @@ pub fn probe(
             Ok(r) => r,
             Err(e) => {
                 evidence.push((label("error"), e.clone()));
-                return Finding::new(Outcome::Fail, format!("{what}: {e}"), evidence);
+                return Verdict::with_evidence(Outcome::Fail, format!("{what}: {e}"), evidence);
             }
         };
         let body = String::from_utf8_lossy(&response.body);
@@ -81,7 +74,11 @@ pub fn probe(
         match judge(step, &response, &body, &vars) {
             Ok(()) => {}
             Err(problem) => {
-                return Finding::new(Outcome::Fail, format!("{what}: {problem}"), evidence);
+                return Verdict::with_evidence(
+                    Outcome::Fail,
+                    format!("{what}: {problem}"),
+                    evidence,
+                );
             }
         }
         for (var, path) in &step.capture {
@@ -90,7 +87,7 @@ pub fn probe(
                     vars.insert(var.clone(), json_text(&v));
                 }
                 None => {
-                    return Finding::new(
+                    return Verdict::with_evidence(
                         Outcome::Fail,
                         format!(
                             "{what}: no `{path}` in the response body to capture as ${{{var}}}"
@@ -105,7 +102,7 @@ pub fn probe(
             response.status, response.elapsed_ms
         ));
     }
-    Finding::new(Outcome::Pass, summaries.join("; "), evidence)
+    Verdict::with_evidence(Outcome::Pass, summaries.join("; "), evidence)
 }
 
 fn judge(
@@ -196,14 +193,12 @@ mod tests {
 
     fn ok(status: u16, body: &str, ms: u32) -> Result<Response, String> {
         Ok(Response {
-            status,
-            body: body.as_bytes().to_vec(),
-            truncated: false,
             elapsed_ms: ms,
+            ..Response::new(status, body)
         })
     }
 
-    fn run(config: &str, responses: Vec<Result<Response, String>>) -> (Finding, Vec<Request>) {
+    fn run(config: &str, responses: Vec<Result<Response, String>>) -> (Verdict, Vec<Request>) {
         let config = Config::parse(config).unwrap();
         let vars = BTreeMap::from([("release_id".to_string(), "r42".to_string())]);
         let mut responses = responses.into_iter();
@@ -275,11 +270,7 @@ mod tests {
             sent[1].headers,
             vec![("Authorization".into(), "Bearer t0k".into())]
         );
-        assert!(
-            f.evidence
-                .iter()
-                .any(|(l, v)| l == "logout.status" && v == "204")
-        );
+        assert_eq!(f.evidence("logout.status"), Some("204"));
 
         let (f, sent) = run(c, vec![ok(401, "no", 2)]);
         assert_eq!(f.outcome, Outcome::Fail);

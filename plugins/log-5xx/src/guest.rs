@@ -1,47 +1,35 @@
 //! The wasm side: reads logs through the host and reports a verdict.
 
-wit_bindgen::generate!({ path: "../../wit", world: "check" });
+use pitwall_check::{Capability, Check, Context, Verdict, stack};
 
-use crate::{Config, Finding, Outcome, evaluate, scan};
-use exports::pitwall::check::plugin::Guest;
-use pitwall::check::stack;
-use pitwall::check::types::{self, Context, Descriptor, Verdict};
+use crate::{Config, evaluate, scan};
 
 struct Log5xx;
 
-impl Guest for Log5xx {
-    fn describe() -> Descriptor {
-        Descriptor {
-            name: "log-5xx".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: crate::DESCRIPTION.into(),
-            config_help: crate::CONFIG_HELP.into(),
-            capabilities: vec!["logs".into()],
-        }
+impl Check for Log5xx {
+    type Config = Config;
+    const CAPABILITIES: &'static [Capability] = &[Capability::Logs];
+    const CONFIG_HELP: &'static str = crate::CONFIG_HELP;
+
+    fn config(text: &str) -> Result<Config, String> {
+        Config::parse(text)
     }
 
-    fn validate_config(config: String) -> Result<(), String> {
-        Config::parse(&config).map(drop)
-    }
-
-    fn run(ctx: Context, config: String) -> Verdict {
-        let finding = check(&ctx, &config)
-            .unwrap_or_else(|message| Finding::new(Outcome::Inconclusive, message, Vec::new()));
-        check_kit::to_verdict!(finding, types)
+    fn run(ctx: &Context, config: Config) -> Verdict {
+        check(ctx, &config).unwrap_or_else(Verdict::inconclusive)
     }
 }
 
-fn check(ctx: &Context, config: &str) -> Result<Finding, String> {
-    let config = Config::parse(config)?;
+fn check(ctx: &Context, config: &Config) -> Result<Verdict, String> {
     let window = ctx.now_ms.saturating_sub(ctx.started_at_ms);
-    let now = tally_window(&config, ctx.started_at_ms, ctx.now_ms)?;
+    let now = tally_window(config, ctx.started_at_ms, ctx.now_ms)?;
     let baseline = if config.baseline {
         let before = ctx.started_at_ms.saturating_sub(window);
-        Some(tally_window(&config, before, ctx.started_at_ms)?)
+        Some(tally_window(config, before, ctx.started_at_ms)?)
     } else {
         None
     };
-    Ok(evaluate(&config, &now, baseline.as_ref()))
+    Ok(evaluate(config, &now, baseline.as_ref()))
 }
 
 fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
@@ -59,4 +47,4 @@ fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::T
     ))
 }
 
-export!(Log5xx);
+pitwall_check::export!(Log5xx);

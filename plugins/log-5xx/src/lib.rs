@@ -5,13 +5,8 @@
 
 pub mod scan;
 
-pub use check_kit::{Finding, Outcome};
+pub use pitwall_check::{Outcome, Verdict};
 use serde::Deserialize;
-
-pub const DESCRIPTION: &str = "Counts HTTP 5xx responses in the access logs of the granted services since \
-the rollout started (nginx/Apache combined, JSON lines, logfmt), and fails when the count or ratio \
-passes the configured limits, optionally only when it is a spike over the window of equal length \
-before the rollout; can require a request id on every access line.";
 
 pub const CONFIG_HELP: &str = r#"JSON object:
   services            [string]  services whose logs to read (each must be granted with allow_logs); required
@@ -94,7 +89,7 @@ impl Config {
 
 /// Decides on the tallies of the rollout window and, if configured, of the
 /// window before it.
-pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tally>) -> Finding {
+pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tally>) -> Verdict {
     let mut evidence = vec![
         ("lines".to_string(), now.lines.to_string()),
         ("requests".to_string(), now.requests.to_string()),
@@ -111,14 +106,14 @@ pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tall
     }
 
     if now.requests < config.min_requests {
-        return Finding {
-            outcome: Outcome::Inconclusive,
-            summary: format!(
+        return Verdict::with_evidence(
+            Outcome::Inconclusive,
+            format!(
                 "only {} access lines since the rollout, {} needed to judge",
                 now.requests, config.min_requests
             ),
             evidence,
-        };
+        );
     }
 
     let mut problems = Vec::new();
@@ -171,9 +166,9 @@ pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tall
     }
 
     if problems.is_empty() {
-        Finding {
-            outcome: Outcome::Pass,
-            summary: format!(
+        Verdict::with_evidence(
+            Outcome::Pass,
+            format!(
                 "{} of {} requests were 5xx ({:.1}%) in {}",
                 now.errors_5xx,
                 now.requests,
@@ -181,13 +176,9 @@ pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tall
                 config.services.join(", ")
             ),
             evidence,
-        }
+        )
     } else {
-        Finding {
-            outcome: Outcome::Fail,
-            summary: problems.join("; "),
-            evidence,
-        }
+        Verdict::with_evidence(Outcome::Fail, problems.join("; "), evidence)
     }
 }
 

@@ -1,0 +1,69 @@
+//! Strict configuration parsing: an unknown key is an error that names it,
+//! so a typo (`max_queu_depth`) is caught at deploy preflight instead of
+//! silently falling back to a default.
+
+use serde::de::DeserializeOwned;
+
+/// Parses the JSON configuration into `T`, refusing keys `T` does not
+/// declare, with the path of the key (`steps[1].timout_ms`).
+pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    let mut unknown = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value: T = serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()))
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    de.end()
+        .map_err(|e| format!("invalid configuration: {e}"))?;
+    match unknown.as_slice() {
+        [] => Ok(value),
+        [one] => Err(format!("unknown configuration key `{one}` (a typo?)")),
+        many => Err(format!(
+            "unknown configuration keys {} (typos?)",
+            many.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Step {
+        url: String,
+        #[serde(default)]
+        timeout_ms: Option<u32>,
+    }
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Config {
+        steps: Vec<Step>,
+        #[serde(default)]
+        limit: u32,
+    }
+
+    #[test]
+    fn names_the_unknown_key_with_its_path() {
+        let e = parse::<Config>(r#"{"steps": [{"url": "a"}, {"url": "b", "timout_ms": 5}]}"#)
+            .unwrap_err();
+        assert_eq!(e, "unknown configuration key `steps.1.timout_ms` (a typo?)");
+        let e = parse::<Config>(r#"{"steps": [], "limt": 1, "x": 2}"#).unwrap_err();
+        assert_eq!(e, "unknown configuration keys `limt`, `x` (typos?)");
+    }
+
+    #[test]
+    fn parses_and_explains_wrong_types() {
+        let c = parse::<Config>(r#"{"steps": [{"url": "a"}], "limit": 3}"#).unwrap();
+        assert_eq!(c.limit, 3);
+        let e = parse::<Config>(r#"{"steps": [], "limit": "three"}"#).unwrap_err();
+        assert!(
+            e.starts_with("invalid configuration: invalid type: string \"three\""),
+            "{e}"
+        );
+        let e = parse::<Config>("{}").unwrap_err();
+        assert!(e.contains("missing field `steps`"), "{e}");
+    }
+}
