@@ -13,7 +13,7 @@ fn main() {
     let root = manifest
         .parent()
         .expect("host/ lives in the workspace root");
-    for dir in ["plugins", "sdk/rust", "wit"] {
+    for dir in ["plugins", "sdk", "templates", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     // A separate target directory: the outer build holds the lock on its own.

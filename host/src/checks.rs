@@ -3,6 +3,7 @@
 mod bindings;
 pub mod builtin;
 mod cache;
+mod case;
 mod compile;
 mod grants;
 mod host;
@@ -13,8 +14,9 @@ mod stderr;
 mod tape;
 mod verdict;
 
-pub use bindings::{CONTRACT, types};
+pub use bindings::{CONTRACT, CONTRACT_WIT, types};
 pub use cache::{Cache, CacheStatus};
+pub use case::{Case, CaseError, Expect};
 pub use compile::{
     Bounds as CompileBounds, CHILD_ARG as COMPILER_CHILD_ARG, Compiler,
     serve_child as serve_compiler,

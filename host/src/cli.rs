@@ -109,7 +109,62 @@ pub enum CheckCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Print the contract (WIT) this pitwall speaks, or write it to DIR/check.wit
+    Wit {
+        /// Write DIR/check.wit instead of printing it
+        #[arg(short = 'o', long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Create a check project that builds with one command and whose tests pass
+    #[command(after_help = CHECK_NEW_EXAMPLES)]
+    New {
+        /// The check's name: lowercase letters, digits and dashes (e.g. db-health)
+        name: String,
+        /// The language of the project
+        #[arg(long, value_enum)]
+        lang: Lang,
+        /// Where to create it (default: ./NAME); must not exist yet
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Run test cases: a check against canned host answers, compared with the verdict expected
+    #[command(
+        after_help = format!("{}\n\n{CHECK_TEST_EXAMPLES}", Exit::test_help()),
+        after_long_help = format!("{}\n\n{CHECK_TEST_EXAMPLES}\n\n{CHECK_TEST_FORMAT}", Exit::test_help())
+    )]
+    Test {
+        /// Case files (.toml, or a .json recording), or folders searched for
+        /// .toml cases (default: ./tests)
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// The check to test, instead of each case's `plugin`
+        #[arg(long, value_name = "PLUGIN")]
+        plugin: Option<String>,
+    },
 }
+
+/// A check project's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
+const CHECK_NEW_EXAMPLES: &str = "Examples:\n  \
+pitwall check new db-health --lang rust       # cargo test; cargo build --release --target wasm32-wasip2\n  \
+pitwall check new db-health --lang python     # python3 -m unittest; ./build.sh\n\n\
+The project carries the SDK and the contract at this pitwall's version; its README says the rest.";
+
+const CHECK_TEST_EXAMPLES: &str = "Examples:\n  \
+pitwall check test                            # every tests/**/*.toml\n  \
+pitwall check test tests/down.toml --plugin target/wasm32-wasip2/release/db_health.wasm\n  \
+pitwall check test run.json                   # a recording from `check run --record`\n\n\
+A case: plugin, config, allow_http/allow_logs, canned [[http]] / [[logs]] / [[containers]]\n\
+answers (or tape = a recording) and [expect] outcome, summary_contains, evidence;\n\
+`--help` shows the whole format.";
+
+/// The case format, as documented in the repository.
+const CHECK_TEST_FORMAT: &str = include_str!("../../docs/check-test-cases.md");
 
 const CHECK_RUN_EXAMPLES: &str = "Examples:\n  \
 pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \

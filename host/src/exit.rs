@@ -54,6 +54,16 @@ impl Exit {
         }
     }
 
+    /// `check test`: every case as expected, or not. A malformed case is
+    /// a usage error.
+    pub fn of_tests(all_as_expected: bool) -> Exit {
+        if all_as_expected {
+            Exit::Ok
+        } else {
+            Exit::RolledBack
+        }
+    }
+
     /// An error that ended a command: a refusal changed nothing; anything
     /// else may have, so a human should look.
     pub fn of_error(e: &anyhow::Error) -> Exit {
@@ -97,6 +107,16 @@ impl Exit {
         }
     }
 
+    /// What the code means after `check test`.
+    fn test_meaning(self) -> Option<&'static str> {
+        match self {
+            Exit::Ok => Some("every case got the verdict it expects"),
+            Exit::RolledBack => Some("a case's verdict differs from what it expects (shown)"),
+            Exit::Usage => Some("usage error, or a case file is malformed or missing"),
+            Exit::NeedsHuman | Exit::Refused | Exit::Interrupted => None,
+        }
+    }
+
     const ALL: [Exit; 6] = [
         Exit::Ok,
         Exit::RolledBack,
@@ -114,6 +134,11 @@ impl Exit {
     /// The `--help` table for `check run`.
     pub fn check_help() -> String {
         Self::table(Exit::check_meaning)
+    }
+
+    /// The `--help` table for `check test`.
+    pub fn test_help() -> String {
+        Self::table(Exit::test_meaning)
     }
 
     fn table(meaning: impl Fn(Exit) -> Option<&'static str>) -> String {

@@ -14,5 +14,7 @@ pub use pitwall::check::{http, log, stack, types};
 
 /// The contract this host speaks, as it appears in component export names.
 pub const CONTRACT: &str = "pitwall:check@0.1.0";
+/// The contract's text, as `pitwall check wit` prints it.
+pub const CONTRACT_WIT: &str = include_str!("../../../wit/check.wit");
 /// The interface every check exports.
 pub const PLUGIN_EXPORT: &str = "pitwall:check/plugin@0.1.0";

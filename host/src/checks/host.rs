@@ -75,6 +75,11 @@ impl Io {
         Io::Replay(Arc::new(Mutex::new(Replay::new(interactions))))
     }
 
+    /// A recording's answers, then a test case's canned ones.
+    pub fn canned(recorded: Vec<Interaction>, canned: Vec<Interaction>) -> Io {
+        Io::Replay(Arc::new(Mutex::new(Replay::with_canned(recorded, canned))))
+    }
+
     /// The recorded calls (empty unless recording); an error when they
     /// outgrew the recording's size budget, since a partial tape would not
     /// replay the run.

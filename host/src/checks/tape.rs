@@ -51,7 +51,11 @@ pub enum Call {
         body: Option<Vec<u8>>,
     },
     Containers,
-    Logs(String),
+    /// A service's logs; the window is `None` in a canned answer's key.
+    Logs {
+        service: String,
+        window: Option<(u64, Option<u64>, u32)>,
+    },
 }
 
 impl Call {
@@ -63,11 +67,28 @@ impl Call {
         }
     }
 
+    /// The call without what canned answers ignore: an HTTP body, a log
+    /// window.
+    fn loose(self) -> Call {
+        match self {
+            Call::Http { method, url, .. } => Call::Http {
+                method,
+                url,
+                body: None,
+            },
+            Call::Logs { service, .. } => Call::Logs {
+                service,
+                window: None,
+            },
+            Call::Containers => Call::Containers,
+        }
+    }
+
     pub fn logs(q: &LogsQuery) -> Call {
-        Call::Logs(format!(
-            "{} since {} until {:?} max {}",
-            q.service, q.since_ms, q.until_ms, q.max_lines
-        ))
+        Call::Logs {
+            service: q.service.clone(),
+            window: Some((q.since_ms, q.until_ms, q.max_lines)),
+        }
     }
 }
 
@@ -82,7 +103,13 @@ impl std::fmt::Display for Call {
                 Ok(())
             }
             Call::Containers => write!(f, "stack.containers"),
-            Call::Logs(q) => write!(f, "stack.logs {q}"),
+            Call::Logs { service, window } => {
+                write!(f, "stack.logs {service}")?;
+                if let Some((since, until, max)) = window {
+                    write!(f, " since {since} until {until:?} max {max}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -170,27 +197,50 @@ impl Recording {
     }
 }
 
-/// Answers host calls from a recording. Calls are matched by what they ask
-/// (method, URL and body; service and window), in recorded order per call.
+/// Answers host calls from a recording, then from canned answers. Recorded
+/// calls are matched by what they ask (method, URL and body; service and
+/// window), in recorded order per call. Canned answers (a test case's) are
+/// matched loosely — HTTP by method and URL, logs by service — in order, the
+/// last one repeating.
 #[derive(Debug, Default)]
 pub struct Replay {
     answers: HashMap<Call, VecDeque<Interaction>>,
+    canned: HashMap<Call, VecDeque<Interaction>>,
 }
 
 impl Replay {
     pub fn new(interactions: Vec<Interaction>) -> Replay {
-        let mut answers: HashMap<Call, VecDeque<Interaction>> = HashMap::new();
-        for i in interactions {
-            answers.entry(i.call()).or_default().push_back(i);
+        Replay::with_canned(interactions, Vec::new())
+    }
+
+    pub fn with_canned(recorded: Vec<Interaction>, canned: Vec<Interaction>) -> Replay {
+        let mut replay = Replay::default();
+        for i in recorded {
+            replay.answers.entry(i.call()).or_default().push_back(i);
         }
-        Replay { answers }
+        for i in canned {
+            replay
+                .canned
+                .entry(i.call().loose())
+                .or_default()
+                .push_back(i);
+        }
+        replay
     }
 
     fn answer(&mut self, call: &Call) -> Result<Interaction, String> {
-        self.answers
-            .get_mut(call)
-            .and_then(VecDeque::pop_front)
-            .ok_or_else(|| format!("replay: the recording has no answer for `{call}`"))
+        if let Some(recorded) = self.answers.get_mut(call).and_then(VecDeque::pop_front) {
+            return Ok(recorded);
+        }
+        if self.canned.is_empty() {
+            return Err(format!("replay: the recording has no answer for `{call}`"));
+        }
+        let loose = call.clone().loose();
+        match self.canned.get_mut(&loose) {
+            Some(queue) if queue.len() > 1 => Ok(queue.pop_front().expect("not empty")),
+            Some(queue) if !queue.is_empty() => Ok(queue[0].clone()),
+            _ => Err(format!("the test case has no answer for `{loose}`")),
+        }
     }
 
     // Answers are keyed by call, and a call's key fixes its kind, so the

@@ -1,4 +1,8 @@
-//! `pitwall check run | list | inspect`.
+//! `pitwall check run | list | inspect`, and through submodules `wit | new`
+//! (scaffold) and `test`.
+
+mod scaffold;
+mod test;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,6 +32,12 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
+        CheckCommand::Wit { out } => scaffold::wit(out.as_deref()),
+        CheckCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
+        CheckCommand::Test { paths, plugin } => {
+            let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
+            test::test(&runtime, &paths, plugin.as_deref()).await
+        }
     }
 }
 

@@ -71,10 +71,12 @@ pub trait Check {
 }
 
 /// Exports a [`Check`] as the component's `plugin` interface:
-/// `pitwall_check::export!(MyCheck);` once, at the crate root.
+/// `pitwall_check::export!(MyCheck);` once, at the crate root. Only wasm
+/// builds export: a native build (unit tests) links no component symbols.
 #[macro_export]
 macro_rules! export {
     ($check:ty) => {
+        #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct Exported;
             impl $crate::bindings::exports::pitwall::check::plugin::Guest for Exported {
