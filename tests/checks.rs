@@ -179,7 +179,8 @@ fn urls_outside_the_allow_list_are_denied_and_shown() {
     ));
     assert_eq!(code, 1, "{v}");
     let expected = format!(
-        "http GET {} denied: not under any allow_http prefix ({})",
+        "http GET {} denied: not under any allow_http prefix ({}); \
+         grant a prefix of it: `allow_http` in pitwall.toml, `--allow-http` on check run",
         s.url("/api/health/"),
         s.url("/other/")
     );
@@ -632,4 +633,22 @@ fn request_bodies_are_capped_like_responses() {
     let denied = evidence(&v, "host.denied");
     assert!(denied.iter().any(|d| d.contains("byte cap")), "{v}");
     assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_capability_nothing_grants_is_named_before_the_run() {
+    let out = run(pitwall().args([
+        "check",
+        "run",
+        "builtin:http-probe",
+        "--config",
+        r#"{"url": "http://127.0.0.1:9/health"}"#,
+    ]));
+    assert!(
+        out.stderr.contains(
+            "warning: the check needs `http` and nothing grants it: add --allow-http http://HOST:PORT/PATH/"
+        ),
+        "{}",
+        out.stderr
+    );
 }

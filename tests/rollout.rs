@@ -425,6 +425,24 @@ async fn a_garbled_state_env_is_a_refusal_that_names_it() {
     assert!(rig.lock().is_none());
 }
 
+#[tokio::test]
+async fn a_check_missing_its_grant_is_refused_at_preflight_naming_the_key() {
+    // Without the refusal, the check could only fail and the release would
+    // be blamed and rolled back.
+    let rig = Rig::with_checks(&CHECKS.replace("allow_http = [\"BASE/\"]\n", ""));
+    rig.engine.local("app:1.0", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(
+        ended
+            .error
+            .contains("check `health` needs `http` and nothing grants it: add allow_http = ["),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.engine.applies(), 0, "nothing touched");
+}
+
 // ---- pull ----
 
 #[tokio::test]

@@ -24,7 +24,7 @@ pub use release_id::validate_release_id;
 
 use failure::Notes;
 
-use crate::checks::{Io, Runtime};
+use crate::checks::{GrantSite, Io, Runtime};
 use crate::config::{Config, Phase};
 use crate::engine::Engine;
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
@@ -96,6 +96,20 @@ impl Deployer {
                         progress.redactor.apply(&e),
                     )
                 })?;
+            let ungranted = runtime
+                .ungranted(
+                    &plugin,
+                    &spec.grants,
+                    GrantSite::Config { check: &spec.name },
+                )
+                .await;
+            if !ungranted.is_empty() {
+                return Err(Refused::because(
+                    format!("check `{}`", spec.name),
+                    ungranted.join("; "),
+                )
+                .into());
+            }
             checks.push(Loaded {
                 spec: spec.clone(),
                 plugin,

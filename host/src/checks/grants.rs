@@ -55,6 +55,16 @@ pub struct Grants {
     pub allow_logs: Vec<String>,
 }
 
+/// Where an operator grants a check its capabilities, so a message names
+/// the exact place.
+#[derive(Debug, Clone, Copy)]
+pub enum GrantSite<'a> {
+    /// `pitwall check run` flags.
+    Flags,
+    /// A `[[checks]]` entry of pitwall.toml.
+    Config { check: &'a str },
+}
+
 impl Grants {
     /// Checks every prefix parses, so a typo is caught before a deploy.
     pub fn validate(&self) -> Result<(), String> {
@@ -92,14 +102,44 @@ impl Grants {
             Ok(target)
         } else if self.allow_http.is_empty() {
             Err(format!(
-                "http {method} {url} denied: the check has no allow_http grant"
+                "http {method} {url} denied: the check has no allow_http grant \
+                 (grant a prefix of it: `allow_http` in pitwall.toml, `--allow-http` on check run)"
             ))
         } else {
             Err(format!(
-                "http {method} {url} denied: not under any allow_http prefix ({})",
+                "http {method} {url} denied: not under any allow_http prefix ({}); \
+                 grant a prefix of it: `allow_http` in pitwall.toml, `--allow-http` on check run",
                 self.allow_http.join(", ")
             ))
         }
+    }
+
+    /// The capabilities a check declares (its `describe`) that these grants
+    /// leave empty, each as a sentence naming what to add where: a check
+    /// that needs `http` and has no `allow_http` can only fail, and a
+    /// deploy would blame the release for it.
+    pub fn ungranted(&self, capabilities: &[String], site: GrantSite<'_>) -> Vec<String> {
+        capabilities
+            .iter()
+            .filter_map(|c| {
+                let (key, flag, example) = match c.as_str() {
+                    "http" if self.allow_http.is_empty() => {
+                        ("allow_http", "--allow-http", "\"http://HOST:PORT/PATH/\"")
+                    }
+                    "logs" if self.allow_logs.is_empty() => ("allow_logs", "--allow-logs", "\"SERVICE\""),
+                    _ => return None,
+                };
+                Some(match site {
+                    GrantSite::Flags => format!(
+                        "the check needs `{c}` and nothing grants it: add {flag} {}",
+                        example.trim_matches('"')
+                    ),
+                    GrantSite::Config { check } => format!(
+                        "check `{check}` needs `{c}` and nothing grants it: add {key} = [{example}] to its [[checks]] entry in pitwall.toml"
+                    ),
+                })
+            })
+            .collect()
     }
 
     pub fn check_logs(&self, service: &str) -> Result<(), String> {
@@ -187,7 +227,8 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             e,
-            "http GET http://x/ denied: not under any allow_http prefix (http://a/)"
+            "http GET http://x/ denied: not under any allow_http prefix (http://a/); \
+             grant a prefix of it: `allow_http` in pitwall.toml, `--allow-http` on check run"
         );
         let e = Grants::default()
             .check_http("POST", "http://x/")
@@ -195,6 +236,33 @@ mod tests {
         assert!(e.contains("no allow_http grant"));
         let e = Grants::default().check_logs("db").unwrap_err();
         assert!(e.contains("`db` denied"));
+    }
+
+    #[test]
+    fn ungranted_capabilities_name_the_key_or_flag() {
+        let caps = vec!["http".to_string(), "logs".to_string(), "future".to_string()];
+        let none = Grants::default();
+        let m = none.ungranted(&caps, GrantSite::Config { check: "health" });
+        assert_eq!(m.len(), 2, "unknown capabilities are not guessed at: {m:?}");
+        assert!(m[0].contains("check `health` needs `http`"), "{}", m[0]);
+        assert!(
+            m[0].contains("allow_http = [\"http://HOST:PORT/PATH/\"]"),
+            "{}",
+            m[0]
+        );
+        assert!(m[1].contains("allow_logs = [\"SERVICE\"]"), "{}", m[1]);
+        let m = none.ungranted(&caps[..1], GrantSite::Flags);
+        assert_eq!(
+            m,
+            [
+                "the check needs `http` and nothing grants it: add --allow-http http://HOST:PORT/PATH/"
+            ]
+        );
+        assert!(
+            grants(&["http://a/"])
+                .ungranted(&caps[..1], GrantSite::Flags)
+                .is_empty()
+        );
     }
 
     #[test]

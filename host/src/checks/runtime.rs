@@ -12,7 +12,7 @@ use wasmtime_wasi::I32Exit;
 use super::bindings::{Check, CheckPre, types};
 use super::cache::{Cache, CacheStatus};
 use super::compile::{self, CompileError, Compiler};
-use super::grants::Grants;
+use super::grants::{GrantSite, Grants};
 use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
@@ -131,6 +131,21 @@ impl Runtime {
         let plugin = self.load(&source).map_err(|e| e.to_string())?;
         self.validate(&plugin, config, limits).await?;
         Ok(plugin)
+    }
+
+    /// What `grants` fail to give that the check says it needs (see
+    /// `Grants::ungranted`). A check that cannot describe itself is not
+    /// judged here: loading and validating it already vetted it.
+    pub async fn ungranted(
+        &self,
+        plugin: &Plugin,
+        grants: &Grants,
+        site: GrantSite<'_>,
+    ) -> Vec<String> {
+        match self.describe(plugin).await {
+            Ok(d) => grants.ungranted(&d.capabilities, site),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// The check's self-description. It is given no capabilities.

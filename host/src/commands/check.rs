@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
 use crate::checks::{
-    CONTRACT, Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source,
-    Verdict, types,
+    CONTRACT, Cache, CacheStatus, Compiler, GrantSite, Grants, Io, Limits, Recording, Run, Runtime,
+    Source, Verdict, types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
 use crate::engine::ProjectView;
@@ -87,6 +87,9 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let verdict = match runtime.prepare(&args.plugin, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
+            for missing in runtime.ungranted(&plugin, &grants, GrantSite::Flags).await {
+                report::warn(&format!("warning: {missing}"));
+            }
             if let Some(r) = &recording
                 && r.plugin_sha256 != plugin.sha256
             {
