@@ -180,3 +180,28 @@ outcome = "fail"
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert!(out.stdout.contains("2 passed, 0 failed"), "{}", out.stdout);
 }
+
+#[test]
+fn precompile_fills_the_cache_that_later_runs_use() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = run(pitwall().env("PITWALL_CACHE_DIR", cache.path()).args([
+        "check",
+        "precompile",
+        "builtin:http-probe",
+        "builtin:log-5xx",
+    ]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("builtin:log-5xx: compiled"),
+        "{}",
+        out.stdout
+    );
+    let out = run(pitwall().env("PITWALL_CACHE_DIR", cache.path()).args([
+        "check",
+        "inspect",
+        "--json",
+        "builtin:log-5xx",
+    ]));
+    let info: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(info["cached"], true, "{info}");
+}

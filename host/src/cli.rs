@@ -109,6 +109,12 @@ pub enum CheckCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Compile checks into the cache now (deploys then start without compiling)
+    Precompile {
+        /// `builtin:NAME` or paths to `.wasm` components
+        #[arg(required = true, value_name = "PLUGIN")]
+        plugins: Vec<String>,
+    },
     /// Print the contract (WIT) this pitwall speaks, or write it to DIR/check.wit
     Wit {
         /// Write DIR/check.wit instead of printing it

@@ -84,18 +84,25 @@ impl Deployer {
         progress: Progress,
     ) -> anyhow::Result<Deployer> {
         let mut checks = Vec::new();
-        for spec in &config.checks {
-            let plugin = runtime
-                .prepare(&spec.plugin, &spec.config, spec.limits)
-                .await
-                // The check may quote its configuration, which holds
-                // expanded `${VAR}`s: the message is scrubbed like output.
-                .map_err(|e| {
-                    Refused::because(
-                        format!("check `{}`", spec.name),
-                        progress.redactor.apply(&e),
-                    )
-                })?;
+        let specs: Vec<&str> = config.checks.iter().map(|c| c.plugin.as_str()).collect();
+        let loaded = runtime.load_all(&specs);
+        for (spec, plugin) in config.checks.iter().zip(loaded) {
+            let plugin = async {
+                let plugin = plugin?;
+                runtime
+                    .validate(&plugin, &spec.config, spec.limits)
+                    .await
+                    .map(|()| plugin)
+            }
+            .await
+            // The check may quote its configuration, which holds
+            // expanded `${VAR}`s: the message is scrubbed like output.
+            .map_err(|e| {
+                Refused::because(
+                    format!("check `{}`", spec.name),
+                    progress.redactor.apply(&e),
+                )
+            })?;
             let ungranted = runtime
                 .ungranted(
                     &plugin,

@@ -32,6 +32,7 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
+        CheckCommand::Precompile { plugins } => precompile(&plugins),
         CheckCommand::Wit { out } => scaffold::wit(out.as_deref()),
         CheckCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
         CheckCommand::Test { paths, plugin } => {
@@ -214,4 +215,38 @@ async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
         ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn precompile(specs: &[String]) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
+    let start = std::time::Instant::now();
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let mut failed = false;
+    for (spec, loaded) in specs.iter().zip(runtime.load_all(&specs)) {
+        match loaded {
+            Ok(p) => report::print(&format!(
+                "{spec}: {}\n",
+                match p.cache {
+                    CacheStatus::Hit => "already compiled",
+                    CacheStatus::Compiled => "compiled",
+                }
+            ))?,
+            Err(e) => {
+                failed = true;
+                report::warn(&format!("error: {e}"));
+            }
+        }
+    }
+    report::print(&format!(
+        "{} checks in {:.2} s; cache: {}\n",
+        specs.len(),
+        start.elapsed().as_secs_f64(),
+        runtime
+            .cache()
+            .dir()
+            .map_or("none (set PITWALL_CACHE_DIR)".into(), |d| d
+                .display()
+                .to_string())
+    ))?;
+    Ok(if failed { Exit::NeedsHuman } else { Exit::Ok }.into())
 }
