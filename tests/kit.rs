@@ -66,13 +66,8 @@ fn a_rust_check_from_nothing_to_a_passing_check_test() {
         pitwall().args(["check", "new", "db-health", "--lang", "rust"]),
         dir.path(),
     );
-    let project = dir.path().join("db-health");
     // Its own workspace and target: nothing of this repository is used.
-    let cargo = || {
-        let mut c = Command::new(env!("CARGO"));
-        c.env_remove("CARGO_TARGET_DIR").env_remove("RUSTFLAGS");
-        c
-    };
+    let project = dir.path().join("db-health");
     let tests = ok(cargo().args(["test", "--quiet"]), &project);
     assert!(tests.contains("3 passed"), "{tests}");
     ok(
@@ -117,6 +112,25 @@ fn a_rust_check_from_nothing_to_a_passing_check_test() {
     assert_eq!(info["name"], "db-health");
     assert_eq!(info["version"], "0.1.0");
     assert_eq!(info["capabilities"], serde_json::json!(["http"]));
+}
+
+/// `cargo` for a project of its own, outside this workspace's settings.
+fn cargo() -> Command {
+    let mut c = Command::new(env!("CARGO"));
+    c.env_remove("CARGO_TARGET_DIR").env_remove("RUSTFLAGS");
+    c
+}
+
+#[test]
+fn the_rust_example_passes_its_unit_tests_and_cases() {
+    let example = common::root().join("examples/checks/rust-health");
+    ok(cargo().args(["test", "--quiet"]), &example);
+    ok(
+        cargo().args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"]),
+        &example,
+    );
+    let out = ok(pitwall().args(["check", "test"]), &example);
+    assert!(out.contains("6 passed, 0 failed"), "{out}");
 }
 
 #[test]

@@ -10,14 +10,24 @@ pub fn parse<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     let text = if text.trim().is_empty() { "{}" } else { text };
     let mut unknown = Vec::new();
     let mut de = serde_json::Deserializer::from_str(text);
-    let value: T = serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()))
-        .map_err(|e| format!("invalid configuration: {e}"))?;
-    de.end()
-        .map_err(|e| format!("invalid configuration: {e}"))?;
-    match unknown.as_slice() {
-        [] => Ok(value),
-        [one] => Err(format!("unknown configuration key `{one}` (a typo?)")),
-        many => Err(format!(
+    let parsed: Result<T, _> =
+        serde_ignored::deserialize(&mut de, |path| unknown.push(path.to_string()))
+            .and_then(|value| de.end().map(|()| value));
+    // A misspelt required key shows up twice: unknown, and missing. The
+    // unknown one is the cause, so it comes first.
+    match (parsed, unknown_keys(&unknown)) {
+        (Ok(value), None) => Ok(value),
+        (Ok(_), Some(unknown)) => Err(unknown),
+        (Err(e), None) => Err(format!("invalid configuration: {e}")),
+        (Err(e), Some(unknown)) => Err(format!("{unknown}; invalid configuration: {e}")),
+    }
+}
+
+fn unknown_keys(keys: &[String]) -> Option<String> {
+    match keys {
+        [] => None,
+        [one] => Some(format!("unknown configuration key `{one}` (a typo?)")),
+        many => Some(format!(
             "unknown configuration keys {} (typos?)",
             many.iter()
                 .map(|k| format!("`{k}`"))
@@ -65,5 +75,10 @@ mod tests {
         );
         let e = parse::<Config>("{}").unwrap_err();
         assert!(e.contains("missing field `steps`"), "{e}");
+        let e = parse::<Config>(r#"{"stpes": []}"#).unwrap_err();
+        assert!(
+            e.starts_with("unknown configuration key `stpes` (a typo?); invalid configuration: missing field `steps`"),
+            "{e}"
+        );
     }
 }
