@@ -1204,3 +1204,69 @@ async fn a_startup_grace_shorter_than_the_deadline_bounds_the_wait() {
         "after 300 ms the unanswered attempts count: {health}"
     );
 }
+
+// ---- links planted in the state directory ----
+
+/// Replaces `name` in the state directory with a link to a copy of it
+/// elsewhere; returns the copy's path and content.
+fn plant_link(
+    state_dir: &std::path::Path,
+    outside: &std::path::Path,
+    name: &str,
+) -> (PathBuf, Vec<u8>) {
+    let inside = state_dir.join(name);
+    let target = outside.join(name);
+    let content = std::fs::read(&inside).unwrap_or_else(|_| b"outside content\n".to_vec());
+    std::fs::write(&target, &content).unwrap();
+    let _ = std::fs::remove_file(&inside);
+    std::os::unix::fs::symlink(&target, &inside).unwrap();
+    (target, content)
+}
+
+#[tokio::test]
+async fn nothing_is_written_through_links_planted_for_state_and_history() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let outside = tempfile::tempdir().unwrap();
+    let planted: Vec<_> = ["state.env", "history.jsonl"]
+        .iter()
+        .map(|name| plant_link(&rig.state_dir(), outside.path(), name))
+        .collect();
+    rig.engine.local("app:2.0", Image::healthy());
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    for (target, content) in &planted {
+        assert_eq!(
+            &std::fs::read(target).unwrap(),
+            content,
+            "{} was written through",
+            target.display()
+        );
+    }
+    // state.env was replaced (the link, not its target); the history link
+    // was refused and said so beside an honest outcome.
+    let state = rig.state_dir().join("state.env");
+    assert!(!std::fs::symlink_metadata(&state).unwrap().is_symlink());
+    assert_eq!(rig.current().as_deref(), Some("2.0"), "{}", ended.error);
+    let report = ended.report.expect("released");
+    assert!(
+        report
+            .bookkeeping
+            .iter()
+            .any(|b| b.contains("symbolic link")),
+        "{:?}",
+        report.bookkeeping
+    );
+}
+
+#[tokio::test]
+async fn a_lock_planted_as_a_link_is_refused_and_its_target_untouched() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let outside = tempfile::tempdir().unwrap();
+    let (target, content) = plant_link(&rig.state_dir(), outside.path(), "deploy.lock");
+    rig.engine.local("app:2.0", Image::healthy());
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert_eq!(std::fs::read(&target).unwrap(), content);
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
+}
