@@ -166,12 +166,20 @@ impl Recording {
     pub fn read(path: &Path) -> anyhow::Result<Recording> {
         let bytes = crate::fsutil::read_regular(path, MAX_TAPE_BYTES)
             .with_context(|| format!("cannot read the recording {}", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| {
+        let not_a_tape = || {
             format!(
                 "{} is not a pitwall recording (write one with `pitwall check run --record FILE`)",
                 path.display()
             )
-        })
+        };
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&bytes).with_context(not_a_tape)?;
+        if let Some(interactions) = value.get_mut("interactions") {
+            bodies::to_bytes(interactions)
+                .map_err(anyhow::Error::msg)
+                .with_context(not_a_tape)?;
+        }
+        serde_json::from_value(value).with_context(not_a_tape)
     }
 
     /// Writes atomically: a reader never sees half a recording. Credential
@@ -191,7 +199,11 @@ impl Recording {
                 }
             }
         }
-        let json = serde_json::to_vec_pretty(&tape).context("cannot serialise the recording")?;
+        let mut value = serde_json::to_value(&tape).context("cannot serialise the recording")?;
+        if let Some(interactions) = value.get_mut("interactions") {
+            bodies::to_readable(interactions);
+        }
+        let json = serde_json::to_vec_pretty(&value).context("cannot serialise the recording")?;
         crate::fsutil::write_atomic(path, &json)
             .with_context(|| format!("cannot write the recording {}", path.display()))
     }
@@ -309,5 +321,128 @@ fn blank_credential_fields(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(blank_credential_fields),
         _ => {}
+    }
+}
+
+/// Bodies in a tape, readable and editable by people: `{"json": …}` when the
+/// bytes are JSON that re-serialises to exactly the same bytes (replay
+/// matches request bodies byte for byte), `{"text": "…"}` for other UTF-8,
+/// `{"base64": "…"}` only for binary. Tapes written before this (bodies as
+/// arrays of byte numbers) are still read.
+mod bodies {
+    use base64::Engine as _;
+    use serde_json::Value;
+
+    const KEY: &str = "body";
+
+    /// Every `body` array of byte numbers, made readable.
+    pub fn to_readable(v: &mut Value) {
+        walk(v, &mut |body| {
+            let Some(bytes) = as_bytes(body) else {
+                return Ok(());
+            };
+            *body = readable(bytes);
+            Ok(())
+        })
+        .expect("making bodies readable cannot fail");
+    }
+
+    /// Every readable body back to its bytes; old-style arrays stay.
+    pub fn to_bytes(v: &mut Value) -> Result<(), String> {
+        walk(v, &mut |body| {
+            let Value::Object(o) = body else {
+                return Ok(());
+            };
+            let bytes = match (o.get("json"), o.get("text"), o.get("base64")) {
+                (Some(json), None, None) => serde_json::to_vec(json).map_err(|e| e.to_string())?,
+                (None, Some(Value::String(text)), None) => text.clone().into_bytes(),
+                (None, None, Some(Value::String(b64))) => base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|e| format!("a base64 body does not decode: {e}"))?,
+                _ => {
+                    return Err("a body must be one of {\"json\"}, {\"text\"}, {\"base64\"}".into());
+                }
+            };
+            *body = Value::Array(bytes.into_iter().map(Value::from).collect());
+            Ok(())
+        })
+    }
+
+    fn walk(
+        v: &mut Value,
+        f: &mut impl FnMut(&mut Value) -> Result<(), String>,
+    ) -> Result<(), String> {
+        match v {
+            Value::Object(o) => {
+                for (k, child) in o.iter_mut() {
+                    if k == KEY {
+                        f(child)?;
+                    } else {
+                        walk(child, f)?;
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for child in a {
+                    walk(child, f)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn as_bytes(v: &Value) -> Option<Vec<u8>> {
+        v.as_array()?
+            .iter()
+            .map(|n| n.as_u64().and_then(|n| u8::try_from(n).ok()))
+            .collect()
+    }
+
+    fn readable(bytes: Vec<u8>) -> Value {
+        let json = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(|j| j.is_object() || j.is_array())
+            .filter(|j| serde_json::to_vec(j).is_ok_and(|again| again == bytes));
+        let mut o = serde_json::Map::new();
+        match (json, String::from_utf8(bytes)) {
+            (Some(json), _) => o.insert("json".into(), json),
+            (None, Ok(text)) => o.insert("text".into(), Value::String(text)),
+            (None, Err(e)) => o.insert(
+                "base64".into(),
+                Value::String(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+            ),
+        };
+        Value::Object(o)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use serde_json::json;
+
+        #[test]
+        fn bodies_round_trip_readably() {
+            let original = json!([
+                {"request": {"body": null}, "result": {"Ok": {"body": [123,34,97,34,58,49,125]}}},
+                {"request": {"body": [104,105]}, "result": {"Ok": {"body": [255,0]}}},
+                {"result": {"Ok": {"body": [123, 32, 125]}}}
+            ]);
+            let mut v = original.clone();
+            to_readable(&mut v);
+            assert_eq!(v[0]["result"]["Ok"]["body"], json!({"json": {"a": 1}}));
+            assert_eq!(v[1]["request"]["body"], json!({"text": "hi"}));
+            assert_eq!(v[1]["result"]["Ok"]["body"], json!({"base64": "/wA="}));
+            // "{ }" is JSON, but not byte-exact once re-serialised: text.
+            assert_eq!(v[2]["result"]["Ok"]["body"], json!({"text": "{ }"}));
+            to_bytes(&mut v).unwrap();
+            assert_eq!(v, original);
+            // Old tapes (byte arrays) are read as they are.
+            let mut old = original.clone();
+            to_bytes(&mut old).unwrap();
+            assert_eq!(old, original);
+            let mut bad = json!([{"body": {"text": "a", "json": 1}}]);
+            assert!(to_bytes(&mut bad).is_err());
+        }
     }
 }
