@@ -1209,11 +1209,7 @@ async fn a_startup_grace_shorter_than_the_deadline_bounds_the_wait() {
 
 /// Replaces `name` in the state directory with a link to a copy of it
 /// elsewhere; returns the copy's path and content.
-fn plant_link(
-    state_dir: &std::path::Path,
-    outside: &std::path::Path,
-    name: &str,
-) -> (PathBuf, Vec<u8>) {
+fn plant_link(state_dir: &Path, outside: &Path, name: &str) -> (PathBuf, Vec<u8>) {
     let inside = state_dir.join(name);
     let target = outside.join(name);
     let content = std::fs::read(&inside).unwrap_or_else(|_| b"outside content\n".to_vec());
