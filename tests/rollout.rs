@@ -1266,3 +1266,49 @@ async fn a_lock_planted_as_a_link_is_refused_and_its_target_untouched() {
     assert_eq!(std::fs::read(&target).unwrap(), content);
     assert_eq!(rig.current().as_deref(), Some("1.0"));
 }
+
+#[tokio::test]
+async fn a_pitwall_killed_in_any_phase_is_told_truthfully_and_recovered() {
+    // SIGKILL leaves the lock in the phase the holder was in; each phase
+    // must lead to a truthful next command and a verified stack.
+    for (phase, touched) in [
+        ("preflight", false),
+        ("pulling", false),
+        ("applying", true),
+        ("soaking", true),
+        ("rolling-back", true),
+        ("recording", true),
+        ("recovering", true),
+    ] {
+        let rig = Rig::new();
+        let v1 = rig.released_1_0().await;
+        rig.engine.local("app:2.0", Image::healthy());
+        rig.leave_lock(dead_pid(), phase);
+        let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+        if !touched {
+            assert_eq!(ended.exit, Exit::Ok, "{phase}: {}", ended.error);
+            assert_eq!(rig.current().as_deref(), Some("2.0"), "{phase}");
+            continue;
+        }
+        assert_eq!(ended.exit, Exit::Refused, "{phase}: {}", ended.error);
+        assert!(
+            ended.error.contains("pitwall recover"),
+            "{phase}: {}",
+            ended.error
+        );
+        assert_eq!(rig.engine.applies(), 1, "{phase}: refused untouched");
+        let recovered = rig.recover().await;
+        assert_eq!(recovered.exit, Exit::Ok, "{phase}: {}", recovered.error);
+        assert_eq!(rig.engine.running().unwrap()["api"], v1, "{phase}");
+        assert_eq!(rig.current().as_deref(), Some("1.0"), "{phase}");
+        assert!(rig.lock().is_none(), "{phase}");
+        assert_eq!(rig.last()["action"], "recover", "{phase}");
+        let again = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+        assert_eq!(
+            again.exit,
+            Exit::Ok,
+            "{phase}: after recover: {}",
+            again.error
+        );
+    }
+}
