@@ -13,6 +13,7 @@ fn main() {
     let root = manifest
         .parent()
         .expect("host/ lives in the workspace root");
+    commit(root);
     for dir in ["plugins", "sdk", "templates", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
@@ -60,4 +61,21 @@ fn main() {
         std::fs::copy(&built, out.join(format!("{p}.wasm")))
             .unwrap_or_else(|e| panic!("cannot copy {}: {e}", built.display()));
     }
+}
+
+/// `pitwall --version` names the commit it was built from, when built from
+/// a git checkout.
+fn commit(root: &std::path::Path) {
+    for f in [".git/HEAD", ".git/refs/heads"] {
+        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    }
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(root)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown commit".into());
+    println!("cargo:rustc-env=PITWALL_COMMIT={commit}");
 }

@@ -142,3 +142,31 @@ fn colours_show_on_a_terminal_unless_no_color_is_set() {
     assert!(plain.contains("FAIL"), "{plain:?}");
     assert!(!plain.contains(ESC), "NO_COLOR: {plain:?}");
 }
+
+#[test]
+fn completions_load_in_bash_and_the_man_page_renders() {
+    let script = run(pitwall().args(["completions", "bash"]));
+    assert_eq!(script.code, 0, "{}", script.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pitwall.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p pitwall", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&loaded.stdout).contains("-F _pitwall pitwall"),
+        "{}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let man = run(pitwall().arg("man"));
+    assert!(man.stdout.contains(".TH pitwall 1"), "{}", man.stdout);
+    assert!(man.stdout.contains("deploy"), "subcommands are listed");
+    let version = run(pitwall().arg("--version"));
+    assert!(
+        version.stdout.starts_with("pitwall 0.1.0 ("),
+        "{}",
+        version.stdout
+    );
+}

@@ -10,7 +10,7 @@ use crate::exit::Exit;
 #[derive(Debug, Parser)]
 #[command(
     name = "pitwall",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PITWALL_COMMIT"), ")"),
     about = "Deploy Docker Compose stacks; judge every release with sandboxed WebAssembly checks",
     long_about = "pitwall pulls a release's images, applies the compose stack, runs the configured \
 checks (WebAssembly components) and either records the release or rolls back to the previous one.\n\n\
@@ -90,6 +90,13 @@ pub enum Command {
     /// Run, list and inspect checks (WebAssembly components)
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Print a shell completion script (e.g. `source <(pitwall completions bash)`)
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `pitwall man > pitwall.1`
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +107,11 @@ pub enum CheckCommand {
     )]
     Run(Box<CheckRunArgs>),
     /// List the built-in checks
-    List,
+    List {
+        /// Print a JSON array
+        #[arg(long)]
+        json: bool,
+    },
     /// Show what a check says about itself, its contract version, size and cache state
     Inspect {
         /// `builtin:NAME` or a path to a `.wasm` component

@@ -41,6 +41,8 @@ fn main() -> ExitCode {
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
+            Command::Completions { shell } => commands::manual::completions(shell),
+            Command::Man => commands::manual::man(),
         }
     });
     match result {

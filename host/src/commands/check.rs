@@ -23,12 +23,22 @@ use crate::report;
 pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
     match command {
         CheckCommand::Run(args) => run(*args).await,
-        CheckCommand::List => {
-            let list: String = BUILTINS
-                .iter()
-                .map(|b| format!("builtin:{:<12} {}\n", b.name, b.summary))
-                .collect();
-            report::print(&list)?;
+        CheckCommand::List { json } => {
+            if json {
+                let list: Vec<_> = BUILTINS
+                    .iter()
+                    .map(|b| {
+                        serde_json::json!({"plugin": format!("builtin:{}", b.name), "summary": b.summary})
+                    })
+                    .collect();
+                report::print_json(&list)?;
+            } else {
+                let list: String = BUILTINS
+                    .iter()
+                    .map(|b| format!("builtin:{:<12} {}\n", b.name, b.summary))
+                    .collect();
+                report::print(&list)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
