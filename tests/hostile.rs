@@ -23,7 +23,8 @@ const MARGIN: Duration = Duration::from_secs(2);
 /// A runtime compiling as the binary does: in a bounded child process.
 fn runtime_with(bounds: CompileBounds) -> Runtime {
     let cache = tempfile::tempdir().unwrap().keep();
-    // SAFETY of set_var: tests in this binary do not read the environment concurrently.
+    // SAFETY of set_var: nextest runs each test in its own process, and
+    // this runs before the test starts threads or children.
     unsafe { std::env::set_var("PITWALL_CACHE_DIR", &cache) };
     let compiler = Compiler::Child {
         exe: env!("CARGO_BIN_EXE_pitwall").into(),

@@ -275,7 +275,7 @@ impl CaseFile {
                     until_ms: None,
                     max_lines: 0,
                 },
-                result: Ok(l.lines.join("\n")),
+                result: Ok(l.lines.iter().map(|l| format!("{l}\n")).collect()),
             });
         }
         if !self.containers.is_empty() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
-use super::verdict::excerpt;
+use super::verdict::{excerpt, visible};
 
 /// The hidden first argument that turns the pitwall binary into a compiler
 /// child (see `serve_child`).
@@ -112,9 +112,9 @@ impl Compiler {
     /// by an engine configured like `engine`.
     pub fn compile(&self, engine: &Engine, component: &[u8]) -> Result<Vec<u8>, CompileError> {
         match self {
-            Compiler::InProcess => engine
-                .precompile_component(component)
-                .map_err(|e| CompileError::Invalid(format!("{:#}", e.root_cause()))),
+            Compiler::InProcess => engine.precompile_component(component).map_err(|e| {
+                CompileError::Invalid(excerpt(&visible(e.root_cause().to_string(), false), 2048))
+            }),
             Compiler::Child { exe, bounds } => in_child(exe, *bounds, component),
         }
     }
@@ -127,17 +127,34 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let limit = libc::rlimit {
-        rlim_cur: bounds.memory_bytes,
-        rlim_max: bounds.memory_bytes,
+    let limit = |n: u64| libc::rlimit {
+        rlim_cur: n,
+        rlim_max: n,
     };
+    let memory = limit(bounds.memory_bytes);
+    // CPU time backs the wall-clock bound if this process dies and cannot
+    // kill the child; compilation is parallel, hence twice the bound.
+    let cpu = limit(2 * bounds.time.as_secs() + 5);
+    // An abort under the memory bound must not leave a core dump of it.
+    let core = limit(0);
     // SAFETY: the closure runs between fork and exec, where only
-    // async-signal-safe calls are allowed; setrlimit is one, and nothing
-    // else happens there (no allocation, no locks).
+    // async-signal-safe calls are allowed; setrlimit and prctl are such
+    // calls (plain system calls on values copied in), and nothing else
+    // happens there: no allocation, no locks.
     unsafe {
         use std::os::unix::process::CommandExt;
         command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+            let set = |resource, value: &libc::rlimit| {
+                if libc::setrlimit(resource, value) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            };
+            set(libc::RLIMIT_AS, &memory)?;
+            set(libc::RLIMIT_CPU, &cpu)?;
+            set(libc::RLIMIT_CORE, &core)?;
+            // If pitwall dies (SIGKILL), the compiler dies with it.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -150,7 +167,9 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
         ))
     })?;
     // Pipes are drained on their own threads so a child blocked on a full
-    // pipe cannot stall the wait below.
+    // pipe cannot stall the wait below; stderr is drained to the end and
+    // its tail kept, stdout read up to the cap (past it, the child is
+    // killed).
     let mut stdin = child.stdin.take().expect("piped");
     let input = component.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -158,21 +177,37 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
     let reader = std::thread::spawn(move || {
         let mut out = Vec::new();
         stdout
-            .take(MAX_ARTIFACT_BYTES)
+            .take(MAX_ARTIFACT_BYTES + 1)
             .read_to_end(&mut out)
             .map(|_| out)
     });
-    let stderr = child.stderr.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
     let errors = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stderr.take(64 * 1024).read_to_string(&mut out);
-        out
+        let mut tail = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            tail.extend_from_slice(&buf[..n]);
+            tail.drain(..tail.len().saturating_sub(16 * 1024));
+        }
+        String::from_utf8_lossy(&tail).into_owned()
     });
 
     let deadline = Instant::now() + bounds.time;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
+            // The reader stopped at the cap: the output is already too big.
+            Ok(None) if reader.is_finished() => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(CompileError::Process(format!(
+                    "the compiled code is larger than {} MiB",
+                    MAX_ARTIFACT_BYTES >> 20
+                )));
+            }
             Ok(None) if Instant::now() >= deadline => {
                 // Killing closes the pipes, which ends the threads.
                 let _ = child.kill();
@@ -194,36 +229,80 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
         return Err(CompileError::Time(bounds.time));
     };
     if status.success() {
-        return output
-            .map_err(|e| CompileError::Process(format!("cannot read the compiled code: {e}")));
+        return match output {
+            Ok(out) if out.len() as u64 > MAX_ARTIFACT_BYTES => {
+                Err(CompileError::Process(format!(
+                    "the compiled code is larger than {} MiB",
+                    MAX_ARTIFACT_BYTES >> 20
+                )))
+            }
+            Ok(out) => Ok(out),
+            Err(e) => Err(CompileError::Process(format!(
+                "cannot read the compiled code: {e}"
+            ))),
+        };
     }
     Err(failure(status, errors.trim(), bounds))
 }
 
+/// Exit code of a compiler child that panicked (the child's panic hook).
+const PANIC_EXIT: i32 = 70;
+
 /// Why the child failed, for the operator.
 fn failure(status: ExitStatus, errors: &str, bounds: Bounds) -> CompileError {
     use std::os::unix::process::ExitStatusExt;
-    // An allocation refused under RLIMIT_AS aborts the child (Rust's
-    // "memory allocation of N bytes failed"); any other death by signal is
-    // treated the same, since nothing else in it raises one.
-    let out_of_memory = errors.contains("memory allocation of");
-    if out_of_memory || status.signal().is_some() {
+    // Allocation refused under RLIMIT_AS: Rust's "memory allocation of N
+    // bytes failed" (then abort), ENOMEM from a mapping, or EAGAIN from a
+    // thread whose stack cannot be mapped.
+    let memory_signs = [
+        "memory allocation of",
+        "Cannot allocate memory",
+        "Resource temporarily unavailable",
+    ];
+    // Under an address-space limit, a failed mapping can also surface as a
+    // crash (a stack or guard page that could not be mapped); the compiler
+    // itself is trusted code, so such a death is taken as the bound.
+    let crashed = matches!(
+        status.signal(),
+        Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT)
+    );
+    if crashed || memory_signs.iter().any(|s| errors.contains(s)) {
         return CompileError::Memory {
             mib: bounds.memory_bytes >> 20,
             signal: status.signal(),
         };
     }
     // The child prints the cause on its last line.
-    let cause = errors
-        .lines()
-        .last()
-        .unwrap_or("the compiler gave no reason");
-    CompileError::Invalid(excerpt(cause, 2048))
+    let cause = excerpt(
+        &visible(errors.lines().last().unwrap_or_default().to_string(), false),
+        2048,
+    );
+    match (status.signal(), status.code()) {
+        (Some(signal), _) => CompileError::Process(format!(
+            "the compiler process died of signal {signal}{}",
+            if cause.is_empty() {
+                String::new()
+            } else {
+                format!(": {cause}")
+            }
+        )),
+        (None, Some(PANIC_EXIT)) => CompileError::Process(format!("the compiler crashed: {cause}")),
+        _ if cause.is_empty() => {
+            CompileError::Process("the compiler failed without a reason".into())
+        }
+        _ => CompileError::Invalid(cause),
+    }
 }
 
 /// The child's side: read a component on stdin, write its native code on
 /// stdout. Errors go to stderr, cause only, on the last line.
 pub fn serve_child() -> std::process::ExitCode {
+    // A panic is one line and its own exit code, so the parent does not
+    // mistake it for the component's fault.
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("\ncompiler panicked: {info}");
+        std::process::exit(PANIC_EXIT);
+    }));
     let mut bytes = Vec::new();
     let read = std::io::stdin()
         .take(super::plugin::MAX_COMPONENT_BYTES)

@@ -146,21 +146,24 @@ impl Runtime {
         let mut distinct: Vec<&str> = specs.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
-        let loaded: Vec<(&str, Result<Plugin, String>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = distinct
-                .iter()
-                .map(|&spec| (spec, scope.spawn(move || self.load_spec(spec))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(spec, h)| {
+        // As many compilers at once as there are cores: each may take the
+        // whole compile-memory bound.
+        let width = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut loaded: Vec<(&str, Result<Plugin, String>)> = Vec::new();
+        for batch in distinct.chunks(width) {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = batch
+                    .iter()
+                    .map(|&spec| (spec, scope.spawn(move || self.load_spec(spec))))
+                    .collect();
+                for (spec, h) in handles {
                     let result = h
                         .join()
                         .unwrap_or_else(|_| Err(format!("loading {spec} panicked")));
-                    (spec, result)
-                })
-                .collect()
-        });
+                    loaded.push((spec, result));
+                }
+            });
+        }
         specs
             .iter()
             .map(|spec| {
@@ -174,8 +177,8 @@ impl Runtime {
     }
 
     /// What `grants` fail to give that the check says it needs (see
-    /// `Grants::ungranted`). A check that cannot describe itself is not
-    /// judged here: loading and validating it already vetted it.
+    /// `Grants::ungranted`). A check whose `describe` fails declares
+    /// nothing, so nothing is missing; its runs report the failure.
     pub async fn ungranted(
         &self,
         plugin: &Plugin,
@@ -382,7 +385,7 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
         return Err(format!(
             "the check returned a {} byte evidence item `{}`; the cap is {} bytes",
             e.label.len() + e.value.len(),
-            excerpt(&e.label, 64),
+            excerpt(&visible(e.label.clone(), false), 64),
             limits.max_evidence_value_bytes
         ));
     }

@@ -2,7 +2,7 @@
 //! services the check's `allow_logs` grants, nothing else.
 
 use super::super::bindings::stack;
-use super::super::tape::{Call, Interaction, LogsQuery, Replay};
+use super::super::tape::{Call, Interaction, LogsQuery};
 use super::HostState;
 use crate::engine::{Container, LogWindow};
 
@@ -25,7 +25,15 @@ impl stack::Host for HostState {
                         .map_err(|e| e.to_string())
                 },
                 |result| Interaction::StackContainers { result },
-                Replay::containers,
+                // A recording or a test case answers as the engine would:
+                // only the granted services.
+                |replay| {
+                    replay.containers().map(|cs| {
+                        cs.into_iter()
+                            .filter(|c| services.contains(&c.service))
+                            .collect()
+                    })
+                },
             )
             .await;
         if let Err(e) = &result {
@@ -76,7 +84,12 @@ impl stack::Host for HostState {
                     query: query.clone(),
                     result,
                 },
-                |replay| replay.logs(&query),
+                // Capped like a live answer: the newest `max_lines` lines.
+                |replay| {
+                    replay
+                        .logs(&query)
+                        .map(|text| newest_lines(&text, query.max_lines as usize))
+                },
             )
             .await;
         let seen = match &result {
@@ -97,4 +110,13 @@ fn to_wit_container(c: Container) -> stack::Container {
         health: c.health.map(|h| h.as_str().to_string()),
         restart_count: c.restart_count,
     }
+}
+
+/// The last `max` lines of `text`.
+fn newest_lines(text: &str, max: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(max)..]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
