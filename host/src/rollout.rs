@@ -86,7 +86,12 @@ impl Deployer {
         let mut checks = Vec::new();
         for spec in &config.checks {
             let plugin = runtime
-                .prepare(&spec.plugin, &spec.config, spec.limits)
+                .prepare(
+                    &spec.plugin,
+                    spec.sha256.as_deref(),
+                    &spec.config,
+                    spec.limits,
+                )
                 .await
                 // The check may quote its configuration, which holds
                 // expanded `${VAR}`s: the message is scrubbed like output.

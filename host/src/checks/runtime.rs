@@ -38,7 +38,8 @@ pub struct Runtime {
 
 /// A loaded, linked, pre-instantiated check.
 pub struct Plugin {
-    /// How it was named: `builtin:NAME` or the path.
+    /// How it was named: `builtin:NAME`, the path, or the `oci://`
+    /// reference with its digest.
     pub source: String,
     pub sha256: String,
     pub size: usize,
@@ -118,17 +119,31 @@ impl Runtime {
         })
     }
 
-    /// Loads the check `spec` names (`builtin:NAME` or a path) and has it
-    /// validate `config`: what every configured check passes before anything
-    /// is touched. The error is one line for the operator.
+    /// Loads the check `spec` names (`builtin:NAME`, `oci://…` or a path),
+    /// refuses it unless its bytes have the SHA-256 `pin` (when given), and
+    /// has it validate `config`: what every configured check passes before
+    /// anything is touched. The error is one line for the operator.
     pub async fn prepare(
         &self,
         spec: &str,
+        pin: Option<&str>,
         config: &str,
         limits: Limits,
     ) -> Result<Plugin, String> {
-        let source = Source::parse(spec).map_err(|e| e.to_string())?;
+        let source = Source::resolve(spec, &self.cache)
+            .await
+            .map_err(|e| e.to_string())?;
         let plugin = self.load(&source).map_err(|e| e.to_string())?;
+        if let Some(expected) = pin
+            && expected != plugin.sha256
+        {
+            return Err(PluginError::Pin {
+                source_name: plugin.source,
+                expected: expected.to_string(),
+                actual: plugin.sha256,
+            }
+            .to_string());
+        }
         self.validate(&plugin, config, limits).await?;
         Ok(plugin)
     }

@@ -1,4 +1,4 @@
-//! `pitwall check run | list | inspect`.
+//! `pitwall check run | list | inspect | push | pull`.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
+use crate::checks::oci::{self, OciError};
 use crate::checks::{
     CONTRACT, Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source,
     Verdict, types,
@@ -28,6 +29,12 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
+        CheckCommand::Push {
+            plugin,
+            target,
+            json,
+        } => push(&plugin, &target, json).await,
+        CheckCommand::Pull { reference, json } => pull(&reference, json).await,
     }
 }
 
@@ -74,7 +81,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let limits = Limits::with(args.timeout, args.memory.into()).map_err(anyhow::Error::msg)?;
 
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
-    let verdict = match runtime.prepare(&args.plugin, &config, limits).await {
+    let verdict = match runtime.prepare(&args.plugin, None, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
             if let Some(r) = &recording
@@ -150,7 +157,7 @@ struct Inspection {
 
 async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
-    let source = Source::parse(spec)?;
+    let source = Source::resolve(spec, runtime.cache()).await?;
     let plugin = runtime.load(&source)?;
     let d = runtime
         .describe(&plugin)
@@ -198,6 +205,81 @@ async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
             info.cache_dir.as_deref().unwrap_or("no cache directory"),
             info.description,
             info.config_help
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `spec` as an `oci://` reference, or why not.
+fn oci_reference(spec: &str) -> Result<oci::Reference, OciError> {
+    oci::Reference::parse(spec).unwrap_or_else(|| {
+        Err(OciError::BadReference {
+            spec: spec.to_string(),
+            reason: "it does not start with oci://".into(),
+        })
+    })
+}
+
+async fn push(spec: &str, target: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let target = oci_reference(target)?;
+    let component = oci::Component::read(&Source::parse(spec)?)?;
+    let pushed = oci::push(&component, &target).await?;
+    if json {
+        report::print_json(&serde_json::json!({
+            "reference": pushed.to_string(),
+            "digest": pushed.digest().map(ToString::to_string),
+        }))?;
+    } else {
+        report::print(&format!("{pushed}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Fetched {
+    /// Pinned to the manifest digest.
+    reference: String,
+    digest: Option<String>,
+    path: String,
+    /// The component's own SHA-256, what `sha256 =` pins.
+    sha256: String,
+    size_bytes: usize,
+    /// Whether it came from the cache, without the registry.
+    cached: bool,
+}
+
+async fn pull(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let reference = oci_reference(spec)?;
+    let pulled = oci::resolve(&reference, &oci::Store::new(&Cache::from_env())).await?;
+    let path = pulled
+        .path
+        .as_ref()
+        .ok_or_else(|| OciError::NoCache(pulled.reference.to_string()))?;
+    let info = Fetched {
+        reference: pulled.reference.to_string(),
+        digest: pulled.reference.digest().map(ToString::to_string),
+        path: path.display().to_string(),
+        sha256: crate::checks::sha256(&pulled.bytes),
+        size_bytes: pulled.bytes.len(),
+        cached: pulled.cached,
+    };
+    if json {
+        report::print_json(&info)?;
+    } else {
+        report::print(&format!(
+            "{}\n\
+             path:   {}\n\
+             sha256: {} ({} bytes; the component's, for `sha256 =`)\n\
+             from:   {}\n",
+            info.reference,
+            info.path,
+            info.sha256,
+            info.size_bytes,
+            if info.cached {
+                "the cache"
+            } else {
+                "the registry"
+            },
         ))?;
     }
     Ok(ExitCode::SUCCESS)
