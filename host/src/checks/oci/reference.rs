@@ -74,6 +74,12 @@ impl Reference {
                     "it names neither a tag nor a digest (add :TAG, @sha256:DIGEST or both)",
                 ));
             }
+            // Read first, so a bad digest is told as such, not as a bad format.
+            let digest = text
+                .rsplit_once('@')
+                .map(|(_, digest)| Digest::parse(digest))
+                .transpose()
+                .map_err(|e| bad(&e))?;
             let inner = oci_client::Reference::try_from(text).map_err(|e| bad(&e.to_string()))?;
             // Without a dot, a port or `localhost`, the first part would be
             // taken for a Docker Hub namespace; pitwall wants the host said.
@@ -82,11 +88,6 @@ impl Reference {
                     "`{host}` is not a registry host (a host has a dot or a port, or is localhost)"
                 )));
             }
-            let digest = inner
-                .digest()
-                .map(Digest::parse)
-                .transpose()
-                .map_err(|e| bad(&e))?;
             Ok(Reference { inner, digest })
         })())
     }

@@ -169,7 +169,14 @@ impl Registry {
             reason,
         };
         match e {
-            E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => self.unauthorized(),
+            // Uploads report a refusal as a bare status.
+            E::UnauthorizedError { .. }
+            | E::AuthenticationFailure(_)
+            | E::ServerError { code: 401, .. } => self.unauthorized(),
+            E::ServerError { code: 403, .. } => OciError::Denied {
+                host: self.host.clone(),
+                reference: reference.to_string(),
+            },
             E::RegistryError { envelope, .. } => {
                 let has = |code: OciErrorCode| envelope.errors.iter().any(|e| e.code == code);
                 if has(OciErrorCode::Unauthorized) {
