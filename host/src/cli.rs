@@ -137,10 +137,11 @@ Credentials: those `docker login HOST` stored ($DOCKER_CONFIG/config.json or ~/.
 credential helpers included). HTTPS, except plain HTTP to loopback registries and to hosts listed in \
 PITWALL_INSECURE_REGISTRIES (comma-separated HOST[:PORT]).\n\n\
 `@sha256:` pins the manifest: a pinned reference pulled once runs from the cache \
-($PITWALL_CACHE_DIR/oci), without the registry.\n\n\
+($PITWALL_CACHE_DIR/oci), without the registry. `sha256 =` in a pitwall.toml check pins the \
+component bytes instead (`check pull` and `check inspect` print that SHA-256).\n\n\
 Examples:\n  \
-pitwall check push target/wasm32-wasip2/release/my_check.wasm oci://registry.example.com/checks/my-check:1.0\n  \
-pitwall check pull oci://registry.example.com/checks/my-check:1.0@sha256:<digest push printed>";
+pitwall check push my_check.wasm oci://registry.example.com/checks/my-check:1.0\n  \
+pitwall check pull oci://registry.example.com/checks/my-check:1.0@sha256:<what push printed>";
 
 const CHECK_RUN_EXAMPLES: &str = "Examples:\n  \
 pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \

@@ -18,11 +18,11 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use artifact::{CONFIG_MEDIA_TYPE, Component, LAYER_MEDIA_TYPE};
+pub use artifact::Component;
 pub use reference::{Digest, Reference};
 pub use store::Store;
 
-use artifact::Manifest;
+use artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Manifest};
 use registry::Registry;
 
 /// A component fetched (now or earlier) and verified against its reference.

@@ -171,7 +171,7 @@ mod tests {
         let r = parse(&format!("oci://127.0.0.1:5000/checks/probe:1.0@{D}")).unwrap();
         assert_eq!(r.host(), "127.0.0.1:5000");
         assert_eq!(r.tag(), Some("1.0"));
-        assert_eq!(r.digest().unwrap().as_str(), D);
+        assert_eq!(r.digest().unwrap().to_string(), D);
         assert_eq!(
             r.to_string(),
             format!("oci://127.0.0.1:5000/checks/probe:1.0@{D}")
