@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use artifact::Component;
-pub use reference::{Digest, Reference};
+pub use reference::{Digest, Reference, SCHEME};
 pub use store::Store;
 
 use artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, Manifest};

@@ -41,7 +41,7 @@ impl Source {
     /// Whether `spec` names a file (a path, relative to where it was
     /// written), not a built-in or a registry.
     pub fn is_path(spec: &str) -> bool {
-        !spec.starts_with("builtin:") && oci::Reference::parse(spec).is_none()
+        !spec.starts_with("builtin:") && !spec.starts_with(oci::SCHEME)
     }
 
     /// A built-in or a file; `oci://` references need [`Source::resolve`].
