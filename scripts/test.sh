@@ -6,7 +6,9 @@
 #      pointing nowhere, which proves they need no Docker;
 #   3. the Docker suite: end to end on the real engine and registry, once
 #      with Compose v2 (`docker compose`) and once with Debian's v1
-#      (`docker-compose`, forced with PITWALL_COMPOSE).
+#      (`docker-compose`, forced with PITWALL_COMPOSE);
+#   4. the Python check kit (scripts/python-kit.sh): SDK tests, the template
+#      and the example built with componentize-py and run by `check test`.
 # Extra arguments go to the test runner of both tiers (e.g. a name filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,3 +45,6 @@ else
       cargo test -p pitwall $(printf -- '--test %s ' "${docker_tests[@]}") --no-fail-fast -- "$@"
   done
 fi
+
+echo "==> Python check kit" >&2
+bash scripts/python-kit.sh

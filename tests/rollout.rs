@@ -1312,3 +1312,48 @@ async fn a_pitwall_killed_in_any_phase_is_told_truthfully_and_recovered() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_sha256_pin_that_does_not_match_is_refused_naming_both() {
+    let actual =
+        pitwall::checks::sha256(pitwall::checks::builtin::find("http-probe").unwrap().wasm);
+    let pinned = "0".repeat(64);
+    let rig = Rig::with_checks(&CHECKS.replace(
+        "plugin = \"builtin:http-probe\"",
+        &format!("plugin = \"builtin:http-probe\"\nsha256 = \"{pinned}\""),
+    ));
+    rig.engine.local("app:1.0", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("check `health`")
+            && ended.error.contains(&pinned)
+            && ended.error.contains(&actual),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.engine.applies(), 0);
+    assert!(!rig.state_dir().exists(), "nothing written");
+
+    let rig = Rig::with_checks(&CHECKS.replace(
+        "plugin = \"builtin:http-probe\"",
+        "plugin = \"builtin:http-probe\"\nsha256 = \"sha256:abc\"",
+    ));
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert!(
+        ended
+            .error
+            .contains("is not a SHA-256: 64 lowercase hex digits"),
+        "{}",
+        ended.error
+    );
+
+    // The right pin deploys.
+    let rig = Rig::with_checks(&CHECKS.replace(
+        "plugin = \"builtin:http-probe\"",
+        &format!("plugin = \"builtin:http-probe\"\nsha256 = \"{actual}\""),
+    ));
+    rig.engine.local("app:1.0", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+}

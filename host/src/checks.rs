@@ -8,6 +8,7 @@ mod compile;
 mod grants;
 mod host;
 mod limits;
+pub mod oci;
 mod plugin;
 mod runtime;
 mod stderr;
@@ -24,7 +25,7 @@ pub use compile::{
 pub use grants::{GrantSite, Grants};
 pub use host::Io;
 pub use limits::Limits;
-pub use plugin::{PluginError, Source};
+pub use plugin::{PluginError, Source, sha256};
 pub use runtime::{Plugin, Run, Runtime};
 pub use tape::{Interaction, LogsQuery, Recording};
 pub use verdict::{Evidence, Outcome, Verdict};

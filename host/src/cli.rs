@@ -87,7 +87,7 @@ pub enum Command {
     },
     /// Deploy three releases of the reference stack (good, good, broken) and show the automatic rollback
     Demo(DemoArgs),
-    /// Run, list and inspect checks (WebAssembly components)
+    /// Run, list, inspect, push and pull checks (WebAssembly components)
     #[command(subcommand)]
     Check(CheckCommand),
     /// Print a shell completion script (e.g. `source <(pitwall completions bash)`)
@@ -114,7 +114,7 @@ pub enum CheckCommand {
     },
     /// Show what a check says about itself, its contract version, size and cache state
     Inspect {
-        /// `builtin:NAME` or a path to a `.wasm` component
+        /// `builtin:NAME`, `oci://HOST[:PORT]/REPO:TAG[@sha256:DIGEST]` or a path to a `.wasm` component
         plugin: String,
         /// Print one JSON object
         #[arg(long)]
@@ -158,6 +158,26 @@ pub enum CheckCommand {
         #[arg(long, value_name = "PLUGIN")]
         plugin: Option<String>,
     },
+    /// Push a check to an OCI registry; prints the reference pinned to its digest, for pitwall.toml
+    #[command(after_help = OCI_HELP)]
+    Push {
+        /// A path to a `.wasm` component (or `builtin:NAME`)
+        plugin: String,
+        /// Where to: oci://HOST[:PORT]/REPO:TAG
+        target: String,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch a check from an OCI registry into the cache; prints its path and digests
+    #[command(after_help = OCI_HELP)]
+    Pull {
+        /// oci://HOST[:PORT]/REPO:TAG, @sha256:DIGEST or both
+        reference: String,
+        /// Print one JSON object
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A check project's language.
@@ -183,6 +203,18 @@ answers (or tape = a recording) and [expect] outcome, summary_contains, evidence
 /// The case format, as documented in the repository.
 const CHECK_TEST_FORMAT: &str = include_str!("../../docs/check-test-cases.md");
 
+const OCI_HELP: &str = "Checks are stored as WebAssembly OCI artifacts (config \
+application/vnd.wasm.config.v0+json, one application/wasm layer), as wkg and oras read them.\n\n\
+Credentials: those `docker login HOST` stored ($DOCKER_CONFIG/config.json or ~/.docker/config.json, \
+credential helpers included). HTTPS, except plain HTTP to loopback registries and to hosts listed in \
+PITWALL_INSECURE_REGISTRIES (comma-separated HOST[:PORT]).\n\n\
+`@sha256:` pins the manifest: a pinned reference pulled once runs from the cache \
+($PITWALL_CACHE_DIR/oci), without the registry. `sha256 =` in a pitwall.toml check pins the \
+component bytes instead (`check pull` and `check inspect` print that SHA-256).\n\n\
+Examples:\n  \
+pitwall check push my_check.wasm oci://registry.example.com/checks/my-check:1.0\n  \
+pitwall check pull oci://registry.example.com/checks/my-check:1.0@sha256:<what push printed>";
+
 const CHECK_RUN_EXAMPLES: &str = "Examples:\n  \
 pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \
 --allow-http http://127.0.0.1:8080/api/\n  \
@@ -192,7 +224,8 @@ pitwall check run my-check.wasm --replay run.json        # offline: no network, 
 
 #[derive(Debug, Args)]
 pub struct CheckRunArgs {
-    /// `builtin:NAME` (see `pitwall check list`) or a path to a `.wasm` component
+    /// `builtin:NAME` (see `pitwall check list`), `oci://HOST[:PORT]/REPO:TAG[@sha256:DIGEST]`
+    /// (see `pitwall check push`) or a path to a `.wasm` component
     pub plugin: String,
 
     /// The check's configuration: JSON text, or @FILE to read it from a file.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 pub use env_file::read_env_file;
 
-use crate::checks::{Grants, Limits};
+use crate::checks::{Grants, Limits, Source};
 use expand::{expand, expand_all};
 use file::RawConfig;
 
@@ -56,6 +56,9 @@ pub enum Phase {
 pub struct CheckSpec {
     pub name: String,
     pub plugin: String,
+    /// The SHA-256 the check's component bytes must have (`sha256 =`); for
+    /// `oci://` this pins the component, as `@sha256:` pins the manifest.
+    pub sha256: Option<String>,
     pub phase: Phase,
     /// Pause between attempts.
     pub interval: Duration,
@@ -159,12 +162,14 @@ impl Config {
                 },
                 name: c.name,
                 // A plugin path, like every path in the file, starts at the
-                // file's folder; `builtin:` names are not paths.
-                plugin: if c.plugin.starts_with("builtin:") {
-                    c.plugin
-                } else {
+                // file's folder; `builtin:` names and `oci://` references
+                // are not paths.
+                plugin: if Source::is_path(&c.plugin) {
                     resolve(Path::new(&c.plugin)).display().to_string()
+                } else {
+                    c.plugin
                 },
+                sha256: c.sha256,
                 phase: c.phase,
                 config,
             });

@@ -84,8 +84,12 @@ impl Deployer {
         progress: Progress,
     ) -> anyhow::Result<Deployer> {
         let mut checks = Vec::new();
-        let specs: Vec<&str> = config.checks.iter().map(|c| c.plugin.as_str()).collect();
-        let loaded = runtime.load_all(&specs);
+        let specs: Vec<(&str, Option<&str>)> = config
+            .checks
+            .iter()
+            .map(|c| (c.plugin.as_str(), c.sha256.as_deref()))
+            .collect();
+        let loaded = runtime.load_all(&specs).await;
         for (spec, plugin) in config.checks.iter().zip(loaded) {
             let plugin = async {
                 let plugin = plugin?;

@@ -20,20 +20,36 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::serve(None)
+    }
+
+    /// A registry that lets in only `user` with `password`: HTTP basic auth
+    /// from an htpasswd file, bcrypt as the registry requires.
+    pub fn with_login(user: &str, password: &str) -> Registry {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        Registry::serve(Some(format!("{user}:{hash}\n")))
+    }
+
+    fn serve(htpasswd: Option<String>) -> Registry {
         let storage = tempfile::tempdir().unwrap();
         let port = free_port();
-        let config = storage.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                storage.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.path().join("data").display()
+        );
+        if let Some(users) = htpasswd {
+            let path = storage.path().join("htpasswd");
+            std::fs::write(&path, users).unwrap();
+            config += &format!(
+                "auth:\n  htpasswd:\n    realm: pitwall-test\n    path: {}\n",
+                path.display()
+            );
+        }
+        let config_file = storage.path().join("config.yml");
+        std::fs::write(&config_file, config).unwrap();
         let child = Command::new("docker-registry")
             .arg("serve")
-            .arg(&config)
+            .arg(&config_file)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -61,7 +61,9 @@ impl Cache {
         bytes: &[u8],
         sha256: &str,
     ) -> Result<(Component, CacheStatus), CompileError> {
-        let entry = self.entry(engine, sha256).filter(|path| trusted(path));
+        let entry = self.entry(engine, sha256).filter(|path| {
+            (self.dir.as_deref().zip(path.parent())).is_some_and(|(root, dir)| trusted(root, dir))
+        });
         if let Some(path) = entry.as_deref().filter(|p| p.is_file()) {
             match verified(path, sha256) {
                 // SAFETY: deserialising runs native code from the file. Trust
@@ -138,20 +140,21 @@ fn verified(path: &Path, sha256: &str) -> Result<Vec<u8>, String> {
     Ok(compiled)
 }
 
-/// Whether the cache may be used: every existing folder on the way to the
-/// entry inside the cache directory is ours and writable by no one else.
-fn trusted(entry: &Path) -> bool {
+/// Whether a folder of the cache may be used: every existing folder from
+/// `dir` up to the cache directory `root` is ours and writable by no one
+/// else (the pulled-check store under `oci/` follows the same rule).
+pub(super) fn trusted(root: &Path, dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    let dirs = entry.ancestors().skip(1).take(2); // components/, the cache dir
+    let dirs = dir.ancestors().take_while(|d| d.starts_with(root));
     for dir in dirs {
         let Ok(meta) = std::fs::symlink_metadata(dir) else {
             continue; // created 0700 by the first store
         };
         if meta.uid() != me || meta.mode() & 0o022 != 0 || !meta.is_dir() {
             tracing::warn!(
-                "not using the compile cache: {} is not a folder of yours that only you can write (fix with `chmod go-w`)",
+                "not using the cache: {} is not a folder of yours that only you can write (fix with `chmod go-w`)",
                 dir.display()
             );
             return false;

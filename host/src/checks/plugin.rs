@@ -1,6 +1,6 @@
-//! Where a check comes from (`builtin:NAME` or a `.wasm` file) and the checks
-//! made on its bytes before wasmtime sees them, so a wrong file gets an
-//! explanation rather than a parser error.
+//! Where a check comes from (`builtin:NAME`, an `oci://` reference or a
+//! `.wasm` file) and the checks made on its bytes before wasmtime sees them,
+//! so a wrong file gets an explanation rather than a parser error.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{CONTRACT, PLUGIN_EXPORT};
 use super::builtin::{self, BUILTINS};
+use super::cache::Cache;
 use super::compile::CompileError;
+use super::oci::{self, OciError};
 use crate::fsutil::read_regular;
 
 /// The largest component accepted (a Python check is about 18 MB).
@@ -19,9 +21,30 @@ pub(super) const MAX_COMPONENT_BYTES: u64 = 64 << 20;
 pub enum Source {
     Builtin(&'static builtin::Builtin),
     File(PathBuf),
+    /// Pulled from a registry (or the cache) and verified.
+    Oci(oci::Pulled),
 }
 
 impl Source {
+    /// What `spec` names, ready to load: an `oci://` reference is pulled
+    /// (or taken from the cache) and verified here; anything else is
+    /// [`Source::parse`]d.
+    pub async fn resolve(spec: &str, cache: &Cache) -> Result<Source, PluginError> {
+        match oci::Reference::parse(spec) {
+            Some(reference) => Ok(Source::Oci(
+                oci::resolve(&reference?, &oci::Store::new(cache)).await?,
+            )),
+            None => Source::parse(spec),
+        }
+    }
+
+    /// Whether `spec` names a file (a path, relative to where it was
+    /// written), not a built-in or a registry.
+    pub fn is_path(spec: &str) -> bool {
+        !spec.starts_with("builtin:") && !spec.starts_with(oci::SCHEME)
+    }
+
+    /// A built-in or a file; `oci://` references need [`Source::resolve`].
     pub fn parse(spec: &str) -> Result<Source, PluginError> {
         match spec.strip_prefix("builtin:") {
             Some(name) => builtin::find(name).map(Source::Builtin).ok_or_else(|| {
@@ -47,6 +70,7 @@ impl Source {
                     reason: e.to_string(),
                 })
             }
+            Source::Oci(pulled) => Ok(pulled.bytes.to_vec()),
         }
     }
 }
@@ -56,6 +80,7 @@ impl fmt::Display for Source {
         match self {
             Source::Builtin(b) => write!(f, "builtin:{}", b.name),
             Source::File(p) => write!(f, "{}", p.display()),
+            Source::Oci(pulled) => write!(f, "{}", pulled.reference),
         }
     }
 }
@@ -64,6 +89,17 @@ impl fmt::Display for Source {
 pub enum PluginError {
     #[error("unknown built-in check `builtin:{name}`; the built-ins are: {known}")]
     UnknownBuiltin { name: String, known: String },
+    #[error(transparent)]
+    Oci(#[from] OciError),
+    #[error(
+        "{source_name} has SHA-256 {actual}, but its `sha256 =` pin is {expected}: refusing it \
+         (if the change is intended, pin the new value; `pitwall check inspect` prints it)"
+    )]
+    Pin {
+        source_name: String,
+        expected: String,
+        actual: String,
+    },
     #[error("cannot read the check {path}: {reason}")]
     Unreadable { path: String, reason: String },
     #[error(

@@ -39,7 +39,8 @@ pub struct Runtime {
 /// A loaded, linked, pre-instantiated check.
 #[derive(Clone)]
 pub struct Plugin {
-    /// How it was named: `builtin:NAME` or the path.
+    /// How it was named: `builtin:NAME`, the path, or the `oci://`
+    /// reference with its digest.
     pub source: String,
     pub sha256: String,
     pub size: usize,
@@ -119,42 +120,57 @@ impl Runtime {
         })
     }
 
-    /// Loads the check `spec` names (`builtin:NAME` or a path) and has it
-    /// validate `config`: what every configured check passes before anything
-    /// is touched. The error is one line for the operator.
+    /// Loads the check `spec` names (`builtin:NAME`, `oci://…` or a path),
+    /// refuses it unless its bytes have the SHA-256 `pin` (when given), and
+    /// has it validate `config`. The error is one line for the operator.
     pub async fn prepare(
         &self,
         spec: &str,
+        pin: Option<&str>,
         config: &str,
         limits: Limits,
     ) -> Result<Plugin, String> {
-        let plugin = self.load_spec(spec)?;
+        let plugin = self.load_spec(spec, pin).await?;
         self.validate(&plugin, config, limits).await?;
         Ok(plugin)
     }
 
-    /// Loads the check `spec` names; the error is one line for the operator.
-    pub fn load_spec(&self, spec: &str) -> Result<Plugin, String> {
-        let source = Source::parse(spec).map_err(|e| e.to_string())?;
-        self.load(&source).map_err(|e| e.to_string())
+    /// Loads one check (see `load_all`).
+    pub async fn load_spec(&self, spec: &str, pin: Option<&str>) -> Result<Plugin, String> {
+        self.load_all(&[(spec, pin)]).await.remove(0)
     }
 
-    /// Loads every check `specs` name, compiling the distinct ones at once
-    /// (each in its own process): a Python-sized check pays its compile
-    /// here, in parallel with the others, not in the middle of a phase.
-    pub fn load_all(&self, specs: &[&str]) -> Vec<Result<Plugin, String>> {
-        let mut distinct: Vec<&str> = specs.to_vec();
+    /// Loads every check `specs` names (each with its optional SHA-256
+    /// pin): sources resolved (an `oci://` pull), then the distinct ones
+    /// compiled at once, each in its own process — a Python-sized check
+    /// pays its compile here, beside the others, not in the middle of a
+    /// phase. Errors are one line for the operator.
+    pub async fn load_all(&self, specs: &[(&str, Option<&str>)]) -> Vec<Result<Plugin, String>> {
+        let mut distinct: Vec<&str> = specs.iter().map(|(spec, _)| *spec).collect();
         distinct.sort_unstable();
         distinct.dedup();
+        let mut sources = Vec::new();
+        for &spec in &distinct {
+            let source = Source::resolve(spec, &self.cache)
+                .await
+                .map_err(|e| e.to_string());
+            sources.push((spec, source));
+        }
         // As many compilers at once as there are cores: each may take the
         // whole compile-memory bound.
         let width = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut loaded: Vec<(&str, Result<Plugin, String>)> = Vec::new();
-        for batch in distinct.chunks(width) {
+        for batch in sources.chunks(width) {
             std::thread::scope(|scope| {
                 let handles: Vec<_> = batch
                     .iter()
-                    .map(|&spec| (spec, scope.spawn(move || self.load_spec(spec))))
+                    .map(|(spec, source)| {
+                        let load = move || match source {
+                            Ok(source) => self.load(source).map_err(|e| e.to_string()),
+                            Err(e) => Err(e.clone()),
+                        };
+                        (*spec, scope.spawn(load))
+                    })
                     .collect();
                 for (spec, h) in handles {
                     let result = h
@@ -166,12 +182,21 @@ impl Runtime {
         }
         specs
             .iter()
-            .map(|spec| {
-                loaded
+            .map(|(spec, pin)| {
+                let plugin = loaded
                     .iter()
                     .find(|(s, _)| s == spec)
                     .map(|(_, r)| r.clone())
-                    .expect("every spec was loaded")
+                    .expect("every spec was loaded")?;
+                match pin {
+                    Some(expected) if *expected != plugin.sha256 => Err(PluginError::Pin {
+                        source_name: plugin.source,
+                        expected: expected.to_string(),
+                        actual: plugin.sha256,
+                    }
+                    .to_string()),
+                    _ => Ok(plugin),
+                }
             })
             .collect()
     }

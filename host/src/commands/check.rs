@@ -1,5 +1,5 @@
-//! `pitwall check run | list | inspect`, and through submodules `wit | new`
-//! (scaffold) and `test`.
+//! `pitwall check run | list | inspect | push | pull | precompile`, and
+//! through submodules `wit | new` (scaffold) and `test`.
 
 mod scaffold;
 mod test;
@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
+use crate::checks::oci::{self, OciError};
 use crate::checks::{
     CONTRACT, Cache, CacheStatus, Compiler, GrantSite, Grants, Io, Limits, Recording, Run, Runtime,
     Source, Verdict, types,
@@ -42,13 +43,19 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
-        CheckCommand::Precompile { plugins } => precompile(&plugins),
+        CheckCommand::Precompile { plugins } => precompile(&plugins).await,
         CheckCommand::Wit { out } => scaffold::wit(out.as_deref()),
         CheckCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
         CheckCommand::Test { paths, plugin } => {
             let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
             test::test(&runtime, &paths, plugin.as_deref()).await
         }
+        CheckCommand::Push {
+            plugin,
+            target,
+            json,
+        } => push(&plugin, &target, json).await,
+        CheckCommand::Pull { reference, json } => pull(&reference, json).await,
     }
 }
 
@@ -95,7 +102,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let limits = Limits::with(args.timeout, args.memory.into()).map_err(anyhow::Error::msg)?;
 
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
-    let verdict = match runtime.prepare(&args.plugin, &config, limits).await {
+    let verdict = match runtime.prepare(&args.plugin, None, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
             for missing in runtime.ungranted(&plugin, &grants, GrantSite::Flags).await {
@@ -174,7 +181,7 @@ struct Inspection {
 
 async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
-    let source = Source::parse(spec)?;
+    let source = Source::resolve(spec, runtime.cache()).await?;
     let plugin = runtime.load(&source)?;
     let d = runtime
         .describe(&plugin)
@@ -227,12 +234,13 @@ async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn precompile(specs: &[String]) -> anyhow::Result<ExitCode> {
+async fn precompile(specs: &[String]) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;
     let start = std::time::Instant::now();
     let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
     let mut failed = false;
-    for (spec, loaded) in specs.iter().zip(runtime.load_all(&specs)) {
+    let pinless: Vec<(&str, Option<&str>)> = specs.iter().map(|s| (*s, None)).collect();
+    for (spec, loaded) in specs.iter().zip(runtime.load_all(&pinless).await) {
         match loaded {
             Ok(p) => report::print(&format!(
                 "{spec}: {}\n",
@@ -259,4 +267,79 @@ fn precompile(specs: &[String]) -> anyhow::Result<ExitCode> {
                 .to_string())
     ))?;
     Ok(if failed { Exit::NeedsHuman } else { Exit::Ok }.into())
+}
+
+/// `spec` as an `oci://` reference, or why not.
+fn oci_reference(spec: &str) -> Result<oci::Reference, OciError> {
+    oci::Reference::parse(spec).unwrap_or_else(|| {
+        Err(OciError::BadReference {
+            spec: spec.to_string(),
+            reason: "it does not start with oci://".into(),
+        })
+    })
+}
+
+async fn push(spec: &str, target: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let target = oci_reference(target)?;
+    let component = oci::Component::read(&Source::parse(spec)?)?;
+    let pushed = oci::push(&component, &target).await?;
+    if json {
+        report::print_json(&serde_json::json!({
+            "reference": pushed.to_string(),
+            "digest": pushed.digest().map(ToString::to_string),
+        }))?;
+    } else {
+        report::print(&format!("{pushed}\n"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct Fetched {
+    /// Pinned to the manifest digest.
+    reference: String,
+    digest: Option<String>,
+    path: String,
+    /// The component's own SHA-256, what `sha256 =` pins.
+    sha256: String,
+    size_bytes: usize,
+    /// Whether it came from the cache, without the registry.
+    cached: bool,
+}
+
+async fn pull(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let reference = oci_reference(spec)?;
+    let pulled = oci::resolve(&reference, &oci::Store::new(&Cache::from_env())).await?;
+    let path = pulled
+        .path
+        .as_ref()
+        .ok_or_else(|| OciError::NoCache(pulled.reference.to_string()))?;
+    let info = Fetched {
+        reference: pulled.reference.to_string(),
+        digest: pulled.reference.digest().map(ToString::to_string),
+        path: path.display().to_string(),
+        sha256: crate::checks::sha256(&pulled.bytes),
+        size_bytes: pulled.bytes.len(),
+        cached: pulled.cached,
+    };
+    if json {
+        report::print_json(&info)?;
+    } else {
+        report::print(&format!(
+            "{}\n\
+             path:   {}\n\
+             sha256: {} ({} bytes; the component's, for `sha256 =`)\n\
+             from:   {}\n",
+            info.reference,
+            info.path,
+            info.sha256,
+            info.size_bytes,
+            if info.cached {
+                "the cache"
+            } else {
+                "the registry"
+            },
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -76,6 +76,8 @@ impl Default for RawDefaults {
 pub(super) struct RawCheck {
     pub(super) name: String,
     pub(super) plugin: String,
+    #[serde(default)]
+    pub(super) sha256: Option<String>,
     #[serde(default = "d_phase")]
     pub(super) phase: Phase,
     #[serde(default, with = "humantime_serde")]

@@ -51,6 +51,13 @@ impl Config {
                 "check `{}`: failure_limit must be at least 1",
                 c.name
             );
+            if let Some(pin) = &c.sha256 {
+                ensure!(
+                    pin.len() == 64 && pin.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                    "check `{}`: sha256 = \"{pin}\" is not a SHA-256: 64 lowercase hex digits, as `pitwall check inspect` prints them",
+                    c.name
+                );
+            }
             c.grants
                 .validate()
                 .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;

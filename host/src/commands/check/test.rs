@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::checks::{Case, Io, Limits, Plugin, Run, Runtime, Source, Verdict};
+use crate::checks::{Case, Io, Limits, Plugin, Run, Runtime, Verdict};
 use crate::exit::Exit;
 use crate::report;
 
@@ -83,12 +83,11 @@ async fn run(
     case: &Case,
 ) -> Verdict {
     let limits = Limits::default();
-    let plugin = plugins.entry(spec.to_string()).or_insert_with(|| {
-        Source::parse(spec)
-            .and_then(|source| runtime.load(&source))
-            .map_err(|e| e.to_string())
-    });
-    let plugin = match plugin {
+    if !plugins.contains_key(spec) {
+        let loaded = runtime.load_spec(spec, None).await;
+        plugins.insert(spec.to_string(), loaded);
+    }
+    let plugin = match &plugins[spec] {
         Ok(p) => p,
         Err(e) => return Verdict::error(e.clone()),
     };
