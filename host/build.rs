@@ -66,16 +66,30 @@ fn main() {
 /// `pitwall --version` names the commit it was built from, when built from
 /// a git checkout.
 fn commit(root: &std::path::Path) {
-    for f in [".git/HEAD", ".git/refs/heads"] {
-        println!("cargo:rerun-if-changed={}", root.join(f).display());
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    // HEAD moves on a commit or checkout; refs may be loose or packed. In a
+    // worktree, HEAD is in its own git dir and refs in the common one.
+    let dirs = [
+        git(&["rev-parse", "--absolute-git-dir"]),
+        git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]),
+    ];
+    for dir in dirs.iter().flatten() {
+        for f in ["HEAD", "refs/heads", "packed-refs"] {
+            let path = std::path::Path::new(dir).join(f);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
     }
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .current_dir(root)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown commit".into());
+    let commit =
+        git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown commit".into());
     println!("cargo:rustc-env=PITWALL_COMMIT={commit}");
 }

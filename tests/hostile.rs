@@ -115,7 +115,7 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
             "exit",
             &no_grants,
             Outcome::Error,
-            "run exited (WASI exit status 1) instead of returning a verdict",
+            "run called exit instead of returning a verdict",
         ),
         ("files", &no_grants, Outcome::Fail, "no file access"),
         ("env", &no_grants, Outcome::Fail, "env vars: [], args: []"),

@@ -76,6 +76,9 @@ fn a_rust_check_from_nothing_to_a_passing_check_test() {
     );
     let out = ok(pitwall().args(["check", "test"]), &project);
     assert!(out.contains("2 passed, 0 failed"), "{out}");
+    // The whole project, too: Cargo.toml and the vendored SDK are no cases.
+    let out = ok(pitwall().args(["check", "test", "."]), &project);
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
 
     // A wrong expectation fails with expected against actual.
     let case = project.join("tests/down.toml");
@@ -87,6 +90,12 @@ fn a_rust_check_from_nothing_to_a_passing_check_test() {
     .unwrap();
     let out = run(pitwall().current_dir(&project).args(["check", "test"]));
     assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("got fail: http://app.internal/health answered 503"),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("outcome: expected pass, got fail"),
         "{}",

@@ -17,7 +17,7 @@ mod verdict;
 
 pub use bindings::{CONTRACT, CONTRACT_WIT, types};
 pub use cache::{Cache, CacheStatus};
-pub use case::{Case, CaseError, Expect};
+pub use case::Case;
 pub use compile::{
     Bounds as CompileBounds, CHILD_ARG as COMPILER_CHILD_ARG, Compiler,
     serve_child as serve_compiler,

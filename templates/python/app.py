@@ -9,7 +9,7 @@ module into {{name}}.wasm.
 from dataclasses import dataclass
 from typing import Optional
 
-from pitwall_check import Check, Context, HostError, Response, Verdict, export, failed, http, passed
+from pitwall_check import Check, Context, HostError, Response, Verdict, export, failed, http, inconclusive, passed
 
 
 @dataclass
@@ -41,8 +41,12 @@ class Probe(Check):
     def run(self, ctx: Context, config: Config) -> Verdict:
         try:
             response = http.get(config.url)
-        except HostError as e:  # denied, timed out, cannot connect, ...
-            return failed(f"{config.url}: {e}")
+        except HostError as e:
+            # A denied or malformed request is the configuration's fault,
+            # not the release's: inconclusive, so no one blames the release.
+            if e.kind in ("denied", "invalid"):
+                return inconclusive(f"{config.url}: {e}")
+            return failed(f"{config.url}: {e}")  # timed out, cannot connect, ...
         return judge(config, response)
 
 

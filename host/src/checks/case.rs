@@ -150,8 +150,8 @@ struct ContextSpec {
     release_id: String,
     #[serde(default = "test")]
     project: String,
-    #[serde(default = "verify")]
-    phase: String,
+    #[serde(default)]
+    phase: CasePhase,
     #[serde(default = "one")]
     attempt: u32,
     /// How long before "now" the phase started.
@@ -168,8 +168,24 @@ impl Default for ContextSpec {
 fn test() -> String {
     "test".into()
 }
-fn verify() -> String {
-    "verify".into()
+/// The phases a check is told it runs in (`context.phase`).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum CasePhase {
+    #[default]
+    Verify,
+    Watch,
+    Standalone,
+}
+
+impl CasePhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            CasePhase::Verify => "verify",
+            CasePhase::Watch => "watch",
+            CasePhase::Standalone => "standalone",
+        }
+    }
 }
 fn one() -> u32 {
     1
@@ -250,7 +266,7 @@ impl CaseFile {
             started_at_ms: now.saturating_sub(c.window_ms),
             now_ms: now,
             attempt: c.attempt,
-            phase: c.phase,
+            phase: c.phase.as_str().into(),
         };
         let recorded = match &self.tape {
             Some(tape) => {

@@ -7,6 +7,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
@@ -174,12 +176,15 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
     let input = component.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout
-            .take(MAX_ARTIFACT_BYTES + 1)
-            .read_to_end(&mut out)
-            .map(|_| out)
+    let overflowed = Arc::new(AtomicBool::new(false));
+    let reader = std::thread::spawn({
+        let overflowed = overflowed.clone();
+        move || {
+            let mut out = Vec::new();
+            let read = stdout.take(MAX_ARTIFACT_BYTES + 1).read_to_end(&mut out);
+            overflowed.store(out.len() as u64 > MAX_ARTIFACT_BYTES, Ordering::Relaxed);
+            read.map(|_| out)
+        }
     });
     let mut stderr = child.stderr.take().expect("piped");
     let errors = std::thread::spawn(move || {
@@ -200,7 +205,7 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
         match child.try_wait() {
             Ok(Some(status)) => break Some(status),
             // The reader stopped at the cap: the output is already too big.
-            Ok(None) if reader.is_finished() => {
+            Ok(None) if overflowed.load(Ordering::Relaxed) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(CompileError::Process(format!(

@@ -358,11 +358,10 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
         );
     }
     tracing::debug!("{what} failed: {e:?}");
-    if let Some(exit) = e.downcast_ref::<I32Exit>() {
-        return format!(
-            "{what} exited (WASI exit status {}) instead of returning a verdict",
-            exit.0
-        );
+    // wasi:cli/exit carries only ok or error, so the guest's own code is
+    // not known here.
+    if e.downcast_ref::<I32Exit>().is_some() {
+        return format!("{what} called exit instead of returning a verdict");
     }
     let shown = |text: String| excerpt(&visible(text, false), MAX_DEATH_TEXT);
     let death = stderr::death(&state.stderr.contents()).map(shown);

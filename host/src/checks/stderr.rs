@@ -105,7 +105,11 @@ impl StdoutStream for StderrTail {
 /// text is the check's own: the caller makes it visible and caps it.
 pub fn death(stderr: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(stderr);
-    if let Some(at) = text.rfind("panicked at ") {
+    // componentize-py prints the traceback, then panics with a generic
+    // message: the traceback holds the cause.
+    let traceback = text.rfind("Traceback (most recent call last):");
+    let panic = text.rfind("panicked at ");
+    if let Some(at) = panic.filter(|&p| traceback.is_none_or(|t| t > p)) {
         let lines: Vec<&str> = text[at..]
             .lines()
             .map(str::trim)
@@ -113,9 +117,12 @@ pub fn death(stderr: &[u8]) -> Option<String> {
             .collect();
         return Some(lines.join(" "));
     }
-    let at = text.rfind("Traceback (most recent call last):")?;
-    // The exception is the traceback's last line.
-    text[at..]
+    let at = traceback?;
+    // The exception is the traceback's last line (before any panic).
+    let end = panic.filter(|&p| p > at).unwrap_or(text.len());
+    let block = &text[at..end];
+    let block = &block[..block.rfind("thread '").unwrap_or(block.len())];
+    block
         .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
@@ -149,6 +156,15 @@ mod tests {
         let python = b"Traceback (most recent call last):\n  File \"app.py\", line 3, in run\n    x = 1 / 0\n        ~~^~~\nZeroDivisionError: division by zero\n";
         assert_eq!(
             death(python).unwrap(),
+            "raised ZeroDivisionError: division by zero"
+        );
+        let componentize_py = [
+            &python[..],
+            b"thread '<unnamed>' panicked at runtime/src/lib.rs:1280:25:\nPython function threw an unexpected exception\n",
+        ]
+        .concat();
+        assert_eq!(
+            death(&componentize_py).unwrap(),
             "raised ZeroDivisionError: division by zero"
         );
     }

@@ -139,7 +139,10 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
             if let Some(path) = &args.record {
                 Recording {
                     contract: CONTRACT.to_string(),
-                    plugin: plugin.source.clone(),
+                    // A file is named absolutely: `check test` reads the
+                    // recording from wherever it is kept.
+                    plugin: std::fs::canonicalize(&args.plugin)
+                        .map_or_else(|_| plugin.source.clone(), |p| p.display().to_string()),
                     plugin_sha256: plugin.sha256.clone(),
                     config: config.clone(),
                     grants: grants.clone(),

@@ -32,6 +32,16 @@ pub use bindings::pitwall::check::types::{Context, ServiceImage};
 /// The contract this crate speaks, as pitwall names it.
 pub const CONTRACT: &str = "pitwall:check@0.1.0";
 
+#[cfg(test)]
+#[test]
+fn contract_names_the_package_the_wit_declares() {
+    let wit = include_str!("../wit/check.wit");
+    assert!(
+        wit.contains(&format!("package {CONTRACT};")),
+        "wit/check.wit declares another package"
+    );
+}
+
 /// What a check asks the operator to grant (`pitwall check inspect` shows it;
 /// pitwall warns when the configuration does not grant it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +136,7 @@ pub fn __run<C: Check>(ctx: &Context, config: &str) -> bindings::pitwall::check:
         Ok(config) => C::run(ctx, config),
         // pitwall validated it at preflight; a change since is not the
         // release's fault.
-        Err(e) => Verdict::inconclusive(format!("invalid configuration: {e}")),
+        Err(e) => Verdict::inconclusive(e),
     };
     verdict.into_wit()
 }

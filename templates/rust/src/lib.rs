@@ -33,6 +33,11 @@ impl Check for Probe {
     fn run(_ctx: &Context, config: Config) -> Verdict {
         match http::get(&config.url).send() {
             Ok(response) => judge(&config, &response),
+            // A denied or malformed request is the configuration's fault,
+            // not the release's: inconclusive, so no one blames the release.
+            Err(e @ (http::Error::Denied(_) | http::Error::Invalid(_))) => {
+                Verdict::inconclusive(format!("{}: {e}", config.url))
+            }
             Err(e) => Verdict::fail(format!("{}: {e}", config.url)),
         }
     }

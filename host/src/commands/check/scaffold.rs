@@ -77,14 +77,54 @@ pub fn new(name: &str, lang: Lang, dir: Option<&Path>) -> anyhow::Result<ExitCod
             write_file(&root.join("wit").join(WIT_FILE), CONTRACT_WIT.as_bytes())?;
         }
     }
-    std::fs::rename(staging.keep(), &target)
+    // Renamed before `keep`: a failed rename leaves the staging folder to
+    // be removed on drop.
+    std::fs::rename(staging.path(), &target)
         .with_context(|| format!("cannot create {}", target.display()))?;
+    let _ = staging.keep();
     report::print(&next_steps(&target, lang, &vars))?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// Names Cargo refuses as a package name, or Rust as a crate name.
+const RESERVED: &[&str] = &[
+    "test",
+    "core",
+    "std",
+    "alloc",
+    "proc-macro",
+    "self",
+    "super",
+    "crate",
+    "fn",
+    "mod",
+    "use",
+    "type",
+    "struct",
+    "enum",
+    "impl",
+    "trait",
+    "let",
+    "match",
+    "loop",
+    "move",
+    "ref",
+    "static",
+    "async",
+    "await",
+    "dyn",
+    "box",
+    "pitwall-check",
+    "build",
+];
+
 /// Check names become crate, module and file names: lowercase kebab-case.
 fn validate_name(name: &str) -> Result<(), String> {
+    if RESERVED.contains(&name) {
+        return Err(format!(
+            "`{name}` is reserved by Rust or Cargo: pick another name (e.g. {name}-check)"
+        ));
+    }
     let ok = (1..=64).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_lowercase())
         && !name.ends_with('-')

@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::bail;
-
 use crate::checks::{Case, Io, Limits, Plugin, Run, Runtime, Verdict};
 use crate::exit::Exit;
 use crate::report;
@@ -19,7 +17,13 @@ pub async fn test(
     paths: &[PathBuf],
     plugin_override: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    let files = case_files(paths)?;
+    let files = match case_files(paths) {
+        Ok(files) => files,
+        Err(e) => {
+            report::warn(&format!("error: {e}"));
+            return Ok(Exit::Usage.into());
+        }
+    };
     // Each plugin is loaded (and compiled) once for all its cases.
     let mut plugins: HashMap<String, Result<Plugin, String>> = HashMap::new();
     let (mut passed, mut failed) = (0, 0);
@@ -54,12 +58,20 @@ pub async fn test(
         } else {
             failed += 1;
             let details: String = mismatches.iter().map(|m| format!("       {m}\n")).collect();
+            let got = format!(
+                "       got {}: {}\n",
+                verdict.outcome.as_str(),
+                verdict.summary
+            );
             let evidence: String = verdict
                 .evidence
                 .iter()
                 .map(|e| format!("       evidence {}: {}\n", e.label, e.value))
                 .collect();
-            report::print(&format!("FAIL {}\n{details}{evidence}", file.display()))?;
+            report::print(&format!(
+                "FAIL {}\n{details}{got}{evidence}",
+                file.display()
+            ))?;
         }
     }
     report::print(&format!(
@@ -110,7 +122,7 @@ async fn run(
 
 /// The case files `paths` name: files as given, folders searched for
 /// `.toml` files, in name order.
-fn case_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+fn case_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let default = [PathBuf::from(DEFAULT_DIR)];
     let paths = if paths.is_empty() {
         &default[..]
@@ -124,28 +136,32 @@ fn case_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         } else if path.is_file() {
             files.push(path.clone());
         } else {
-            bail!(
+            return Err(format!(
                 "{} does not exist: give case files or folders of them (see `pitwall check test --help`)",
                 path.display()
-            );
+            ));
         }
     }
     if files.is_empty() {
-        bail!(
+        return Err(format!(
             "no test cases (*.toml) in {}: write one (see `pitwall check test --help`)",
             paths
                 .iter()
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
     }
     Ok(files)
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Folders that hold no cases: build output and vendored code (whose
+/// Cargo.toml is TOML too).
+const NOT_CASES: &[&str] = &["target", "vendor", "node_modules"];
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", dir.display()))?
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
@@ -153,7 +169,7 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> anyhow::Result<()> {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if name
             .as_deref()
-            .is_some_and(|n| n.starts_with('.') || n == "target")
+            .is_some_and(|n| n.starts_with('.') || NOT_CASES.contains(&n) || n == "Cargo.toml")
         {
             continue;
         }

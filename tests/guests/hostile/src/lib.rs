@@ -91,8 +91,7 @@ impl Guest for Hostile {
                 eprintln!("just chatter, no panic");
                 core::arch::wasm32::unreachable()
             }
-            // wasi:cli/exit carries only ok or error: any non-zero code arrives as 1.
-            "exit" => std::process::exit(3),
+                        "exit" => std::process::exit(3),
             "files" => match std::fs::read_to_string("/etc/passwd") {
                 Ok(text) => verdict(Outcome::Pass, format!("read /etc/passwd: {} bytes", text.len())),
                 Err(e) => verdict(Outcome::Fail, format!("no file access: {e}")),
