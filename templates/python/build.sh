@@ -5,13 +5,15 @@
 # interpreter against the contract (wit/check.wit). It is installed with pip
 # when missing. PYTHON picks the interpreter (default: python3).
 set -euo pipefail
-cd "$(dirname "$0")"
+# PROJECT_DIR lets another script run this one for a project elsewhere.
+cd "${PROJECT_DIR:-$(dirname "$0")}"
 
 PYTHON="${PYTHON:-python3}"
 # The componentize-py this project was made with; another version usually
 # works but is not what was tested.
 COMPONENTIZE_PY_VERSION="0.25.1"
-OUT="{{name}}.wasm"
+name_wasm="{{name}}.wasm"
+OUT="${OUT:-$name_wasm}"
 
 say() { printf 'build.sh: %s\n' "$*" >&2; }
 
