@@ -40,6 +40,9 @@ rust_case="$work/rust-bench/tests/sample.toml"
 echo "| Rust: warm \`check test\` of one case, whole process (median of 21) | $(median_ms "$pitwall" check test "$rust_case") ms | ≤ 15 ms |"
 
 # Python: new → build.sh (componentize-py already installed) → check test.
+# scripts/python-kit.sh keeps componentize-py in a virtualenv under target/.
+venv="$OLDPWD/target/python-kit/venv"
+[ -x "$venv/bin/python" ] && export PATH="$venv/bin:$PATH" PYTHON="$venv/bin/python"
 if command -v componentize-py >/dev/null 2>&1; then
   t0=$(ms)
   "$pitwall" check new python-bench --lang python >/dev/null
@@ -55,5 +58,5 @@ if command -v componentize-py >/dev/null 2>&1; then
   echo "| Python: compile to native code (\`check precompile\`, empty cache) | $(( $(ms) - t0 )) ms | |"
   echo "| Python: its compiled form in the cache | $(( $(du -sk "$fresh" | cut -f1) / 1024 )) MB | |"
 else
-  echo "| Python | componentize-py missing: run scripts/setup.sh | |"
+  echo "| Python | componentize-py missing: run scripts/python-kit.sh first | |"
 fi
