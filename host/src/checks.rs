@@ -22,7 +22,7 @@ pub use compile::{
     Bounds as CompileBounds, CHILD_ARG as COMPILER_CHILD_ARG, Compiler,
     serve_child as serve_compiler,
 };
-pub use grants::{GrantSite, Grants};
+pub use grants::{Capability, Grants};
 pub use host::Io;
 pub use limits::Limits;
 pub use plugin::{PluginError, Source, sha256};

@@ -24,7 +24,7 @@ pub use release_id::validate_release_id;
 
 use failure::Notes;
 
-use crate::checks::{GrantSite, Io, Runtime};
+use crate::checks::{Io, Runtime};
 use crate::config::{Config, Phase};
 use crate::engine::Engine;
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
@@ -107,13 +107,19 @@ impl Deployer {
                     progress.redactor.apply(&e),
                 )
             })?;
-            let ungranted = runtime
-                .ungranted(
-                    &plugin,
-                    &spec.grants,
-                    GrantSite::Config { check: &spec.name },
-                )
-                .await;
+            let ungranted: Vec<String> = runtime
+                .ungranted(&plugin, &spec.grants)
+                .await
+                .into_iter()
+                .map(|c| {
+                    let (key, example) = c.grant();
+                    format!(
+                        "check `{}` needs `{}` and nothing grants it: add {key} = [\"{example}\"] to its [[checks]] entry in pitwall.toml",
+                        spec.name,
+                        c.name()
+                    )
+                })
+                .collect();
             if !ungranted.is_empty() {
                 return Err(Refused::because(
                     format!("check `{}`", spec.name),

@@ -55,14 +55,39 @@ pub struct Grants {
     pub allow_logs: Vec<String>,
 }
 
-/// Where an operator grants a check its capabilities, so a message names
-/// the exact place.
-#[derive(Debug, Clone, Copy)]
-pub enum GrantSite<'a> {
-    /// `pitwall check run` flags.
-    Flags,
-    /// A `[[checks]]` entry of pitwall.toml.
-    Config { check: &'a str },
+/// What a check can be granted, as its `describe` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// `http.send`, granted by `allow_http` URL prefixes.
+    Http,
+    /// `stack.logs` and `stack.containers`, granted by `allow_logs` services.
+    Logs,
+}
+
+impl Capability {
+    /// The name in `describe`; unknown names are not guessed at.
+    pub fn parse(name: &str) -> Option<Capability> {
+        match name {
+            "http" => Some(Capability::Http),
+            "logs" => Some(Capability::Logs),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Http => "http",
+            Capability::Logs => "logs",
+        }
+    }
+
+    /// The `Grants` field that grants it, and an example value.
+    pub fn grant(self) -> (&'static str, &'static str) {
+        match self {
+            Capability::Http => ("allow_http", "http://HOST:PORT/PATH/"),
+            Capability::Logs => ("allow_logs", "SERVICE"),
+        }
+    }
 }
 
 impl Grants {
@@ -115,29 +140,15 @@ impl Grants {
     }
 
     /// The capabilities a check declares (its `describe`) that these grants
-    /// leave empty, each as a sentence naming what to add where: a check
-    /// that needs `http` and has no `allow_http` can only fail, and a
-    /// deploy would blame the release for it.
-    pub fn ungranted(&self, capabilities: &[String], site: GrantSite<'_>) -> Vec<String> {
+    /// leave empty: a check that needs `http` and has no `allow_http` can
+    /// only fail, and a deploy would blame the release for it.
+    pub fn ungranted(&self, capabilities: &[String]) -> Vec<Capability> {
         capabilities
             .iter()
-            .filter_map(|c| {
-                let (key, flag, example) = match c.as_str() {
-                    "http" if self.allow_http.is_empty() => {
-                        ("allow_http", "--allow-http", "\"http://HOST:PORT/PATH/\"")
-                    }
-                    "logs" if self.allow_logs.is_empty() => ("allow_logs", "--allow-logs", "\"SERVICE\""),
-                    _ => return None,
-                };
-                Some(match site {
-                    GrantSite::Flags => format!(
-                        "the check needs `{c}` and nothing grants it: add {flag} {}",
-                        example.trim_matches('"')
-                    ),
-                    GrantSite::Config { check } => format!(
-                        "check `{check}` needs `{c}` and nothing grants it: add {key} = [{example}] to its [[checks]] entry in pitwall.toml"
-                    ),
-                })
+            .filter_map(|c| Capability::parse(c))
+            .filter(|c| match c {
+                Capability::Http => self.allow_http.is_empty(),
+                Capability::Logs => self.allow_logs.is_empty(),
             })
             .collect()
     }
@@ -239,30 +250,14 @@ mod tests {
     }
 
     #[test]
-    fn ungranted_capabilities_name_the_key_or_flag() {
+    fn ungranted_capabilities_are_the_declared_ones_left_empty() {
         let caps = vec!["http".to_string(), "logs".to_string(), "future".to_string()];
-        let none = Grants::default();
-        let m = none.ungranted(&caps, GrantSite::Config { check: "health" });
-        assert_eq!(m.len(), 2, "unknown capabilities are not guessed at: {m:?}");
-        assert!(m[0].contains("check `health` needs `http`"), "{}", m[0]);
-        assert!(
-            m[0].contains("allow_http = [\"http://HOST:PORT/PATH/\"]"),
-            "{}",
-            m[0]
-        );
-        assert!(m[1].contains("allow_logs = [\"SERVICE\"]"), "{}", m[1]);
-        let m = none.ungranted(&caps[..1], GrantSite::Flags);
         assert_eq!(
-            m,
-            [
-                "the check needs `http` and nothing grants it: add --allow-http http://HOST:PORT/PATH/"
-            ]
+            Grants::default().ungranted(&caps),
+            [Capability::Http, Capability::Logs],
+            "unknown capabilities are not guessed at"
         );
-        assert!(
-            grants(&["http://a/"])
-                .ungranted(&caps[..1], GrantSite::Flags)
-                .is_empty()
-        );
+        assert_eq!(grants(&["http://a/"]).ungranted(&caps), [Capability::Logs]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use wasmtime_wasi::I32Exit;
 use super::bindings::{Check, CheckPre, types};
 use super::cache::{Cache, CacheStatus};
 use super::compile::{self, CompileError, Compiler};
-use super::grants::{GrantSite, Grants};
+use super::grants::{Capability, Grants};
 use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
@@ -204,14 +204,9 @@ impl Runtime {
     /// What `grants` fail to give that the check says it needs (see
     /// `Grants::ungranted`). A check whose `describe` fails declares
     /// nothing, so nothing is missing; its runs report the failure.
-    pub async fn ungranted(
-        &self,
-        plugin: &Plugin,
-        grants: &Grants,
-        site: GrantSite<'_>,
-    ) -> Vec<String> {
+    pub async fn ungranted(&self, plugin: &Plugin, grants: &Grants) -> Vec<Capability> {
         match self.describe(plugin).await {
-            Ok(d) => grants.ungranted(&d.capabilities, site),
+            Ok(d) => grants.ungranted(&d.capabilities),
             Err(_) => Vec::new(),
         }
     }

@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::checks::builtin::BUILTINS;
 use crate::checks::oci::{self, OciError};
 use crate::checks::{
-    CONTRACT, Cache, CacheStatus, Compiler, GrantSite, Grants, Io, Limits, Recording, Run, Runtime,
-    Source, Verdict, types,
+    CONTRACT, Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source,
+    Verdict, types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
 use crate::engine::ProjectView;
@@ -105,8 +105,14 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let verdict = match runtime.prepare(&args.plugin, None, &config, limits).await {
         Err(message) => Verdict::error(message),
         Ok(plugin) => {
-            for missing in runtime.ungranted(&plugin, &grants, GrantSite::Flags).await {
-                report::warn(&format!("warning: {missing}"));
+            for missing in runtime.ungranted(&plugin, &grants).await {
+                // `check run`'s grant flags are the pitwall.toml keys, dashed.
+                let (key, example) = missing.grant();
+                report::warn(&format!(
+                    "warning: the check needs `{}` and nothing grants it: add --{} {example}",
+                    missing.name(),
+                    key.replace('_', "-")
+                ));
             }
             if let Some(r) = &recording
                 && r.plugin_sha256 != plugin.sha256
