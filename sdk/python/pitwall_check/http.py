@@ -53,6 +53,9 @@ class HostError(Exception):
         self.message = message
 
     def __str__(self) -> str:
+        # pitwall's own denials already say "denied"; it is not said twice.
+        if self.kind == "denied" and "denied" in self.message:
+            return self.message
         return self._PREFIX.get(self.kind, "") + self.message
 
     def __repr__(self) -> str:

@@ -106,6 +106,8 @@ class HostErrorTests(unittest.TestCase):
             "invalid": "invalid request: not under any allow_http prefix",
             "other": "not under any allow_http prefix",
         }
+        host = "http GET http://x/ denied: not under any allow_http prefix"
+        self.assertEqual(str(HostError("denied", host)), host, "not said twice")
         for kind, text in cases.items():
             e = HostError(kind, "not under any allow_http prefix")
             self.assertEqual(str(e), text)

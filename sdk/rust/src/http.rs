@@ -180,6 +180,8 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // pitwall's own denials already say "denied"; not twice.
+            Error::Denied(m) if m.contains("denied") => f.write_str(m),
             Error::Denied(m) => write!(f, "denied: {m}"),
             Error::Timeout(m) => write!(f, "timed out: {m}"),
             Error::Connect(m) => write!(f, "cannot connect: {m}"),
@@ -223,6 +225,8 @@ mod tests {
     fn errors_read_as_sentences() {
         let e = Error::Denied("http://x/ is outside allow_http".into());
         assert_eq!(e.to_string(), "denied: http://x/ is outside allow_http");
+        let host = "http GET http://x/ denied: not under any allow_http prefix";
+        assert_eq!(Error::Denied(host.into()).to_string(), host);
         assert_eq!(
             Error::Timeout("after 2s".into()).to_string(),
             "timed out: after 2s"
