@@ -172,10 +172,17 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
     // pipe cannot stall the wait below; stderr is drained to the end and
     // its tail kept, stdout read up to the cap (past it, the child is
     // killed).
-    let mut stdin = child.stdin.take().expect("piped");
+    let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(CompileError::Process(
+            "the compiler process started without its pipes".into(),
+        ));
+    };
     let input = component.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let stdout = child.stdout.take().expect("piped");
     let overflowed = Arc::new(AtomicBool::new(false));
     let reader = std::thread::spawn({
         let overflowed = overflowed.clone();
@@ -186,7 +193,6 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
             read.map(|_| out)
         }
     });
-    let mut stderr = child.stderr.take().expect("piped");
     let errors = std::thread::spawn(move || {
         let mut tail = Vec::new();
         let mut buf = [0u8; 8192];
@@ -228,8 +234,10 @@ fn in_child(exe: &PathBuf, bounds: Bounds, component: &[u8]) -> Result<Vec<u8>, 
         }
     };
     let _ = writer.join();
-    let output = reader.join().expect("reader thread does not panic");
-    let errors = errors.join().expect("stderr thread does not panic");
+    let output = reader
+        .join()
+        .map_err(|_| CompileError::Process("reading the compiled code failed".into()))?;
+    let errors = errors.join().unwrap_or_default();
     let Some(status) = status else {
         return Err(CompileError::Time(bounds.time));
     };

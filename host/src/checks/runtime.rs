@@ -187,7 +187,7 @@ impl Runtime {
                     .iter()
                     .find(|(s, _)| s == spec)
                     .map(|(_, r)| r.clone())
-                    .expect("every spec was loaded")?;
+                    .unwrap_or_else(|| Err(format!("{spec} was not loaded (a pitwall bug)")))?;
                 match pin {
                     Some(expected) if *expected != plugin.sha256 => Err(PluginError::Pin {
                         source_name: plugin.source,
