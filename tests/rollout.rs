@@ -17,9 +17,10 @@ use common::http::{Reply, Server};
 use common::memory::{Behaviour, Image, MemoryEngine};
 use pitwall::checks::{Cache, Compiler, Runtime};
 use pitwall::config::{Config, Overrides};
+use pitwall::engine::Engine as _;
 use pitwall::exit::Exit;
 use pitwall::report::{Progress, Redactor};
-use pitwall::rollout::{Cancel, Deployer, PullPolicy, Report, Request};
+use pitwall::rollout::{Cancel, Change, Deployer, PullPolicy, Refused, Report, Request, Resolved};
 use serde_json::Value;
 
 /// Checks of the test stack: the health endpoint gates the release; the api
@@ -128,7 +129,9 @@ failure_limit = 2
     }
 
     async fn deployer(&self) -> anyhow::Result<Deployer> {
-        let config = Config::load(&self.dir.path().join("pitwall.toml"), &Overrides::default())?;
+        // As the CLI does: a configuration that cannot be used is a refusal.
+        let config = Config::load(&self.dir.path().join("pitwall.toml"), &Overrides::default())
+            .map_err(|e| Refused::because("the configuration cannot be used", e))?;
         let progress = Progress::new(Redactor::new(config.secrets.clone()));
         let runtime = Runtime::new(Cache::from_env(), Compiler::InProcess)?;
         Deployer::preflight(config, Arc::new(self.engine.clone()), runtime, progress).await
@@ -192,8 +195,12 @@ failure_limit = 2
     }
 
     async fn recover(&self) -> Ended {
+        self.recover_with(false).await
+    }
+
+    async fn recover_with(&self, force: bool) -> Ended {
         let result = match self.deployer().await {
-            Ok(d) => d.recover().await,
+            Ok(d) => d.recover(force).await,
             Err(e) => Err(e),
         };
         Rig::ended(result).await
@@ -426,17 +433,33 @@ async fn a_garbled_state_env_is_a_refusal_that_names_it() {
 }
 
 #[tokio::test]
-async fn a_check_missing_its_grant_is_refused_at_preflight_naming_the_key() {
+async fn a_check_missing_its_grant_is_refused_before_anything_naming_the_key() {
     // Without the refusal, the check could only fail and the release would
-    // be blamed and rolled back.
+    // be blamed and rolled back. A target URL in the check's configuration
+    // that no grant covers is caught with the configuration, at its line.
     let rig = Rig::with_checks(&CHECKS.replace("allow_http = [\"BASE/\"]\n", ""));
+    rig.engine.local("app:1.0", Image::healthy());
+    let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+    assert!(
+        ended.error.contains("pitwall.toml:")
+            && ended.error.contains("checks[0].config.url: check `health`")
+            && ended.error.contains("no allow_http grant"),
+        "{}",
+        ended.error
+    );
+    assert_eq!(rig.engine.applies(), 0, "nothing touched");
+
+    // A capability the check declares (its `describe`) and nothing grants
+    // is caught at preflight, with the key to add.
+    let rig = Rig::with_checks(&CHECKS.replace("allow_logs = [\"api\"]\n", ""));
     rig.engine.local("app:1.0", Image::healthy());
     let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
     assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
     assert!(
         ended
             .error
-            .contains("check `health` needs `http` and nothing grants it: add allow_http = ["),
+            .contains("check `logs` needs `logs` and nothing grants it: add allow_logs = ["),
         "{}",
         ended.error
     );
@@ -906,7 +929,7 @@ async fn a_live_holder_refuses_a_deploy_and_a_dead_one_sends_the_operator_to_rec
     let recover = rig.recover().await;
     assert_eq!(recover.exit, Exit::Refused);
     assert!(
-        recover.error.contains("may still be running"),
+        recover.error.contains("is still running on this host"),
         "{}",
         recover.error
     );
@@ -1027,6 +1050,156 @@ async fn recover_after_a_killed_rollback_closes_the_incident_and_records_the_fai
         .filter(|r| r["release_id"] == "2.0" && r["action"] == "deploy")
         .count();
     assert_eq!(failed, 1);
+}
+
+#[tokio::test]
+async fn a_lock_from_another_host_is_overridden_only_with_force_and_says_so() {
+    // A CI runner gets a new hostname every job: its lock could never be
+    // cleared without --force.
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.leave_lock_with(
+        4242,
+        "applying",
+        serde_json::json!({ "host": "ci-runner-gone-7f3a" }),
+    );
+    let refused = rig.recover().await;
+    assert_eq!(refused.exit, Exit::Refused, "{}", refused.error);
+    assert!(
+        refused.error.contains("ci-runner-gone-7f3a")
+            && refused.error.contains("pitwall recover --force"),
+        "{}",
+        refused.error
+    );
+    assert!(rig.lock().is_some(), "the lock stays without --force");
+
+    let forced = rig.recover_with(true).await;
+    assert_eq!(forced.exit, Exit::Ok, "{}", forced.error);
+    assert!(rig.lock().is_none());
+    let record = rig.last();
+    assert_eq!(record["action"], "recover");
+    assert_eq!(record["outcome"], "restored");
+    assert!(
+        record["failure"]
+            .as_str()
+            .unwrap()
+            .contains("pid 4242 on ci-runner-gone-7f3a"),
+        "the record names what was overridden: {record}"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_lock_holds_deploys_off_until_released() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::healthy());
+    let dir = rig.state_dir();
+    let held = pitwall::release::lock::Lock::acquire_with(
+        &dir,
+        pitwall::release::lock::Holding::Manual,
+        "-",
+        Some("database migration, ask ana".into()),
+    )
+    .unwrap();
+    held.hold();
+    for ended in [
+        rig.deploy("2.0", "app:2.0", Duration::ZERO).await,
+        rig.rollback(None).await,
+        rig.recover_with(true).await,
+    ] {
+        assert_eq!(ended.exit, Exit::Refused, "{}", ended.error);
+        assert!(
+            ended.error.contains("database migration, ask ana"),
+            "{}",
+            ended.error
+        );
+    }
+    assert_eq!(rig.engine.applies(), 1, "nothing applied while held");
+    let holder = pitwall::release::lock::read(&dir).unwrap().unwrap();
+    pitwall::release::lock::release_held(&dir, &holder).unwrap();
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+}
+
+// ---- plan ----
+
+#[tokio::test]
+async fn plan_shows_what_would_change_and_changes_nothing() {
+    let rig = Rig::new();
+    let v1 = rig.released_1_0().await;
+    let v2 = rig.engine.remote("app:2.0", Image::healthy());
+    let state = rig.state();
+    let history = rig.history().len();
+    let request = |image: &str, pull| Request {
+        release_id: "2.0".into(),
+        images: [("api".to_string(), image.to_string())].into(),
+        pull,
+        soak: Duration::ZERO,
+        force: false,
+    };
+    let d = rig.deployer().await.unwrap();
+
+    // api changes (only the registry has it: resolved there, not pulled);
+    // frontend keeps 1.0, pinned.
+    let plan = d
+        .plan(&request("app:2.0", PullPolicy::Missing))
+        .await
+        .unwrap();
+    assert!(plan.changes);
+    assert_eq!(plan.current.as_deref(), Some("1.0"));
+    let by_service = |name: &str| plan.services.iter().find(|s| s.service == name).unwrap();
+    assert_eq!(by_service("api").change, Change::Changed);
+    assert_eq!(by_service("api").new.digest.as_deref(), Some(v2.as_str()));
+    assert_eq!(by_service("api").resolved_from, Resolved::Registry);
+    assert_eq!(by_service("frontend").change, Change::Kept);
+    assert_eq!(by_service("frontend").new.reference, v1);
+    let diff = plan.diff.as_deref().unwrap();
+    assert!(
+        diff.contains(&format!("-api: {v1}")) && diff.contains(&format!("+api: {v2}")),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("-frontend") && !diff.contains("+frontend"),
+        "an unchanged service is no change: {diff}"
+    );
+    assert_eq!(plan.checks.len(), 2);
+    assert_eq!(plan.checks[0].allow_http.len(), 1);
+
+    // The same images again: nothing would change.
+    let same = d
+        .plan(&request("app:1.0", PullPolicy::Missing))
+        .await
+        .unwrap();
+    assert!(!same.changes, "{same:?}");
+    assert!(same.services.iter().all(|s| s.change == Change::Kept));
+
+    // Nothing was pulled, applied, locked or recorded.
+    assert_eq!(rig.engine.applies(), 1);
+    assert_eq!(
+        rig.engine.image_digest("app:2.0").await.unwrap(),
+        None,
+        "not pulled"
+    );
+    assert!(rig.lock().is_none());
+    assert_eq!(rig.state(), state);
+    assert_eq!(rig.history().len(), history);
+
+    // What the deploy would refuse, the plan refuses.
+    let missing = d
+        .plan(&request("app:9.9", PullPolicy::Always))
+        .await
+        .unwrap_err();
+    assert_eq!(Exit::of_error(&missing), Exit::Refused);
+    assert!(
+        format!("{missing:#}").contains("api: app:9.9"),
+        "{missing:#}"
+    );
+    let unknown = Request {
+        images: [("worker".to_string(), "app:2.0".to_string())].into(),
+        ..request("app:2.0", PullPolicy::Always)
+    };
+    let refused = d.plan(&unknown).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("`worker`"), "{refused:#}");
 }
 
 // ---- record ----

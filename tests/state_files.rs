@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use pitwall::release::history::{self, Action, RecordOutcome};
-use pitwall::release::lock::{self, LockPhase};
+use pitwall::release::lock::{self, Holding, LockPhase};
 use pitwall::release::state;
 
 fn fixtures() -> PathBuf {
@@ -72,7 +72,7 @@ fn state_env_is_read_and_written_back_byte_identical() {
 #[test]
 fn the_lock_holder_is_read_and_serialised_back_byte_identical() {
     let holder = lock::read(&fixtures()).unwrap().expect("a holder");
-    assert_eq!(holder.command, Action::Deploy);
+    assert_eq!(holder.command, Holding::Deploy);
     assert_eq!(holder.phase, LockPhase::Soaking);
     assert!(holder.phase.touches_stack());
     assert_eq!(

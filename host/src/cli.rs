@@ -60,6 +60,10 @@ pub enum Command {
     /// Deploy a release: pull, apply, verify with checks, record — or roll back
     #[command(after_help = Exit::rollout_help())]
     Deploy(DeployArgs),
+    /// Show what a deploy would change: images and digests per service, checks and grants, the
+    /// compose diff. Takes no lock, changes nothing
+    #[command(after_help = format!("{PLAN_HELP}\n\n{}", Exit::plan_help()))]
+    Plan(ReleaseArgs),
     /// Go back to the previous release (or --to one), verify it, swap the pointers
     #[command(after_help = Exit::rollout_help())]
     Rollback {
@@ -72,10 +76,21 @@ pub enum Command {
     /// After an interrupted deploy: restore and verify the last good release, clear the lock
     #[command(after_help = Exit::rollout_help())]
     Recover {
+        /// Take over a lock held on another host (a CI runner that is gone): pitwall cannot see
+        /// that host's processes, so you vouch it no longer runs
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         stack: StackArgs,
     },
-    /// Current and previous release, containers, last verdicts
+    /// Check the configuration, compose file, env keys and checks: no Docker, no secrets needed
+    #[command(after_help = format!("{VALIDATE_HELP}\n\n{}", Exit::validate_help()))]
+    Validate {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Current and previous release, containers, drift from the release, last verdicts
+    #[command(after_help = Exit::status_help())]
     Status {
         #[command(flatten)]
         stack: StackArgs,
@@ -85,6 +100,28 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
+    /// The releases `rollback --to` can go back to, and whether their images are still here or in
+    /// the registry
+    Releases {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Remove images of old releases; never one a kept release pins or a container uses
+    #[command(after_help = PRUNE_HELP)]
+    Prune {
+        /// How many of the newest verified releases to keep (the current and previous releases
+        /// are always kept)
+        #[arg(long, value_name = "N")]
+        keep: usize,
+        /// Print what would be removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Show, take or release the deploy lock (e.g. to hold deploys during maintenance)
+    #[command(subcommand)]
+    Lock(LockCommand),
     /// Deploy three releases of the reference stack (good, good, broken) and show the automatic rollback
     Demo(DemoArgs),
     /// Run, list, inspect, push and pull checks (WebAssembly components)
@@ -98,6 +135,50 @@ pub enum Command {
     /// Print the man page (roff): `pitwall man > pitwall.1`
     Man,
 }
+
+#[derive(Debug, Subcommand)]
+pub enum LockCommand {
+    /// Who holds the deploy lock, since when, in which phase, and whether it still runs
+    Status {
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Hold the lock until `pitwall lock release`: deploys, rollbacks and prunes are refused
+    Acquire {
+        /// Why (shown to whoever is refused)
+        #[arg(short, long, value_name = "MSG")]
+        message: String,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+    /// Release a manual lock, or clear one left by a command that never touched the stack
+    #[command(after_help = LOCK_RELEASE_HELP)]
+    Release {
+        /// Also clear a lock held on another host (pitwall cannot see whether it still runs)
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        stack: StackArgs,
+    },
+}
+
+const PLAN_HELP: &str = "Digests are resolved as the deploy would: from the registry for \
+--pull always (without pulling), else from the images here. The diff is the resolved compose \
+file, both sides pinned to digests, with the env file's values scrubbed.\n\n\
+Example: pitwall plan --release-id 1.4 --image api=registry.example.com/api:1.4";
+
+const PRUNE_HELP: &str = "Removes only the image names (tags and digest references) that \
+pitwall's history recorded for releases it does not keep. Kept: the current and previous \
+releases and the N newest releases that were live and verified. An image stays when a kept \
+release pins it under any name, or when any container on this host uses it. Takes the deploy \
+lock, so it never races a deploy.\n\n\
+Examples:\n  \
+pitwall prune --keep 5 --dry-run\n  \
+pitwall prune --keep 5";
+
+const LOCK_RELEASE_HELP: &str = "A lock left by a deploy, rollback or recovery that touched the \
+stack is not released here: the stack may be half-way, so `pitwall recover` (with --force for \
+another host's lock) restores the last good release and clears it.";
 
 #[derive(Debug, Subcommand)]
 pub enum CheckCommand {
@@ -186,6 +267,13 @@ pub enum Lang {
     Rust,
     Python,
 }
+
+const VALIDATE_HELP: &str = "Checks, without Docker and without the env file's values:\n  \
+- pitwall.toml: every key known, every value valid (errors name FILE:LINE and the setting, e.g. checks[2].failure_limit)\n  \
+- the compose file, parsed by the compose tool's own `config`; every service pitwall deploys exists and uses ${KEY_IMAGE}\n  \
+- the compose file's variables against the env file's keys (or, where the secrets are not, its .example)\n  \
+- every check: loaded, its configuration accepted by the check, its capabilities granted, the URLs it targets under allow_http\n\n\
+Example: pitwall validate --config deploy/pitwall.toml";
 
 const CHECK_NEW_EXAMPLES: &str = "Examples:\n  \
 pitwall check new db-health --lang rust       # cargo test; cargo build --release --target wasm32-wasip2\n  \
@@ -294,8 +382,9 @@ pub struct DemoArgs {
     pub port: u16,
 }
 
+/// What a release is: its id and images, and how they are fetched.
 #[derive(Debug, Args)]
-pub struct DeployArgs {
+pub struct ReleaseArgs {
     /// SERVICE=IMAGE for each service to change (repeatable); others keep the current release's image
     #[arg(long = "image", value_name = "SERVICE=REF", required = true)]
     pub images: Vec<String>,
@@ -305,14 +394,23 @@ pub struct DeployArgs {
     pub release_id: String,
     #[arg(long, value_enum, default_value = "always")]
     pub pull: Pull,
-    /// Keep watching (watch checks and the containers) this long after verification (e.g. 2m)
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
-    pub soak: Duration,
     /// Reuse a release id that was already deployed with other images
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
     pub stack: StackArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Keep watching (watch checks and the containers) this long after verification (e.g. 2m)
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub soak: Duration,
+    /// Show what would change (as `pitwall plan`) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `--timeout`: a duration within what a check may be given.

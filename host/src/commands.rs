@@ -4,5 +4,10 @@
 pub mod check;
 pub mod demo;
 pub mod deploy;
+pub mod lock;
 pub mod manual;
+pub mod plan;
+pub mod prune;
+pub mod releases;
 pub mod status;
+pub mod validate;

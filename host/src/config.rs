@@ -18,7 +18,11 @@ use file::RawConfig;
 mod env_file;
 mod expand;
 mod file;
+mod locate;
 mod validate;
+
+pub use locate::line as line_of;
+pub use validate::{Finding, Secrets, Severity};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -89,7 +93,29 @@ pub struct Overrides {
 }
 
 impl Config {
+    /// Reads and validates the configuration for a command that changes the
+    /// stack: the first problem is an error.
     pub fn load(path: &Path, overrides: &Overrides) -> anyhow::Result<Config> {
+        let config = Config::read(path, overrides)?;
+        let errors: Vec<String> = config
+            .findings(Secrets::Required)
+            .into_iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| f.display(path))
+            .collect();
+        if !errors.is_empty() {
+            bail!(
+                "{}\n(`pitwall validate` lists every problem without Docker or secrets)",
+                errors.join("\n")
+            );
+        }
+        Ok(config)
+    }
+
+    /// Reads the configuration without requiring what only a deploy host
+    /// has (the env file, the compose file): enough for the read-only
+    /// commands and for `validate`, which reports the rest as findings.
+    pub fn read(path: &Path, overrides: &Overrides) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path).with_context(|| {
             format!(
                 "cannot read the configuration {} (pass --config PATH; deploy/pitwall.toml is the reference)",
@@ -134,11 +160,10 @@ impl Config {
         if let Some(stack) = value.get_mut("stack").and_then(|s| s.as_table_mut()) {
             stack.remove("env_file");
         }
-        let raw: RawConfig = value.try_into().with_context(|| {
-            format!(
-                "{} does not describe a pitwall configuration",
-                path.display()
-            )
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+            let at = e.path().to_string();
+            let finding = Finding::error(Some(at), e.into_inner().to_string());
+            anyhow::anyhow!("{}", finding.display_in(path, &text))
         })?;
         let d = raw.defaults;
         let mut checks = Vec::new();
@@ -203,7 +228,6 @@ impl Config {
         if let Some(url) = &overrides.health_url {
             config.override_health_url(url)?;
         }
-        config.validate()?;
         Ok(config)
     }
 

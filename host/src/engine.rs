@@ -6,12 +6,14 @@
 
 mod compose;
 mod docker;
+mod images;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use compose::{Compose, ProjectView};
+pub use compose::{Compose, ComposeFile, ProjectView};
+pub use images::LocalImages;
 
 /// A failure of the engine, worded for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,11 @@ pub enum EngineError {
 pub struct Container {
     pub service: String,
     pub name: String,
+    /// The image as the unit was created from it (a reference or an id).
     pub image: String,
+    /// The id (`sha256:…`) of the image the unit runs: what drift compares.
+    #[serde(default)]
+    pub image_id: String,
     pub state: RunState,
     /// The Docker healthcheck's status, if the unit has a healthcheck.
     pub health: Option<Health>,
@@ -122,6 +128,17 @@ pub trait Engine: StackView {
     /// Whether the image is present where the stack runs; its digest
     /// reference (`repo@sha256:…`), or its id when it has none, if so.
     async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError>;
+
+    /// The digest reference (`repo@sha256:…`) the registry serves for
+    /// `reference`, found without pulling; `None` when it has no such image.
+    async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError>;
+
+    /// What `apply(images)` would hand the engine, as text to diff (compose:
+    /// the resolved compose file); `None` when the engine has no such text.
+    async fn render(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, EngineError>;
 
     /// Fetches `reference` from its registry.
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError>;

@@ -117,6 +117,49 @@ impl Exit {
         }
     }
 
+    /// `plan` (and `deploy --dry-run`): whether a deploy would change
+    /// anything, as `diff` says it.
+    pub fn of_plan(changes: bool) -> Exit {
+        if changes { Exit::RolledBack } else { Exit::Ok }
+    }
+
+    /// What the code means after `plan`.
+    fn plan_meaning(self) -> Option<&'static str> {
+        match self {
+            Exit::Ok => Some("nothing would change"),
+            Exit::RolledBack => Some("something would change (shown)"),
+            Exit::Usage => Some("usage error"),
+            Exit::NeedsHuman => Some("an error: the plan could not be made"),
+            Exit::Refused => Some("the deploy would be refused (the reason is shown)"),
+            Exit::Interrupted => None,
+        }
+    }
+
+    /// What the code means after `status`.
+    fn status_meaning(self) -> Option<&'static str> {
+        match self {
+            Exit::Ok => Some(
+                "the running containers are the current release (or Docker could not be asked: see `containers`)",
+            ),
+            Exit::Usage => Some("usage error"),
+            Exit::NeedsHuman => Some(
+                "DRIFT: the running containers are not the recorded release (named by service)",
+            ),
+            Exit::Refused => Some("the configuration or the state cannot be read"),
+            Exit::RolledBack | Exit::Interrupted => None,
+        }
+    }
+
+    /// What the code means after `validate`.
+    fn validate_meaning(self) -> Option<&'static str> {
+        match self {
+            Exit::Ok => Some("valid (warnings allowed)"),
+            Exit::Usage => Some("usage error"),
+            Exit::Refused => Some("invalid: a deploy would be refused (every error is listed)"),
+            Exit::RolledBack | Exit::NeedsHuman | Exit::Interrupted => None,
+        }
+    }
+
     const ALL: [Exit; 6] = [
         Exit::Ok,
         Exit::RolledBack,
@@ -139,6 +182,21 @@ impl Exit {
     /// The `--help` table for `check test`.
     pub fn test_help() -> String {
         Self::table(Exit::test_meaning)
+    }
+
+    /// The `--help` table for `plan` and `deploy --dry-run`.
+    pub fn plan_help() -> String {
+        Self::table(Exit::plan_meaning)
+    }
+
+    /// The `--help` table for `status`.
+    pub fn status_help() -> String {
+        Self::table(Exit::status_meaning)
+    }
+
+    /// The `--help` table for `validate`.
+    pub fn validate_help() -> String {
+        Self::table(Exit::validate_meaning)
     }
 
     fn table(meaning: impl Fn(Exit) -> Option<&'static str>) -> String {

@@ -34,12 +34,21 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check(c) => commands::check::execute(c).await,
             Command::Deploy(args) => commands::deploy::deploy(&args).await,
+            Command::Plan(args) => commands::plan::plan(&args).await,
             Command::Rollback { to, stack } => {
                 commands::deploy::rollback(to.as_deref(), &stack).await
             }
-            Command::Recover { stack } => commands::deploy::recover(&stack).await,
+            Command::Recover { force, stack } => commands::deploy::recover(force, &stack).await,
+            Command::Validate { stack } => commands::validate::validate(&stack).await,
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
+            Command::Releases { stack } => commands::releases::releases(&stack).await,
+            Command::Prune {
+                keep,
+                dry_run,
+                stack,
+            } => commands::prune::prune(keep, dry_run, &stack).await,
+            Command::Lock(c) => commands::lock::execute(c).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Completions { shell } => commands::manual::completions(shell),
             Command::Man => commands::manual::man(),

@@ -1,6 +1,7 @@
 //! Release state under the state directory: the runbook's `state.env`
 //! pointers, the full history, and the deploy lock.
 
+pub mod drift;
 pub mod history;
 pub mod lock;
 pub mod state;

@@ -7,6 +7,7 @@ mod redact;
 
 use std::io::Write;
 
+use comfy_table::{Table, presets};
 use serde::Serialize;
 
 pub use progress::{Progress, PullBar};
@@ -41,6 +42,17 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
     Ok(print(&text)?)
+}
+
+/// Columns aligned by content, no borders: readable in a terminal, and
+/// each row one line for grep (a cell with several lines continues below).
+pub fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::NOTHING).set_header(header.to_vec());
+    t.column_iter_mut().for_each(|c| {
+        c.set_padding((0, 2));
+    });
+    t
 }
 
 /// `text` without its styles, for files.

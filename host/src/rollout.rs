@@ -8,6 +8,8 @@ mod cancel;
 mod deploy;
 mod failure;
 mod incident;
+mod plan;
+pub mod preflight;
 mod release_id;
 mod restore;
 mod verify;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 pub use cancel::Cancel;
 pub use deploy::Request;
 pub use failure::{Failure, Refused};
+pub use plan::{Change, Plan, Resolved};
 pub use release_id::validate_release_id;
 
 use failure::Notes;
@@ -84,53 +87,10 @@ impl Deployer {
         progress: Progress,
     ) -> anyhow::Result<Deployer> {
         let mut checks = Vec::new();
-        let specs: Vec<(&str, Option<&str>)> = config
-            .checks
-            .iter()
-            .map(|c| (c.plugin.as_str(), c.sha256.as_deref()))
-            .collect();
-        let loaded = runtime.load_all(&specs).await;
-        for (spec, plugin) in config.checks.iter().zip(loaded) {
-            let plugin = async {
-                let plugin = plugin?;
-                runtime
-                    .validate(&plugin, &spec.config, spec.limits)
-                    .await
-                    .map(|()| plugin)
-            }
-            .await
-            // The check may quote its configuration, which holds
-            // expanded `${VAR}`s: the message is scrubbed like output.
-            .map_err(|e| {
-                Refused::because(
-                    format!("check `{}`", spec.name),
-                    progress.redactor.apply(&e),
-                )
-            })?;
-            let ungranted: Vec<String> = runtime
-                .ungranted(&plugin, &spec.grants)
-                .await
-                .into_iter()
-                .map(|c| {
-                    let (key, example) = c.grant();
-                    format!(
-                        "check `{}` needs `{}` and nothing grants it: add {key} = [\"{example}\"] to its [[checks]] entry in pitwall.toml",
-                        spec.name,
-                        c.name()
-                    )
-                })
-                .collect();
-            if !ungranted.is_empty() {
-                return Err(Refused::because(
-                    format!("check `{}`", spec.name),
-                    ungranted.join("; "),
-                )
-                .into());
-            }
-            checks.push(Loaded {
-                spec: spec.clone(),
-                plugin,
-            });
+        for loaded in preflight::load_checks(&runtime, &config.checks, &progress.redactor).await {
+            checks.push(
+                loaded.map_err(|p| Refused::because(format!("check `{}`", p.check), p.message))?,
+            );
         }
         progress.line(&format!(
             "preflight ok: {} checks, {} via {}",

@@ -245,6 +245,7 @@ impl MemoryEngine {
                     service: service.clone(),
                     name: format!("{service}-1"),
                     image: digest.clone(),
+                    image_id: digest.clone(),
                     state,
                     health,
                     restart_count: restarts,
@@ -289,7 +290,28 @@ impl Engine for MemoryEngine {
 
     async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
         self.check_up()?;
-        Ok(self.world().local.get(reference).cloned())
+        let w = self.world();
+        // A digest reference names the image it pins, as Docker resolves it.
+        let by_digest = w.local.values().find(|d| *d == reference);
+        Ok(w.local.get(reference).or(by_digest).cloned())
+    }
+
+    async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        self.check_up()?;
+        Ok(self.world().registry.get(reference).cloned())
+    }
+
+    async fn render(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, EngineError> {
+        self.check_up()?;
+        Ok(Some(
+            images
+                .iter()
+                .map(|(service, reference)| format!("{service}: {reference}\n"))
+                .collect(),
+        ))
     }
 
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError> {

@@ -3,50 +3,70 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::checks::{Cache, Compiler, Runtime};
-use crate::cli::{DeployArgs, Pull, StackArgs};
+use crate::cli::{DeployArgs, Pull, ReleaseArgs, StackArgs};
 use crate::config::{Config, Overrides};
-use crate::engine::Compose;
+use crate::engine::{Compose, ComposeFile};
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
 use crate::rollout::{
     Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
 };
 
-/// Loads and validates the configuration; problems are refusals.
-pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
-    let overrides = Overrides {
+fn overrides(stack: &StackArgs) -> Overrides {
+    Overrides {
         env_file: stack.env_file.clone(),
         project: stack.project.clone(),
         state_dir: stack.state_dir.clone(),
         health_url: stack.health_url.clone(),
-    };
-    Config::load(&stack.config, &overrides)
+    }
+}
+
+/// Loads and validates the configuration for a command that changes the
+/// stack; problems are refusals.
+pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
+    Config::load(&stack.config, &overrides(stack))
         .map_err(|e| Refused::because("the configuration cannot be used", e).into())
 }
 
-/// Preflight on the compose engine: configuration, compose tool, Docker,
-/// every check loaded and its configuration accepted.
-pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
+/// Reads the configuration for a command that only reads (the state, the
+/// containers): no env file needed.
+pub fn read_config(stack: &StackArgs) -> anyhow::Result<Config> {
+    Config::read(&stack.config, &overrides(stack))
+        .map_err(|e| Refused::because("the configuration cannot be read", e).into())
+}
+
+/// The compose file of `config`, with the compose tool found.
+pub async fn compose_file(config: &Config) -> anyhow::Result<ComposeFile> {
     let s = &config.stack;
-    let engine = Compose::connect(
+    ComposeFile::detect(
         &s.project,
         &s.compose_file,
         s.env_file.as_deref(),
         &s.services,
     )
     .await
-    .map_err(|e| Refused::because("preflight", e))?;
+    .map_err(|e| Refused::because("preflight", e).into())
+}
+
+/// Preflight on the compose engine: configuration, compose tool, Docker,
+/// every check loaded and its configuration accepted.
+pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
+    let engine = Compose::connect(compose_file(&config).await?)
+        .await
+        .map_err(|e| Refused::because("preflight", e))?;
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
         .map_err(|e| Refused::because("cannot start the check runtime", e))?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
     Deployer::preflight(config, Arc::new(engine), runtime, progress).await
 }
 
-pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+/// The deploy request `args` describe.
+pub fn request(args: &ReleaseArgs, soak: Duration) -> anyhow::Result<Request> {
     let request = Request {
         release_id: args.release_id.clone(),
         images: parse_images(&args.images)?,
@@ -55,17 +75,25 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
             Pull::Missing => PullPolicy::Missing,
             Pull::Never => PullPolicy::Never,
         },
-        soak: args.soak,
+        soak,
         force: args.force,
     };
     validate_release_id(&request.release_id)?;
+    Ok(request)
+}
+
+pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+    if args.dry_run {
+        return super::plan::plan(&args.release).await;
+    }
+    let request = request(&args.release, args.soak)?;
     let cancel = Cancel::new();
-    let d = deployer(load_config(&args.stack)?)
+    let d = deployer(load_config(&args.release.stack)?)
         .await?
         .cancellable(cancel.clone());
     tokio::spawn(stop_on_signals(cancel));
     let report = d.deploy(&request).await?;
-    print(&report, args.stack.json)
+    print(&report, args.release.stack.json)
 }
 
 pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
@@ -74,9 +102,9 @@ pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<Exi
     print(&report, stack.json)
 }
 
-pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
+pub async fn recover(force: bool, stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let d = deployer(load_config(stack)?).await?;
-    let report = d.recover().await?;
+    let report = d.recover(force).await?;
     print(&report, stack.json)
 }
 

@@ -3,22 +3,30 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
-use comfy_table::{Cell, Table, presets};
+use comfy_table::Cell;
 use serde::Serialize;
 
-use super::deploy::load_config;
+use super::deploy::read_config;
 use crate::cli::StackArgs;
-use crate::engine::{Container, ProjectView, StackView};
+use crate::engine::{Container, EngineError, LocalImages, ProjectView, StackView};
+use crate::exit::Exit;
+use crate::release::drift::{self, Drift};
 use crate::release::history::{self, Record};
 use crate::release::{Image, Release, lock, state};
-use crate::report;
+use crate::report::{self, table};
 
 #[derive(Serialize)]
 struct Status {
     project: String,
     current: Option<Pointer>,
     previous: Option<Pointer>,
-    containers: Vec<Container>,
+    /// `None` when Docker could not be asked (`docker_error` says why).
+    containers: Option<Vec<Container>>,
+    /// How the running containers differ from the current release; `None`
+    /// when not compared (no Docker, or no current release).
+    drift: Option<Vec<Drift>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    docker_error: Option<String>,
     lock: Option<lock::Holder>,
     last: Option<Record>,
 }
@@ -27,17 +35,6 @@ struct Status {
 struct Pointer {
     release: Release,
     deployed_at: String,
-}
-
-/// Columns aligned by content, no borders: readable in a terminal, and
-/// each row one line for grep (a cell with several lines continues below).
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING).set_header(header.to_vec());
-    t.column_iter_mut().for_each(|c| {
-        c.set_padding((0, 2));
-    });
-    t
 }
 
 /// `service: reference digest`, one per service.
@@ -59,8 +56,29 @@ fn check_lines(r: &Record) -> impl Iterator<Item = String> + '_ {
     })
 }
 
+/// The running containers and their drift from `current`, from Docker.
+async fn live(
+    project: &str,
+    current: Option<&Release>,
+) -> Result<(Vec<Container>, Option<Vec<Drift>>), EngineError> {
+    let containers = ProjectView::new(project).containers(None).await?;
+    let Some(release) = current else {
+        return Ok((containers, None));
+    };
+    let images = LocalImages::connect().await?;
+    let mut ids = BTreeMap::new();
+    for (service, image) in &release.images {
+        ids.insert(service.clone(), images.id(image.pinned()).await?);
+    }
+    let drift = drift::compare(release, &containers, &ids);
+    Ok((containers, Some(drift)))
+}
+
+/// `pitwall status`: the recorded part needs neither the env file nor
+/// Docker; the live part (containers, drift) needs Docker and is reported as
+/// unknown without it. Exit 3 when the containers drifted from the release.
 pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(stack)?;
+    let config = read_config(stack)?;
     let s = &config.stack;
     let pointers = state::read(&s.state_dir, &s.services)?;
     let pointer = |p: Option<(Release, String)>| {
@@ -69,17 +87,30 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             deployed_at,
         })
     };
+    let current = pointer(pointers.current);
+    let (containers, drift, docker_error) =
+        match live(&s.project, current.as_ref().map(|p| &p.release)).await {
+            Ok((c, d)) => (Some(c), d, None),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
     let status = Status {
         project: s.project.clone(),
-        current: pointer(pointers.current),
+        current,
         previous: pointer(pointers.previous),
-        containers: ProjectView::new(&s.project).containers(None).await?,
+        containers,
+        drift,
+        docker_error,
         lock: lock::read(&s.state_dir)?,
         last: history::read(&s.state_dir)?.pop(),
     };
+    let exit = if status.drift.as_ref().is_some_and(|d| !d.is_empty()) {
+        Exit::NeedsHuman
+    } else {
+        Exit::Ok
+    };
     if stack.json {
         report::print_json(&status)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit.into());
     }
     let mut releases = table(&["", "RELEASE", "SINCE", "IMAGES"]);
     for (label, p) in [("current", &status.current), ("previous", &status.previous)] {
@@ -106,16 +137,44 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         };
         text.push_str(&format!("lock: {} [{alive}]\n", h.describe()));
     }
-    let mut containers = table(&["SERVICE", "CONTAINER", "STATE", "HEALTH"]);
-    for c in &status.containers {
-        containers.add_row(vec![
-            c.service.as_str(),
-            &c.name,
-            c.state.as_str(),
-            c.health.map_or("", |h| h.as_str()),
-        ]);
+    match (&status.containers, &status.docker_error) {
+        (Some(list), _) => {
+            let mut containers = table(&["SERVICE", "CONTAINER", "STATE", "HEALTH"]);
+            for c in list {
+                containers.add_row(vec![
+                    c.service.as_str(),
+                    &c.name,
+                    c.state.as_str(),
+                    c.health.map_or("", |h| h.as_str()),
+                ]);
+            }
+            text.push_str(&format!("\ncontainers:\n{}\n", containers.trim_fmt()));
+        }
+        (None, error) => text.push_str(&format!(
+            "\ncontainers: unknown, drift not checked ({})\n",
+            error.as_deref().unwrap_or("Docker was not asked")
+        )),
     }
-    text.push_str(&format!("\ncontainers:\n{}\n", containers.trim_fmt()));
+    match (&status.drift, &status.current) {
+        (Some(drift), Some(current)) if drift.is_empty() => text.push_str(&format!(
+            "drift: none; the running containers are release {}\n",
+            current.release.id
+        )),
+        (Some(drift), Some(current)) => {
+            text.push_str(&format!(
+                "DRIFT: the running stack is not release {} as recorded:\n",
+                current.release.id
+            ));
+            for d in drift {
+                text.push_str(&format!("  {}\n", d.describe()));
+            }
+            text.push_str(&format!(
+                "  it was changed outside pitwall; find out who and why, then deploy a release or `pitwall rollback --to {}`\n",
+                current.release.id
+            ));
+        }
+        _ => {}
+    }
     if let Some(r) = &status.last {
         text.push_str(&format!(
             "\nlast: {} {} → {}\n",
@@ -128,11 +187,12 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         }
     }
     report::print(&text)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit.into())
 }
 
+/// `pitwall history`: the state directory only; no env file, no Docker.
 pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(stack)?;
+    let config = read_config(stack)?;
     let records = history::read(&config.stack.state_dir)?;
     if stack.json {
         report::print_json(&records)?;

@@ -1,86 +1,225 @@
 //! Everything about a loaded configuration that can be checked without
-//! Docker or plugins.
+//! Docker or plugins, as findings: `validate` lists them all, a deploy
+//! refuses at the first error.
 
+use std::fmt;
 use std::path::Path;
 
-use anyhow::ensure;
+use super::{Config, locate};
 
-use super::Config;
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// A deploy would be refused, or would fail for a reason that is not
+    /// the release's.
+    Error,
+    /// Worth a look; a deploy goes ahead.
+    Warning,
+}
 
-impl Config {
-    /// Everything that can be checked without Docker or plugins.
-    pub(super) fn validate(&self) -> anyhow::Result<()> {
-        let s = &self.stack;
-        ensure!(
-            s.compose_file.is_file(),
-            "the compose file {} does not exist (stack.compose_file in {})",
-            s.compose_file.display(),
-            self.path.display()
-        );
-        ensure!(
-            !s.services.is_empty(),
-            "stack.services is empty: name the services pitwall deploys"
-        );
-        ensure!(
-            valid_project_name(&s.project),
-            "project name `{}` must be lowercase letters, digits, `-` or `_`, starting with a letter or digit (compose's rule)",
-            s.project
-        );
-        if let Some(env) = &s.env_file {
-            ensure!(
-                env.is_file(),
-                "the env file {} does not exist; create it from deploy/.env.production.example",
-                env.display()
-            );
-            ensure_untracked(env)?;
+/// One problem, with the setting it is about (`checks[2].successes`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(setting: Option<String>, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Error,
+            setting,
+            message: message.into(),
         }
-        let mut names = std::collections::BTreeSet::new();
-        for c in &self.checks {
-            ensure!(
-                names.insert(&c.name),
-                "two checks are named `{}`: names must be unique",
-                c.name
-            );
-            ensure!(
-                c.successes >= 1,
-                "check `{}`: successes must be at least 1",
-                c.name
-            );
-            ensure!(
-                c.failure_limit >= 1,
-                "check `{}`: failure_limit must be at least 1",
-                c.name
-            );
-            if let Some(pin) = &c.sha256 {
-                ensure!(
-                    pin.len() == 64 && pin.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
-                    "check `{}`: sha256 = \"{pin}\" is not a SHA-256: 64 lowercase hex digits, as `pitwall check inspect` prints them",
-                    c.name
-                );
-            }
-            c.grants
-                .validate()
-                .map_err(|e| anyhow::anyhow!("check `{}`: {e}", c.name))?;
-            for svc in &c.grants.allow_logs {
-                ensure!(
-                    s.services.contains_key(svc),
-                    "check `{}`: allow_logs names `{svc}`, which is not in stack.services",
-                    c.name
-                );
-            }
+    }
+
+    pub fn warning(setting: Option<String>, message: impl Into<String>) -> Finding {
+        Finding {
+            severity: Severity::Warning,
+            setting,
+            message: message.into(),
         }
-        Ok(())
+    }
+
+    /// `FILE:LINE: SETTING: MESSAGE`, the line found in `text` (the file's
+    /// contents), as compilers print it so editors can jump to it.
+    pub fn display_in(&self, file: &Path, text: &str) -> String {
+        let line = self.setting.as_deref().and_then(|s| locate::line(text, s));
+        let place = match line {
+            Some(l) => format!("{}:{l}", file.display()),
+            None => file.display().to_string(),
+        };
+        match &self.setting {
+            Some(s) => format!("{place}: {s}: {}", self.message),
+            None => format!("{place}: {}", self.message),
+        }
+    }
+
+    /// As `display_in`, reading `file` for the line.
+    pub fn display(&self, file: &Path) -> String {
+        self.display_in(file, &std::fs::read_to_string(file).unwrap_or_default())
     }
 }
 
-/// Refuses an env file that git tracks: it holds secrets.
-fn ensure_untracked(env: &Path) -> anyhow::Result<()> {
-    let Some(dir) = env.parent() else {
-        return Ok(());
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.setting {
+            Some(s) => write!(f, "{s}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Whether the env file must be here: a deploy needs it; `validate` and the
+/// read-only commands run where the secrets are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secrets {
+    Required,
+    Optional,
+}
+
+impl Config {
+    /// Everything that can be checked without Docker or plugins.
+    pub fn findings(&self, secrets: Secrets) -> Vec<Finding> {
+        let mut out = Vec::new();
+        let s = &self.stack;
+        if !s.compose_file.is_file() {
+            out.push(Finding::error(
+                Some("stack.compose_file".into()),
+                format!(
+                    "the compose file {} does not exist",
+                    s.compose_file.display()
+                ),
+            ));
+        }
+        if s.services.is_empty() {
+            out.push(Finding::error(
+                Some("stack.services".into()),
+                "no services: name the services pitwall deploys ([stack.services.NAME])",
+            ));
+        }
+        if !valid_project_name(&s.project) {
+            out.push(Finding::error(
+                Some("stack.project".into()),
+                format!(
+                    "project name `{}` must be lowercase letters, digits, `-` or `_`, starting with a letter or digit (compose's rule)",
+                    s.project
+                ),
+            ));
+        }
+        if let Some(env) = &s.env_file {
+            if !env.is_file() {
+                let message = format!(
+                    "the env file {} does not exist; create it from deploy/.env.production.example",
+                    env.display()
+                );
+                out.push(match secrets {
+                    Secrets::Required => Finding::error(Some("stack.env_file".into()), message),
+                    Secrets::Optional => Finding::warning(
+                        Some("stack.env_file".into()),
+                        format!(
+                            "{message} (fine where the secrets are not kept; a deploy needs it)"
+                        ),
+                    ),
+                });
+            } else if let Some(problem) = tracked_by_git(env) {
+                out.push(Finding::error(Some("stack.env_file".into()), problem));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in self.checks.iter().enumerate() {
+            let at = |key: &str| Some(format!("checks[{i}].{key}"));
+            if !names.insert(&c.name) {
+                out.push(Finding::error(
+                    at("name"),
+                    format!("two checks are named `{}`: names must be unique", c.name),
+                ));
+            }
+            if c.successes < 1 {
+                out.push(Finding::error(at("successes"), "must be at least 1"));
+            }
+            if c.failure_limit < 1 {
+                out.push(Finding::error(at("failure_limit"), "must be at least 1"));
+            }
+            if let Some(pin) = &c.sha256
+                && !(pin.len() == 64 && pin.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+            {
+                out.push(Finding::error(
+                    at("sha256"),
+                    format!("\"{pin}\" is not a SHA-256: 64 lowercase hex digits, as `pitwall check inspect` prints them"),
+                ));
+            }
+            if let Err(e) = c.grants.validate() {
+                out.push(Finding::error(at("allow_http"), e));
+            }
+            for svc in &c.grants.allow_logs {
+                if !s.services.contains_key(svc) {
+                    out.push(Finding::error(
+                        at("allow_logs"),
+                        format!("names `{svc}`, which is not in stack.services"),
+                    ));
+                }
+            }
+            out.extend(ungranted_urls(i, c));
+        }
+        out
+    }
+}
+
+/// A check whose configuration names a target URL (a key ending in `url`)
+/// that its `allow_http` does not cover can only be denied: the release
+/// would fail and be rolled back for a mistake in this file.
+fn ungranted_urls(index: usize, check: &super::CheckSpec) -> Vec<Finding> {
+    fn walk(value: &serde_json::Value, at: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let here = format!("{at}.{k}");
+                    match v {
+                        serde_json::Value::String(url)
+                            if k.to_ascii_lowercase().ends_with("url")
+                                && (url.starts_with("http://") || url.starts_with("https://")) =>
+                        {
+                            out.push((here, url.clone()));
+                        }
+                        _ => walk(v, &here, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(v, &format!("{at}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let Ok(config) = serde_json::from_str::<serde_json::Value>(&check.config) else {
+        return Vec::new();
     };
-    let Some(name) = env.file_name() else {
-        return Ok(());
-    };
+    let mut urls = Vec::new();
+    walk(&config, &format!("checks[{index}].config"), &mut urls);
+    urls.into_iter()
+        .filter_map(|(at, url)| {
+            let denied = check.grants.check_http("GET", &url).err()?;
+            Some(Finding::error(
+                Some(at),
+                format!(
+                    "check `{}` would be refused its own target: {denied}",
+                    check.name
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// An env file that git tracks holds secrets in the repository.
+fn tracked_by_git(env: &Path) -> Option<String> {
+    let dir = env.parent()?;
+    let name = env.file_name()?;
     let tracked = std::process::Command::new("git")
         .arg("-C")
         .arg(if dir.as_os_str().is_empty() {
@@ -94,12 +233,12 @@ fn ensure_untracked(env: &Path) -> anyhow::Result<()> {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    ensure!(
-        !tracked,
-        "the env file {} is tracked by git; it holds secrets: `git rm --cached` it and add it to .gitignore",
-        env.display()
-    );
-    Ok(())
+    tracked.then(|| {
+        format!(
+            "the env file {} is tracked by git; it holds secrets: `git rm --cached` it and add it to .gitignore",
+            env.display()
+        )
+    })
 }
 
 /// Compose's rule for project names.

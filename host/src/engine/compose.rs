@@ -109,39 +109,39 @@ impl StackView for ProjectView {
     }
 }
 
-/// A compose stack on this host.
-pub struct Compose {
+/// A compose file as the compose tool reads it, with pitwall's variables:
+/// runs the tool's commands without needing Docker (`config` needs none).
+pub struct ComposeFile {
     tool: Tool,
+    project: String,
     file: PathBuf,
     env_file: Option<PathBuf>,
     /// Service → key: the compose variable `KEY_IMAGE` carries its image.
     keys: BTreeMap<String, String>,
-    view: ProjectView,
 }
 
-impl Compose {
-    /// Project `project` of compose file `file` (with `env_file`), whose
-    /// services take their image from `KEY_IMAGE` (`keys`: service → KEY).
-    /// Finds the compose tool and connects to Docker: either missing is an
-    /// `Unavailable` error, before anything is touched.
-    pub async fn connect(
+impl ComposeFile {
+    /// Finds the compose tool for project `project` of compose file `file`
+    /// (with `env_file`), whose services take their image from `KEY_IMAGE`
+    /// (`keys`: service → KEY).
+    pub async fn detect(
         project: &str,
         file: &Path,
         env_file: Option<&Path>,
         keys: &BTreeMap<String, String>,
-    ) -> Result<Compose, EngineError> {
-        let tool = Tool::detect().await?;
-        let docker = DockerApi::connect().await?;
-        Ok(Compose {
-            tool,
+    ) -> Result<ComposeFile, EngineError> {
+        Ok(ComposeFile {
+            tool: Tool::detect().await?,
+            project: project.to_string(),
             file: file.to_path_buf(),
             env_file: env_file.map(Path::to_path_buf),
             keys: keys.clone(),
-            view: ProjectView {
-                project: project.to_string(),
-                docker: OnceCell::new_with(Some(Ok(docker))),
-            },
         })
+    }
+
+    /// `docker compose` or `docker-compose`.
+    pub fn tool(&self) -> &'static str {
+        self.tool.name()
     }
 
     /// A compose command with the project, file, env file and the image
@@ -157,7 +157,7 @@ impl Compose {
             Tool::Standalone => Command::new("docker-compose"),
         };
         cmd.arg("--project-name")
-            .arg(&self.view.project)
+            .arg(&self.project)
             .arg("--file")
             .arg(&self.file);
         if let Some(env) = &self.env_file {
@@ -171,12 +171,13 @@ impl Compose {
         cmd
     }
 
+    /// Runs a compose command; its stdout when it succeeds.
     async fn run(
         &self,
         images: &BTreeMap<String, String>,
         args: &[&str],
         fail: fn(String) -> EngineError,
-    ) -> Result<(), EngineError> {
+    ) -> Result<String, EngineError> {
         let tool = self.tool.name();
         let out = self
             .command(images, args)
@@ -184,7 +185,7 @@ impl Compose {
             .await
             .map_err(|e| EngineError::Unavailable(format!("cannot run {tool}: {e}")))?;
         if out.status.success() {
-            return Ok(());
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
         Err(fail(format!(
             "`{tool} {}` failed ({}):\n{}{}",
@@ -193,6 +194,50 @@ impl Compose {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr).trim_end()
         )))
+    }
+
+    /// The file as the tool resolves it with `images` (service → reference):
+    /// what `up` would apply. The tool's own parser finds every mistake.
+    pub async fn resolved(&self, images: &BTreeMap<String, String>) -> Result<String, EngineError> {
+        self.run(images, &["config"], EngineError::Call).await
+    }
+
+    /// The services the file defines.
+    pub async fn services(&self) -> Result<Vec<String>, EngineError> {
+        let out = self
+            .run(
+                &BTreeMap::new(),
+                &["config", "--services"],
+                EngineError::Call,
+            )
+            .await?;
+        Ok(out
+            .lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect())
+    }
+}
+
+/// A compose stack on this host.
+pub struct Compose {
+    file: ComposeFile,
+    view: ProjectView,
+}
+
+impl Compose {
+    /// The compose stack of `file` (see `ComposeFile::detect`), connected to
+    /// Docker: a missing tool or daemon is an `Unavailable` error, before
+    /// anything is touched.
+    pub async fn connect(file: ComposeFile) -> Result<Compose, EngineError> {
+        let docker = DockerApi::connect().await?;
+        Ok(Compose {
+            view: ProjectView {
+                project: file.project.clone(),
+                docker: OnceCell::new_with(Some(Ok(docker))),
+            },
+            file,
+        })
     }
 }
 
@@ -210,11 +255,22 @@ impl StackView for Compose {
 #[async_trait::async_trait]
 impl Engine for Compose {
     fn name(&self) -> String {
-        self.tool.name().to_string()
+        self.file.tool().to_string()
     }
 
     async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
         self.view.docker().await?.image_digest(reference).await
+    }
+
+    async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        self.view.docker().await?.registry_digest(reference).await
+    }
+
+    async fn render(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, EngineError> {
+        self.file.resolved(images).await.map(Some)
     }
 
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError> {
@@ -222,20 +278,24 @@ impl Engine for Compose {
     }
 
     async fn apply(&self, images: &BTreeMap<String, String>) -> Result<(), EngineError> {
-        self.run(
-            images,
-            &["up", "--detach", "--remove-orphans"],
-            EngineError::Apply,
-        )
-        .await
+        self.file
+            .run(
+                images,
+                &["up", "--detach", "--remove-orphans"],
+                EngineError::Apply,
+            )
+            .await
+            .map(drop)
     }
 
     async fn remove(&self) -> Result<(), EngineError> {
-        self.run(
-            &BTreeMap::new(),
-            &["down", "--remove-orphans"],
-            EngineError::Call,
-        )
-        .await
+        self.file
+            .run(
+                &BTreeMap::new(),
+                &["down", "--remove-orphans"],
+                EngineError::Call,
+            )
+            .await
+            .map(drop)
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::query_parameters::{
     CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveImageOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -93,6 +94,7 @@ impl DockerApi {
                     .trim_start_matches('/')
                     .to_string(),
                 image: summary.image.unwrap_or_default(),
+                image_id: summary.image_id.unwrap_or_default(),
                 state: run_state(state.status),
                 health: state.health.and_then(|h| h.status).and_then(health),
                 restart_count: inspect
@@ -170,6 +172,74 @@ impl DockerApi {
             }) => Ok(None),
             Err(e) => Err(api(e)),
         }
+    }
+
+    /// The id (`sha256:…`) of a local image, if present.
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(api(e)),
+        }
+    }
+
+    /// The registry's digest reference for `reference`, asked through the
+    /// daemon without pulling; `None` when the registry has no such image.
+    pub async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        match self.docker.inspect_registry_image(reference, None).await {
+            Ok(inspect) => Ok(inspect
+                .descriptor
+                .digest
+                .map(|d| format!("{}@{d}", repository(reference)))),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(bollard::errors::Error::DockerResponseServerError { message, .. })
+                if message.contains("manifest unknown") || message.contains("not found") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(EngineError::Call(format!(
+                "cannot ask the registry for {reference}: {e}"
+            ))),
+        }
+    }
+
+    /// Whether the registry has `reference`, asked through the daemon with
+    /// no credentials; `Err` (why) when it cannot tell: unreachable, or the
+    /// registry wants a login.
+    pub async fn in_registry(&self, reference: &str) -> Result<bool, String> {
+        self.registry_digest(reference)
+            .await
+            .map(|d| d.is_some())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The ids of the images every container on this host (any project,
+    /// any state) was created from.
+    pub async fn images_in_use(&self) -> Result<Vec<String>, EngineError> {
+        let list = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                ..Default::default()
+            }))
+            .await
+            .map_err(api)?;
+        Ok(list.into_iter().filter_map(|c| c.image_id).collect())
+    }
+
+    /// Removes the name `reference` (a tag or a digest reference); the
+    /// image goes when its last name does. Never forced: Docker refuses
+    /// while a container uses it.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), EngineError> {
+        self.docker
+            .remove_image(reference, None::<RemoveImageOptions>, None)
+            .await
+            .map(drop)
+            .map_err(api)
     }
 
     /// Pulls `reference`, reporting layer progress.

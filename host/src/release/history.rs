@@ -183,6 +183,32 @@ impl Record {
     }
 }
 
+/// A release that was live and verified here: a rollback target.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub release: super::Release,
+    /// When it last finished live and verified.
+    pub verified_at: String,
+}
+
+/// The releases `rollback --to` accepts, newest first, each once (its
+/// latest verified record).
+pub fn verified_releases(records: &[Record]) -> Vec<Verified> {
+    let mut seen = std::collections::BTreeSet::new();
+    records
+        .iter()
+        .rev()
+        .filter(|r| r.outcome.verified_live() && seen.insert(r.release_id.clone()))
+        .map(|r| Verified {
+            release: super::Release {
+                id: r.release_id.clone(),
+                images: r.images.clone(),
+            },
+            verified_at: r.finished_at.clone(),
+        })
+        .collect()
+}
+
 pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("history.jsonl")
 }

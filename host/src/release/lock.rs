@@ -10,11 +10,52 @@ use serde::{Deserialize, Serialize};
 use super::history::Action;
 use crate::fsutil::{create_atomic, write_atomic};
 
+/// What holds the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Holding {
+    Deploy,
+    Rollback,
+    Recover,
+    Prune,
+    /// `pitwall lock acquire`: held on purpose until `pitwall lock release`,
+    /// whatever becomes of the process that took it.
+    Manual,
+}
+
+impl Holding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Holding::Deploy => "deploy",
+            Holding::Rollback => "rollback",
+            Holding::Recover => "recover",
+            Holding::Prune => "prune",
+            Holding::Manual => "lock acquire",
+        }
+    }
+}
+
+impl From<Action> for Holding {
+    fn from(a: Action) -> Holding {
+        match a {
+            Action::Deploy => Holding::Deploy,
+            Action::Rollback => Holding::Rollback,
+            Action::Recover => Holding::Recover,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,
-    pub command: Action,
+    pub command: Holding,
+    /// Who ran it (absent in locks written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Why a manual lock is held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub release_id: String,
     pub since: String,
     /// How far it got.
@@ -67,12 +108,25 @@ impl LockPhase {
 
 impl Holder {
     /// Whether the holding process still runs (only knowable on this host).
+    /// A manual lock has no process to outlive: it is held until released.
     pub fn alive(&self) -> Option<bool> {
+        if self.command == Holding::Manual {
+            return Some(true);
+        }
         (self.host == crate::whoami::host())
             .then(|| Path::new(&format!("/proc/{}", self.pid)).exists())
     }
 
     pub fn describe(&self) -> String {
+        if self.command == Holding::Manual {
+            return format!(
+                "a manual lock by {} on {} since {}: {}",
+                self.user.as_deref().unwrap_or("someone"),
+                self.host,
+                self.since,
+                self.message.as_deref().unwrap_or("(no message)")
+            );
+        }
         format!(
             "`pitwall {}` of release {} (pid {} on {}, since {}, phase {})",
             self.command.as_str(),
@@ -89,6 +143,8 @@ impl Holder {
 pub enum LockError {
     #[error("another deploy holds the lock: {} — wait for it to finish", .0.describe())]
     Held(Box<Holder>),
+    #[error("the stack is locked: {} — `pitwall lock release` when the reason is gone", .0.describe())]
+    Manual(Box<Holder>),
     #[error(
         "a previous {} died without finishing (the process is gone); the stack may be half-way. \
          Run `pitwall recover` to restore the last good release and clear the lock",
@@ -131,7 +187,21 @@ pub struct Lock {
 }
 
 impl Lock {
-    pub fn acquire(state_dir: &Path, command: Action, release_id: &str) -> Result<Lock, LockError> {
+    pub fn acquire(
+        state_dir: &Path,
+        command: impl Into<Holding>,
+        release_id: &str,
+    ) -> Result<Lock, LockError> {
+        Lock::acquire_with(state_dir, command.into(), release_id, None)
+    }
+
+    /// As `acquire`, with a message saying why (a manual lock's).
+    pub fn acquire_with(
+        state_dir: &Path,
+        command: Holding,
+        release_id: &str,
+        message: Option<String>,
+    ) -> Result<Lock, LockError> {
         let file = path(state_dir);
         let io = |source| LockError::Io {
             path: file.clone(),
@@ -141,6 +211,8 @@ impl Lock {
             pid: std::process::id(),
             host: crate::whoami::host(),
             command,
+            user: Some(crate::whoami::user()),
+            message,
             release_id: release_id.to_string(),
             since: crate::whoami::now_rfc3339(),
             phase: LockPhase::Preflight,
@@ -170,6 +242,7 @@ impl Lock {
                         touched: false,
                     })
                 }
+                Some(h) if h.command == Holding::Manual => Err(LockError::Manual(Box::new(h))),
                 Some(h) if h.alive() == Some(false) => Err(LockError::Stale(Box::new(h))),
                 Some(h) => Err(LockError::Held(Box::new(h))),
                 None => Err(LockError::Corrupt(file)),
@@ -211,7 +284,9 @@ impl Lock {
             holder: Holder {
                 pid: std::process::id(),
                 host: crate::whoami::host(),
-                command: Action::Recover,
+                command: Holding::Recover,
+                user: Some(crate::whoami::user()),
+                message: None,
                 release_id: dead.release_id.clone(),
                 since: crate::whoami::now_rfc3339(),
                 phase: LockPhase::Recovering,
@@ -225,6 +300,26 @@ impl Lock {
     /// The command finished (whatever its outcome was recorded as).
     pub fn release(mut self) {
         self.touched = false;
+    }
+
+    /// Leaves the lock held after this process exits (`pitwall lock
+    /// acquire`); `release_held` ends it.
+    pub fn hold(self) {
+        // Dropping would remove the file; the held lock must outlive us.
+        std::mem::forget(self);
+    }
+}
+
+/// Removes the lock file of a holder the caller judged safe to clear, but
+/// only if it still names that holder: a lock taken meanwhile stays.
+pub fn release_held(state_dir: &Path, holder: &Holder) -> Result<(), LockError> {
+    let file = path(state_dir);
+    match read(state_dir)? {
+        Some(h) if &h == holder => {
+            std::fs::remove_file(&file).map_err(|source| LockError::Io { path: file, source })
+        }
+        Some(h) => Err(LockError::Held(Box::new(h))),
+        None => Ok(()),
     }
 }
 

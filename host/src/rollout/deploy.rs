@@ -40,36 +40,10 @@ impl Deployer {
         } = request;
         let (release_id, policy, soak) = (release_id.as_str(), *policy, *soak);
         validate_release_id(release_id)?;
-        if let Some(service) = images.keys().find(|s| !stack.services.contains_key(*s)) {
-            return Err(Refused::new(format!(
-                "--image names `{service}`, which is not a service of the stack ({})",
-                stack
-                    .services
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-            .into());
-        }
         // Lock first: the pointers read next must not change under us.
         let mut lock = self.lock(Action::Deploy, release_id)?;
         let current = self.pointers()?.current;
-        let mut wanted = BTreeMap::new();
-        for service in stack.services.keys() {
-            let kept = current.as_ref().and_then(|(r, _)| r.images.get(service));
-            let reference = match (images.get(service), kept) {
-                (Some(r), _) => r.clone(),
-                (None, Some(img)) => img.pinned().to_string(),
-                (None, None) => {
-                    return Err(Refused::new(format!(
-                        "no image for `{service}`: give --image {service}=REF (there is no current release to keep it from)"
-                    ))
-                    .into());
-                }
-            };
-            wanted.insert(service.clone(), reference);
-        }
+        let wanted = self.wanted(images, current.as_ref().map(|(r, _)| r))?;
         if !force {
             self.refuse_reused_id(release_id, images)?;
         }
@@ -162,6 +136,37 @@ impl Deployer {
         self.conclude(record, lock, durations, conclusion, notes, |r| {
             message(r, conclusion)
         })
+    }
+
+    /// Service → reference to deploy: those asked for, and for the others
+    /// the current release's image pinned to its digest.
+    pub(super) fn wanted(
+        &self,
+        images: &BTreeMap<String, String>,
+        current: Option<&Release>,
+    ) -> Result<BTreeMap<String, String>, Refused> {
+        let services = &self.config.stack.services;
+        if let Some(service) = images.keys().find(|s| !services.contains_key(*s)) {
+            return Err(Refused::new(format!(
+                "--image names `{service}`, which is not a service of the stack ({})",
+                services.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let mut wanted = BTreeMap::new();
+        for service in services.keys() {
+            let kept = current.and_then(|r| r.images.get(service));
+            let reference = match (images.get(service), kept) {
+                (Some(r), _) => r.clone(),
+                (None, Some(img)) => img.pinned().to_string(),
+                (None, None) => {
+                    return Err(Refused::new(format!(
+                        "no image for `{service}`: give --image {service}=REF (there is no current release to keep it from)"
+                    )));
+                }
+            };
+            wanted.insert(service.clone(), reference);
+        }
+        Ok(wanted)
     }
 
     /// Makes every image present per `policy` and resolves its digest.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::{Conclusion, Deployer, Notes, Refused, Report, incident, ms};
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
-use crate::release::lock::{self, Holder, Lock, LockPhase};
+use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::release::{Release, state};
 use crate::whoami;
 
@@ -124,16 +124,40 @@ impl Deployer {
 
     /// `pitwall recover`: after a command died holding the lock, re-applies
     /// the current release and verifies it, then clears the lock.
-    pub async fn recover(&self) -> anyhow::Result<Report> {
+    /// `force` overrides a lock held on another host, whose process pitwall
+    /// cannot see (a CI runner that is gone): the operator vouches for it.
+    pub async fn recover(&self, force: bool) -> anyhow::Result<Report> {
         let Some(holder) = lock::read(self.state_dir())? else {
             return Err(Refused::new("nothing to recover: no deploy lock is held").into());
         };
-        if holder.alive() != Some(false) {
-            return Err(Refused::new(format!(
-                "cannot recover: {} may still be running (on this host: alive; elsewhere: unknown)",
+        match holder.alive() {
+            _ if holder.command == Holding::Manual => {
+                return Err(Refused::new(format!(
+                    "nothing to recover: the stack is held by {}; `pitwall lock release` ends it",
+                    holder.describe()
+                ))
+                .into());
+            }
+            Some(false) => {}
+            Some(true) => {
+                return Err(Refused::new(format!(
+                    "cannot recover: {} is still running on this host; wait for it, or stop it (Ctrl-C) and then recover",
+                    holder.describe()
+                ))
+                .into());
+            }
+            None if force => self.progress.line(&format!(
+                "--force: overriding the lock of {}; pitwall cannot see that host's processes, so you vouch that it no longer runs",
                 holder.describe()
-            ))
-            .into());
+            )),
+            None => {
+                return Err(Refused::new(format!(
+                    "cannot recover: {} may still be running there (pitwall cannot see another host's processes); \
+                     if it is gone (a CI runner that ended), run `pitwall recover --force`",
+                    holder.describe()
+                ))
+                .into());
+            }
         }
         self.progress
             .line(&format!("found an interrupted {}", holder.describe()));
