@@ -82,6 +82,26 @@ pub struct CheckSpec {
     pub config: String,
 }
 
+/// A file that is not a pitwall configuration: an unknown key, a missing
+/// one, a value of the wrong type, at its setting and line.
+#[derive(Debug)]
+pub struct ShapeError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub finding: Finding,
+}
+
+impl std::fmt::Display for ShapeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.finding),
+            None => write!(f, "{}: {}", self.file.display(), self.finding),
+        }
+    }
+}
+
+impl std::error::Error for ShapeError {}
+
 /// Command-line values that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -161,9 +181,12 @@ impl Config {
             stack.remove("env_file");
         }
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
-            let at = e.path().to_string();
-            let finding = Finding::error(Some(at), e.into_inner().to_string());
-            anyhow::anyhow!("{}", finding.display_in(path, &text))
+            let setting = e.path().to_string();
+            ShapeError {
+                file: path.to_path_buf(),
+                line: line_of(&text, &setting),
+                finding: Finding::error(Some(setting), e.into_inner().message().to_string()),
+            }
         })?;
         let d = raw.defaults;
         let mut checks = Vec::new();

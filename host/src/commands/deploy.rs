@@ -17,7 +17,7 @@ use crate::rollout::{
     Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
 };
 
-fn overrides(stack: &StackArgs) -> Overrides {
+pub fn overrides(stack: &StackArgs) -> Overrides {
     Overrides {
         env_file: stack.env_file.clone(),
         project: stack.project.clone(),

@@ -1,5 +1,6 @@
 //! `pitwall prune --keep N`: removes the images of old releases. Only names
-//! pitwall's history recorded are candidates, and an image stays while a
+//! (tags, digest references) pitwall's history recorded are candidates; an
+//! image goes with its last name. An image stays while a
 //! kept release pins it (under any name) or any container uses it, so every
 //! rollback target `pitwall releases` lists stays deployable from here.
 
@@ -82,10 +83,13 @@ pub async fn prune(keep: usize, dry_run: bool, stack: &StackArgs) -> anyhow::Res
         }
     }
     let in_use: BTreeSet<String> = images.in_use().await?.into_iter().collect();
+    // Names only, never bare ids: Docker deletes an image with its last
+    // name, and an id shared with names pitwall did not record (another
+    // project's tag) must stay.
     let candidates: BTreeSet<String> = records
         .iter()
         .flat_map(record_names)
-        .filter(|n| !kept_names.contains(n))
+        .filter(|n| !kept_names.contains(n) && !n.starts_with("sha256:"))
         .collect();
 
     let mut out = Pruned {
@@ -94,11 +98,7 @@ pub async fn prune(keep: usize, dry_run: bool, stack: &StackArgs) -> anyhow::Res
         kept_releases: kept.iter().map(|r| r.id.clone()).collect(),
         images: Vec::new(),
     };
-    // Names before ids: once its names are gone, an image id is gone too.
-    let (ids, names): (Vec<String>, Vec<String>) = candidates
-        .into_iter()
-        .partition(|n| n.starts_with("sha256:"));
-    for name in names.into_iter().chain(ids) {
+    for name in candidates {
         let Some(id) = images.id(&name).await? else {
             continue; // Already gone.
         };

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use regex::Regex;
 use serde::Serialize;
 
-use super::deploy::{compose_file, read_config};
+use super::deploy::{compose_file, overrides};
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::StackArgs;
-use crate::config::{Config, Finding, Secrets, Severity, read_env_file};
+use crate::config::{Config, Finding, Secrets, Severity, ShapeError, read_env_file};
 use crate::exit::Exit;
 use crate::report::{self, Redactor};
 use crate::rollout::preflight::load_checks;
@@ -21,7 +21,8 @@ use crate::rollout::preflight::load_checks;
 #[derive(Debug, Serialize)]
 struct Located {
     severity: Severity,
-    file: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,13 +47,23 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         checked: Vec::new(),
     };
     let config_text = std::fs::read_to_string(&stack.config).unwrap_or_default();
-    match read_config(stack) {
-        Err(e) => v.findings.push(Located {
-            severity: Severity::Error,
-            file: stack.config.clone(),
-            line: None,
-            setting: None,
-            message: format!("{:#}", e),
+    match Config::read(&stack.config, &overrides(stack)) {
+        Err(e) => v.findings.push(match e.downcast_ref::<ShapeError>() {
+            Some(shape) => Located {
+                severity: Severity::Error,
+                file: Some(shape.file.clone()),
+                line: shape.line,
+                setting: shape.finding.setting.clone(),
+                message: shape.finding.message.clone(),
+            },
+            // The message names the file.
+            None => Located {
+                severity: Severity::Error,
+                file: None,
+                line: None,
+                setting: None,
+                message: format!("{e:#}"),
+            },
         }),
         Ok(config) => {
             let in_config = |f: Finding| Located {
@@ -61,7 +72,7 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
                     .as_deref()
                     .and_then(|s| crate::config::line_of(&config_text, s)),
                 severity: f.severity,
-                file: config.path.clone(),
+                file: Some(config.path.clone()),
                 setting: f.setting,
                 message: f.message,
             };
@@ -96,7 +107,7 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
     let mut finding = |severity, line, message: String| {
         v.findings.push(Located {
             severity,
-            file: s.compose_file.clone(),
+            file: Some(s.compose_file.clone()),
             line,
             setting: None,
             message,
@@ -204,7 +215,7 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                 if !services.contains(service) {
                     v.findings.push(Located {
                         severity: Severity::Error,
-                        file: config.path.clone(),
+                        file: Some(config.path.clone()),
                         line: crate::config::line_of(
                             config_text,
                             &format!("stack.services.{service}"),
@@ -226,7 +237,7 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
         }
         Err(e) => v.findings.push(Located {
             severity: Severity::Error,
-            file: s.compose_file.clone(),
+            file: Some(s.compose_file.clone()),
             line: None,
             setting: None,
             message: redactor.apply(&e.to_string()),
@@ -245,7 +256,7 @@ async fn checks(config: &Config, v: &mut Validation) {
         Err(e) => {
             v.findings.push(Located {
                 severity: Severity::Error,
-                file: config.path.clone(),
+                file: Some(config.path.clone()),
                 line: None,
                 setting: None,
                 message: format!("cannot start the check runtime: {e:#}"),
@@ -261,7 +272,7 @@ async fn checks(config: &Config, v: &mut Validation) {
         let setting = problem.setting_path();
         v.findings.push(Located {
             severity: Severity::Error,
-            file: config.path.clone(),
+            file: Some(config.path.clone()),
             line: crate::config::line_of(&text, &setting),
             setting: Some(setting),
             message: format!("check `{}`: {}", problem.check, problem.message),
@@ -304,9 +315,10 @@ fn print(v: &Validation, json: bool) -> anyhow::Result<()> {
     }
     let mut text = String::new();
     for f in &v.findings {
-        let place = match f.line {
-            Some(l) => format!("{}:{l}", f.file.display()),
-            None => f.file.display().to_string(),
+        let place = match (&f.file, f.line) {
+            (Some(file), Some(l)) => format!("{}:{l}: ", file.display()),
+            (Some(file), None) => format!("{}: ", file.display()),
+            (None, _) => String::new(),
         };
         let setting = f
             .setting
@@ -317,19 +329,20 @@ fn print(v: &Validation, json: bool) -> anyhow::Result<()> {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        text.push_str(&format!("{label}: {place}: {setting}{}\n", f.message));
+        text.push_str(&format!("{label}: {place}{setting}{}\n", f.message));
     }
     for c in &v.checked {
         text.push_str(&format!("checked: {c}\n"));
     }
     let count = |s| v.findings.iter().filter(|f| f.severity == s).count();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let warnings = plural(count(Severity::Warning), "warning");
     text.push_str(&if v.valid {
-        format!("valid ({} warnings)\n", count(Severity::Warning))
+        format!("valid ({warnings})\n")
     } else {
         format!(
-            "invalid: {} errors, {} warnings; a deploy would be refused\n",
-            count(Severity::Error),
-            count(Severity::Warning)
+            "invalid: {}, {warnings}; a deploy would be refused\n",
+            plural(count(Severity::Error), "error")
         )
     });
     Ok(report::print(&text)?)
