@@ -691,6 +691,48 @@ async fn a_5xx_spike_in_the_logs_during_the_soak_is_a_runtime_failure() {
     );
 }
 
+#[tokio::test]
+async fn a_check_that_only_observes_is_run_and_recorded_but_never_gates() {
+    // `enforce = false` trials a new check: the same 5xx spike that fails
+    // the release above is recorded, and the release goes live.
+    let rig = Rig::with_checks(
+        &CHECKS.replace("name = \"logs\"\n", "name = \"logs\"\nenforce = false\n"),
+    );
+    rig.engine.local("app:1.0", Image::serving_errors());
+    let ended = rig
+        .deploy("1.0", "app:1.0", Duration::from_millis(500))
+        .await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let record = rig.last();
+    assert_eq!(record["outcome"], "released");
+    let logs = record["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "logs")
+        .expect("the observed check is recorded");
+    assert_eq!(logs["passed"], false, "{logs}");
+    assert_eq!(logs["enforced"], false, "{logs}");
+    assert_eq!(logs["verdict"]["outcome"], "fail", "{logs}");
+    let health = &record["checks"][0];
+    assert!(
+        health.get("enforced").is_none(),
+        "gating is the default: {health}"
+    );
+
+    // The gating checks still gate.
+    let rig = Rig::with_checks(
+        &CHECKS.replace("name = \"logs\"\n", "name = \"logs\"\nenforce = false\n"),
+    );
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::serving_errors());
+    let mut broken = Image::healthy();
+    broken.health_status = 503;
+    rig.engine.local("app:2.1", broken);
+    let ended = rig.deploy("2.1", "app:2.1", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::RolledBack, "{}", ended.error);
+}
+
 fn dies_during_the_soak() -> Image {
     Image::behaving(Behaviour::DiesAfter(Duration::from_millis(700)))
 }

@@ -64,6 +64,9 @@ pub struct CheckSpec {
     /// `oci://` this pins the component, as `@sha256:` pins the manifest.
     pub sha256: Option<String>,
     pub phase: Phase,
+    /// Whether a failure gates the release (`enforce = false`: it is run,
+    /// recorded and reported only, e.g. to trial a new check).
+    pub enforce: bool,
     /// Pause between attempts.
     pub interval: Duration,
     /// Budget (time, memory, output caps) of one attempt.
@@ -219,6 +222,7 @@ impl Config {
                 },
                 sha256: c.sha256,
                 phase: c.phase,
+                enforce: c.enforce,
                 config,
             });
         }

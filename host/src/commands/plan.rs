@@ -68,9 +68,11 @@ fn text(plan: &Plan) -> String {
                 .map(|u| format!("http {u}"))
                 .chain(c.allow_logs.iter().map(|s| format!("logs {s}")))
                 .collect();
-            let phase = match c.phase {
-                crate::config::Phase::Verify => "verify",
-                crate::config::Phase::Watch => "watch",
+            let phase = match (c.phase, c.enforce) {
+                (crate::config::Phase::Verify, true) => "verify",
+                (crate::config::Phase::Watch, true) => "watch",
+                (crate::config::Phase::Verify, false) => "verify (observed)",
+                (crate::config::Phase::Watch, false) => "watch (observed)",
             };
             rows.add_row(vec![
                 c.name.as_str(),

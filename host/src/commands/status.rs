@@ -47,8 +47,13 @@ fn image_lines(images: &BTreeMap<String, Image>) -> impl Iterator<Item = String>
 fn check_lines(r: &Record) -> impl Iterator<Item = String> + '_ {
     r.checks.iter().map(|c| {
         format!(
-            "{} {} ({} attempts): {}",
+            "{}{} {} ({} attempts): {}",
             c.verdict.outcome.as_str().to_ascii_uppercase(),
+            if c.enforced {
+                ""
+            } else {
+                " (observed, not gating)"
+            },
             c.name,
             c.attempts,
             c.verdict.summary

@@ -80,6 +80,9 @@ pub(super) struct RawCheck {
     pub(super) sha256: Option<String>,
     #[serde(default = "d_phase")]
     pub(super) phase: Phase,
+    /// `false`: run, record and report the check, never gate on it.
+    #[serde(default = "yes")]
+    pub(super) enforce: bool,
     #[serde(default, with = "humantime_serde")]
     pub(super) interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
@@ -120,6 +123,9 @@ fn d_startup() -> Duration {
 }
 fn d_deadline() -> Duration {
     Duration::from_secs(60)
+}
+fn yes() -> bool {
+    true
 }
 fn one() -> u32 {
     1

@@ -140,9 +140,18 @@ pub struct CheckResult {
     pub name: String,
     pub phase: Phase,
     pub passed: bool,
+    /// Whether the result gated the release; an observing check (`enforce =
+    /// false`) is run and recorded, never gates.
+    #[serde(default = "enforced", skip_serializing_if = "Clone::clone")]
+    pub enforced: bool,
     pub attempts: u32,
     /// The last verdict.
     pub verdict: Verdict,
+}
+
+/// Records written before `enforce` existed: every check gated.
+fn enforced() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

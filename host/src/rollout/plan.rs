@@ -75,6 +75,8 @@ pub struct CheckPlan {
     pub name: String,
     pub plugin: String,
     pub phase: Phase,
+    /// `false`: run and recorded, never gates.
+    pub enforce: bool,
     pub allow_http: Vec<String>,
     pub allow_logs: Vec<String>,
 }
@@ -144,6 +146,7 @@ impl Deployer {
                     name: c.spec.name.clone(),
                     plugin: c.spec.plugin.clone(),
                     phase: c.spec.phase,
+                    enforce: c.spec.enforce,
                     allow_http: c.spec.grants.allow_http.clone(),
                     allow_logs: c.spec.grants.allow_logs.clone(),
                 })
