@@ -33,8 +33,12 @@ Example (pitwall.toml):
   name = "error-rate"
   plugin = "builtin:prom-query"
   allow_http = ["http://prometheus:9090/api/v1/"]
-  config = { url = "http://prometheus:9090", what = "error rate", max = 0.01, range = "5m",
-             query = 'sum by (job) (rate(http_requests_total{code=~"5.."}[1m])) / sum by (job) (rate(http_requests_total[1m]))' }"#;
+  [checks.config]
+  url = "http://prometheus:9090"
+  query = 'sum by (job) (rate(http_requests_total{code=~"5.."}[1m])) / sum by (job) (rate(http_requests_total[1m]))'
+  what = "error rate"
+  max = 0.01
+  range = "5m""#;
 
 /// Prometheus refuses range queries of more points than this per series.
 pub const MAX_POINTS: u64 = 11_000;

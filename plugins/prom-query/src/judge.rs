@@ -33,7 +33,7 @@ pub fn verdict(config: &Config, plan: &Plan, answer: Result<Response, String>) -
             return finish(
                 base,
                 Outcome::Inconclusive,
-                format!("{what}: Prometheus did not answer: {e}"),
+                format!("{what}: cannot query Prometheus: {e}"),
             );
         }
     };
@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Inconclusive);
         assert_eq!(
             v.summary,
-            "error rate: Prometheus did not answer: cannot connect: connection refused"
+            "error rate: cannot query Prometheus: cannot connect: connection refused"
         );
         assert!(v.evidence("url").unwrap().starts_with("http://prom:9090/api/v1/query?query=job%3Aerrors%3Aratio&time="));
     }
