@@ -133,8 +133,11 @@ fn answer(
             .collect();
         json!({"resultType": "matrix", "result": items})
     };
-    Reply::new(200, json!({"status": "success", "data": result}).to_string())
-        .header("content-type", "application/json")
+    Reply::new(
+        200,
+        json!({"status": "success", "data": result}).to_string(),
+    )
+    .header("content-type", "application/json")
 }
 
 fn bad_data(error: &str) -> Reply {
@@ -183,7 +186,8 @@ fn seconds(text: &str) -> f64 {
 #[test]
 fn under_the_max_passes_with_the_closest_series() {
     let prom = error_rates("0.004");
-    let config = json!({"url": prom.base(), "query": ERROR_RATE, "what": "error rate", "max": 0.01});
+    let config =
+        json!({"url": prom.base(), "query": ERROR_RATE, "what": "error rate", "max": 0.01});
     let (code, v) = run_json(&mut prom_query(config, &prom.base()));
     assert_eq!(code, 0, "{v}");
     assert_eq!(
@@ -207,7 +211,8 @@ fn under_the_max_passes_with_the_closest_series() {
 #[test]
 fn over_the_max_fails_naming_the_series_and_its_value() {
     let prom = error_rates("0.031");
-    let config = json!({"url": prom.base(), "query": ERROR_RATE, "what": "error rate", "max": 0.01});
+    let config =
+        json!({"url": prom.base(), "query": ERROR_RATE, "what": "error rate", "max": 0.01});
     let out = run(&mut prom_query(config, &format!("{}/api/v1/", prom.base())));
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -283,7 +288,11 @@ fn no_data_is_inconclusive_unless_configured() {
         c
     };
     let (code, v) = run_json(&mut prom_query(config(None), &prom.base()));
-    assert_eq!((code, v["outcome"].as_str()), (3, Some("inconclusive")), "{v}");
+    assert_eq!(
+        (code, v["outcome"].as_str()),
+        (3, Some("inconclusive")),
+        "{v}"
+    );
     assert!(
         v["summary"]
             .as_str()
@@ -397,7 +406,20 @@ fn list_and_inspect_teach_it() {
     assert!(out.stdout.contains("builtin:prom-query"), "{}", out.stdout);
     let out = run(pitwall().args(["check", "inspect", "builtin:prom-query"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    for key in ["url", "query", "range", "step", "aggregate", "on_empty", "max", "min"] {
-        assert!(out.stdout.contains(&format!("  {key} ")), "{key}: {}", out.stdout);
+    for key in [
+        "url",
+        "query",
+        "range",
+        "step",
+        "aggregate",
+        "on_empty",
+        "max",
+        "min",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("  {key} ")),
+            "{key}: {}",
+            out.stdout
+        );
     }
 }

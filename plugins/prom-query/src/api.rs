@@ -20,8 +20,14 @@ pub struct Plan {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum At {
-    Instant { time_ms: u64 },
-    Range { start_ms: u64, end_ms: u64, step: Duration },
+    Instant {
+        time_ms: u64,
+    },
+    Range {
+        start_ms: u64,
+        end_ms: u64,
+        step: Duration,
+    },
 }
 
 impl Plan {
@@ -294,7 +300,11 @@ mod tests {
                 step: Duration::from_millis(2500)
             }
         );
-        assert!(p.url.ends_with("start=999750&end=1000000&step=2.5"), "{}", p.url);
+        assert!(
+            p.url.ends_with("start=999750&end=1000000&step=2.5"),
+            "{}",
+            p.url
+        );
         // A rollout that started "in the future" (clock skew) is a point.
         let p = plan(
             r#"{"url":"http://p","query":"up","range":"rollout"}"#,
@@ -327,9 +337,11 @@ mod tests {
 
     #[test]
     fn vector_matrix_and_scalar() {
-        let v = parse(br#"{"status":"success","data":{"resultType":"vector","result":[
+        let v = parse(
+            br#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"__name__":"up","job":"api"},"value":[1764215300.1,"1"]},
-            {"metric":{},"value":[1764215300.1,"NaN"]}]}}"#)
+            {"metric":{},"value":[1764215300.1,"NaN"]}]}}"#,
+        )
         .unwrap();
         let Answer::Data { series, .. } = v else {
             panic!("{v:?}")
@@ -338,8 +350,10 @@ mod tests {
         assert_eq!(series[0].samples, [(1764215300.1, 1.0)]);
         assert!(series[1].samples[0].1.is_nan());
 
-        let m = parse(br#"{"status":"success","warnings":["partial"],"data":{"resultType":"matrix","result":[
-            {"metric":{"job":"api"},"values":[[1,"0.1"],[2,"+Inf"]]}]}}"#)
+        let m = parse(
+            br#"{"status":"success","warnings":["partial"],"data":{"resultType":"matrix","result":[
+            {"metric":{"job":"api"},"values":[[1,"0.1"],[2,"+Inf"]]}]}}"#,
+        )
         .unwrap();
         let Answer::Data {
             series, warnings, ..
@@ -405,8 +419,10 @@ mod tests {
 
     #[test]
     fn native_histograms_are_counted_not_compared() {
-        let a = parse(br#"{"status":"success","data":{"resultType":"vector","result":[
-            {"metric":{"job":"api"},"histogram":[1,{"count":"3","sum":"1","buckets":[]}]}]}}"#)
+        let a = parse(
+            br#"{"status":"success","data":{"resultType":"vector","result":[
+            {"metric":{"job":"api"},"histogram":[1,{"count":"3","sum":"1","buckets":[]}]}]}}"#,
+        )
         .unwrap();
         assert_eq!(
             a,

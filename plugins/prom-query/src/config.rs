@@ -16,8 +16,8 @@ pub const CONFIG_HELP: &str = r#"JSON object:
   max        number   every value must be <= max
   min        number   every value must be >= min
   range      string   a range query over the window ending at the attempt's time: a duration
-                      ("5m", "1h30m") or "rollout" (since the rollout started); without it, an
-                      instant query at the attempt's time
+                      ("5m", "1h30m") or "rollout" (since the rollout started; `check run --since`
+                      sets it); without it, an instant query at the attempt's time
   step       string   range-query resolution, e.g. "15s" (default: the window / 100, at least 1s)
   aggregate  string   per series, for range queries: "all" (every sample must be within; default),
                       "last" (the newest sample) or "avg" (the mean of the samples)
@@ -201,7 +201,9 @@ impl Config {
             }
         };
         if raw.timeout_ms == Some(0) {
-            return Err("`timeout_ms` is 0: give the per-request timeout in ms, or remove it".into());
+            return Err(
+                "`timeout_ms` is 0: give the per-request timeout in ms, or remove it".into(),
+            );
         }
         Ok(Config {
             url,
@@ -257,7 +259,9 @@ fn duration(key: &str, text: &str) -> Result<Duration, String> {
         format!("`{key}` `{text}` is not a duration ({e}): use e.g. \"30s\", \"5m\" or \"1h30m\"")
     })?;
     if d < Duration::from_millis(1) {
-        return Err(format!("`{key}` `{text}` is zero: give a positive duration"));
+        return Err(format!(
+            "`{key}` `{text}` is zero: give a positive duration"
+        ));
     }
     Ok(d)
 }
@@ -312,7 +316,10 @@ mod tests {
         let e = err(r#"{"url":"prom:9090","query":"up"}"#);
         assert!(e.contains("must start with http://"), "{e}");
         let e = err(r#"{"url":"http://u:secret@prom","query":"up"}"#);
-        assert!(e.contains("carries credentials") && !e.contains("secret"), "{e}");
+        assert!(
+            e.contains("carries credentials") && !e.contains("secret"),
+            "{e}"
+        );
         let e = err(r#"{"url":"http://prom/api/v1/query?query=up","query":"up"}"#);
         assert!(e.contains("base URL only"), "{e}");
         let e = err(r#"{"url":"http://p","query":"  "}"#);
@@ -324,7 +331,10 @@ mod tests {
         let e = err(r#"{"url":"http://p","query":"up","aggregate":"last"}"#);
         assert!(e.contains("`aggregate` applies to range queries"), "{e}");
         let e = err(r#"{"url":"http://p","query":"up","range":"five minutes"}"#);
-        assert!(e.contains("`range` `five minutes` is not a duration"), "{e}");
+        assert!(
+            e.contains("`range` `five minutes` is not a duration"),
+            "{e}"
+        );
         let e = err(r#"{"url":"http://p","query":"up","range":"0s"}"#);
         assert!(e.contains("is zero"), "{e}");
         let e = err(r#"{"url":"http://p","query":"up","range":"7d","step":"1s"}"#);

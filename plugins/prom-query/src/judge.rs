@@ -110,9 +110,7 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
         .flat_map(|s| &s.samples)
         .filter(|(_, v)| v.is_nan())
         .count();
-    let mut v = base
-        .with("series", series.len())
-        .with("samples", samples);
+    let mut v = base.with("series", series.len()).with("samples", samples);
     if nan > 0 {
         v = v.with("nan_samples", format!("{nan} (no data, e.g. 0/0)"));
     }
@@ -186,9 +184,14 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
 
     let all: Vec<Value<'_>> = values.into_iter().flatten().collect();
     let summary = match (config.bounds, closest(&all, config.bounds)) {
-        (Bounds { max: None, min: None }, _) | (_, None) => format!(
-            "{what}: data on {judged} series{during} (no max or min set)"
-        ),
+        (
+            Bounds {
+                max: None,
+                min: None,
+            },
+            _,
+        )
+        | (_, None) => format!("{what}: data on {judged} series{during} (no max or min set)"),
         (bounds, Some(x)) => {
             v = v.with(
                 "closest",
@@ -216,13 +219,23 @@ fn reduce(series: &Series, aggregate: Aggregate) -> Vec<Value<'_>> {
     let known = || series.samples.iter().filter(|(_, v)| !v.is_nan());
     match aggregate {
         Aggregate::All => known().map(value).collect(),
-        Aggregate::Last => series.samples.last().filter(|(_, v)| !v.is_nan()).map(value).into_iter().collect(),
+        Aggregate::Last => series
+            .samples
+            .last()
+            .filter(|(_, v)| !v.is_nan())
+            .map(value)
+            .into_iter()
+            .collect(),
         Aggregate::Avg => {
             let n = known().count() as f64;
             // Each term divided first: the sum of huge values stays finite.
             let mean: f64 = known().map(|(_, v)| v / n).sum();
-            match known().last() {
-                Some(&(at, _)) if !mean.is_nan() => vec![Value { series, at, value: mean }],
+            match known().next_back() {
+                Some(&(at, _)) if !mean.is_nan() => vec![Value {
+                    series,
+                    at,
+                    value: mean,
+                }],
                 _ => Vec::new(),
             }
         }
@@ -413,7 +426,8 @@ mod tests {
         ))
     }
 
-    const RATE: &str = r#"{"url":"http://prom:9090","query":"job:errors:ratio","what":"error rate","max":0.01}"#;
+    const RATE: &str =
+        r#"{"url":"http://prom:9090","query":"job:errors:ratio","what":"error rate","max":0.01}"#;
 
     #[test]
     fn under_the_max_passes_and_says_how_close() {
@@ -460,7 +474,11 @@ mod tests {
         assert_eq!(v.summary, r#"`up` 0 < min 1 on {job="api"}"#);
         let c = r#"{"url":"http://p","query":"x","min":1,"max":2}"#;
         let v = run(c, vector(&[("a", "1.2"), ("b", "1.9")]));
-        assert!(v.summary.contains("within 1..2 on 2 series (closest 1.9"), "{}", v.summary);
+        assert!(
+            v.summary.contains("within 1..2 on 2 series (closest 1.9"),
+            "{}",
+            v.summary
+        );
         let v = run(c, vector(&[("a", "3")]));
         assert_eq!(v.outcome, Outcome::Fail);
     }
@@ -483,7 +501,9 @@ mod tests {
             r#"error rate +Inf > max 0.01 on {job="api"} and 1 more series"#
         );
         assert!(
-            v.evidence.iter().any(|e| e.value.starts_with(r#"{job="web"} 1e300 >"#)),
+            v.evidence
+                .iter()
+                .any(|e| e.value.starts_with(r#"{job="web"} 1e300 >"#)),
             "{v:?}"
         );
         let v = run(
@@ -500,9 +520,8 @@ mod tests {
             ("fail", Outcome::Fail),
             ("pass", Outcome::Pass),
         ] {
-            let c = format!(
-                r#"{{"url":"http://p","query":"ALERTS","max":0,"on_empty":"{on_empty}"}}"#
-            );
+            let c =
+                format!(r#"{{"url":"http://p","query":"ALERTS","max":0,"on_empty":"{on_empty}"}}"#);
             let v = run(&c, vector(&[]));
             assert_eq!(v.outcome, outcome);
             assert_eq!(
@@ -516,7 +535,9 @@ mod tests {
     fn range_aggregates() {
         let series: &[(&str, &[&str])] = &[("api", &["0.001", "0.05", "0.002"])];
         let c = |agg: &str| {
-            format!(r#"{{"url":"http://p","query":"r","what":"error rate","max":0.01,"range":"5m","aggregate":"{agg}"}}"#)
+            format!(
+                r#"{{"url":"http://p","query":"r","what":"error rate","max":0.01,"range":"5m","aggregate":"{agg}"}}"#
+            )
         };
         let v = run(&c("all"), matrix(series));
         assert_eq!(
@@ -534,7 +555,11 @@ mod tests {
         );
         let v = run(&c("last"), matrix(series));
         assert_eq!(v.outcome, Outcome::Pass);
-        assert!(v.summary.starts_with("error rate last within max 0.01"), "{}", v.summary);
+        assert!(
+            v.summary.starts_with("error rate last within max 0.01"),
+            "{}",
+            v.summary
+        );
         let v = run(&c("avg"), matrix(series));
         assert_eq!(
             v.summary,
@@ -545,15 +570,26 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Inconclusive);
         // Huge values average without overflowing.
         let v = run(&c("avg"), matrix(&[("api", &["1e308", "1e308"])]));
-        assert!(v.summary.starts_with("error rate avg 1e308 >"), "{}", v.summary);
+        assert!(
+            v.summary.starts_with("error rate avg 1e308 >"),
+            "{}",
+            v.summary
+        );
         let rollout = r#"{"url":"http://p","query":"r","max":1,"range":"rollout"}"#;
         let v = run(rollout, matrix(&[("api", &["2"])]));
-        assert!(v.summary.ends_with("since the rollout started"), "{}", v.summary);
+        assert!(
+            v.summary.ends_with("since the rollout started"),
+            "{}",
+            v.summary
+        );
     }
 
     #[test]
     fn without_thresholds_data_passes() {
-        let v = run(r#"{"url":"http://p","query":"up"}"#, vector(&[("api", "1")]));
+        let v = run(
+            r#"{"url":"http://p","query":"up"}"#,
+            vector(&[("api", "1")]),
+        );
         assert_eq!(v.outcome, Outcome::Pass);
         assert_eq!(v.summary, "`up`: data on 1 series (no max or min set)");
     }
@@ -574,11 +610,23 @@ mod tests {
     fn hostile_answers_are_inconclusive_with_an_excerpt() {
         let v = run(RATE, Ok(Response::new(200, "<html><title>Grafana</title>")));
         assert_eq!(v.outcome, Outcome::Inconclusive);
-        assert!(v.summary.contains("is not the Prometheus query API (is `url` the Prometheus base URL?)"), "{}", v.summary);
+        assert!(
+            v.summary
+                .contains("is not the Prometheus query API (is `url` the Prometheus base URL?)"),
+            "{}",
+            v.summary
+        );
         assert_eq!(v.evidence("body"), Some("<html><title>Grafana</title>"));
         let v = run(RATE, Ok(Response::new(502, "bad gateway")));
-        assert!(v.summary.contains("Prometheus answered HTTP 502"), "{}", v.summary);
-        let mut cut = Response::new(200, r#"{"status":"success","data":{"resultType":"vector","result":[{"me"#);
+        assert!(
+            v.summary.contains("Prometheus answered HTTP 502"),
+            "{}",
+            v.summary
+        );
+        let mut cut = Response::new(
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"me"#,
+        );
         cut.truncated = true;
         let v = run(RATE, Ok(cut));
         assert!(v.summary.contains("cut at the host's cap"), "{}", v.summary);
@@ -590,7 +638,11 @@ mod tests {
             v.summary,
             "error rate: cannot query Prometheus: cannot connect: connection refused"
         );
-        assert!(v.evidence("url").unwrap().starts_with("http://prom:9090/api/v1/query?query=job%3Aerrors%3Aratio&time="));
+        assert!(
+            v.evidence("url")
+                .unwrap()
+                .starts_with("http://prom:9090/api/v1/query?query=job%3Aerrors%3Aratio&time=")
+        );
     }
 
     #[test]
@@ -602,7 +654,11 @@ mod tests {
         assert_eq!(v.outcome, Outcome::Fail);
         assert!(v.summary.len() <= 1024, "{}", v.summary.len());
         assert!(v.evidence.len() <= 20, "{}", v.evidence.len());
-        assert!(v.evidence.iter().all(|e| e.label.len() + e.value.len() <= 4096));
+        assert!(
+            v.evidence
+                .iter()
+                .all(|e| e.label.len() + e.value.len() <= 4096)
+        );
         assert_eq!(v.evidence("more_breaches"), Some("4990 more series"));
     }
 
