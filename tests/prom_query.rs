@@ -423,3 +423,11 @@ fn list_and_inspect_teach_it() {
         );
     }
 }
+
+#[test]
+fn the_plugins_canned_cases_pass() {
+    let cases = common::root().join("plugins/prom-query/tests");
+    let out = run(pitwall().args(["check", "test"]).arg(&cases));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("4 passed, 0 failed"), "{}", out.stdout);
+}
