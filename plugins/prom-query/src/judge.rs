@@ -3,6 +3,7 @@
 //! series and values that decided.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
 
 use pitwall_check::http::Response;
 use pitwall_check::{Outcome, Verdict, excerpt};
@@ -93,7 +94,7 @@ pub fn verdict(config: &Config, plan: &Plan, answer: Result<Response, String>) -
 
 /// One value that was compared: which series, when, what.
 #[derive(Debug, Clone, Copy)]
-struct Value<'a> {
+struct Point<'a> {
     series: &'a Series,
     at: f64,
     value: f64,
@@ -114,12 +115,12 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
     if nan > 0 {
         v = v.with("nan_samples", format!("{nan} (no data, e.g. 0/0)"));
     }
-    let values: Vec<Vec<Value<'_>>> = series.iter().map(|s| reduce(s, aggregate)).collect();
+    let values: Vec<Vec<Point<'_>>> = series.iter().map(|s| reduce(s, aggregate)).collect();
     let judged = values.iter().filter(|vs| !vs.is_empty()).count();
-    let how = match (aggregate, config.mode) {
-        (Aggregate::Avg, _) => "avg ",
-        (Aggregate::Last, _) => "last ",
-        _ => "",
+    let how = match aggregate {
+        Aggregate::Avg => "avg ",
+        Aggregate::Last => "last ",
+        Aggregate::All => "",
     };
     let during = during(config.mode);
     if judged == 0 {
@@ -141,7 +142,7 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
     }
 
     // Per series, its worst breach; the worst series first.
-    let mut breaches: Vec<(Value<'_>, Breach)> = values
+    let mut breaches: Vec<(Point<'_>, Breach)> = values
         .iter()
         .filter_map(|vs| {
             vs.iter()
@@ -159,7 +160,7 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
                     excerpt(&series_name(&x.series.labels), 1000),
                     number(x.value),
                     b.rule,
-                    number(x.at)
+                    when(x.at)
                 ),
             );
         }
@@ -182,7 +183,7 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
         return finish(v, Outcome::Fail, summary);
     }
 
-    let all: Vec<Value<'_>> = values.into_iter().flatten().collect();
+    let all: Vec<Point<'_>> = values.into_iter().flatten().collect();
     let summary = match (config.bounds, closest(&all, config.bounds)) {
         (
             Bounds {
@@ -199,7 +200,7 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
                     "{} {how}{} at {}",
                     excerpt(&series_name(&x.series.labels), 1000),
                     number(x.value),
-                    number(x.at)
+                    when(x.at)
                 ),
             );
             format!(
@@ -214,8 +215,8 @@ fn judge(config: &Config, base: Verdict, what: &str, series: &[Series]) -> Verdi
 }
 
 /// The values of one series to compare, NaN left out as no data.
-fn reduce(series: &Series, aggregate: Aggregate) -> Vec<Value<'_>> {
-    let value = |&(at, value): &(f64, f64)| Value { series, at, value };
+fn reduce(series: &Series, aggregate: Aggregate) -> Vec<Point<'_>> {
+    let value = |&(at, value): &(f64, f64)| Point { series, at, value };
     let known = || series.samples.iter().filter(|(_, v)| !v.is_nan());
     match aggregate {
         Aggregate::All => known().map(value).collect(),
@@ -231,7 +232,7 @@ fn reduce(series: &Series, aggregate: Aggregate) -> Vec<Value<'_>> {
             // Each term divided first: the sum of huge values stays finite.
             let mean: f64 = known().map(|(_, v)| v / n).sum();
             match known().next_back() {
-                Some(&(at, _)) if !mean.is_nan() => vec![Value {
+                Some(&(at, _)) if !mean.is_nan() => vec![Point {
                     series,
                     at,
                     value: mean,
@@ -270,7 +271,7 @@ fn breach(value: f64, bounds: Bounds) -> Option<Breach> {
 }
 
 /// The value nearest to a bound: how close the release came to failing.
-fn closest<'a>(values: &[Value<'a>], bounds: Bounds) -> Option<Value<'a>> {
+fn closest<'a>(values: &[Point<'a>], bounds: Bounds) -> Option<Point<'a>> {
     let margin = |v: f64| {
         let above = bounds.min.map_or(f64::INFINITY, |min| v - min);
         let below = bounds.max.map_or(f64::INFINITY, |max| max - v);
@@ -306,18 +307,27 @@ fn during(mode: Mode) -> String {
 }
 
 fn describe_at(at: At) -> String {
+    let ms = |ms: u64| when(Duration::from_millis(ms).as_secs_f64());
     match at {
-        At::Instant { time_ms } => api::seconds(time_ms),
+        At::Instant { time_ms } => ms(time_ms),
         At::Range {
             start_ms,
             end_ms,
             step,
         } => format!(
-            "start {} end {} step {}",
-            api::seconds(start_ms),
-            api::seconds(end_ms),
+            "{} to {}, step {}",
+            ms(start_ms),
+            ms(end_ms),
             humantime::format_duration(step)
         ),
+    }
+}
+
+/// A sample's time, unix seconds as Prometheus gives them, in UTC.
+fn when(secs: f64) -> String {
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) => humantime::format_rfc3339_seconds(UNIX_EPOCH + d).to_string(),
+        Err(_) => number(secs),
     }
 }
 
@@ -438,7 +448,7 @@ mod tests {
             r#"error rate within max 0.01 on 2 series (closest 0.009 on {job="web"})"#
         );
         assert_eq!(v.evidence("series"), Some("2"));
-        assert_eq!(v.evidence("time"), Some("1764215300"));
+        assert_eq!(v.evidence("time"), Some("2025-11-27T03:48:20Z"));
     }
 
     #[test]
@@ -461,8 +471,8 @@ mod tests {
         assert_eq!(
             breaches,
             [
-                r#"{job="db"} 0.5 > max 0.01 at 1764215300"#,
-                r#"{job="api"} 0.031 > max 0.01 at 1764215300"#
+                r#"{job="db"} 0.5 > max 0.01 at 2025-11-27T03:48:20Z"#,
+                r#"{job="api"} 0.031 > max 0.01 at 2025-11-27T03:48:20Z"#
             ]
         );
     }
@@ -546,12 +556,12 @@ mod tests {
         );
         assert_eq!(
             v.evidence("breach"),
-            Some(r#"{job="api"} 0.05 > max 0.01 at 1764215015"#)
+            Some(r#"{job="api"} 0.05 > max 0.01 at 2025-11-27T03:43:35Z"#)
         );
         assert_eq!(v.evidence("samples"), Some("3"));
         assert_eq!(
             v.evidence("range"),
-            Some("start 1764215000 end 1764215300 step 3s")
+            Some("2025-11-27T03:43:20Z to 2025-11-27T03:48:20Z, step 3s")
         );
         let v = run(&c("last"), matrix(series));
         assert_eq!(v.outcome, Outcome::Pass);
@@ -660,6 +670,14 @@ mod tests {
                 .all(|e| e.label.len() + e.value.len() <= 4096)
         );
         assert_eq!(v.evidence("more_breaches"), Some("4990 more series"));
+    }
+
+    #[test]
+    fn hostile_timestamps_are_shown_as_given() {
+        assert_eq!(when(1e300), "1e300");
+        assert_eq!(when(-5.0), "-5");
+        assert_eq!(when(f64::NAN), "NaN");
+        assert_eq!(when(0.0), "1970-01-01T00:00:00Z");
     }
 
     #[test]
