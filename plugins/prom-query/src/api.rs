@@ -67,9 +67,9 @@ impl Plan {
     }
 }
 
-/// A hundred points over the window, at least one a second.
+/// About a hundred points over the window, in whole seconds (at least one).
 fn default_step(window_ms: u64) -> Duration {
-    Duration::from_millis(window_ms.div_ceil(100).max(1000))
+    Duration::from_secs(window_ms.div_ceil(100_000).max(1))
 }
 
 /// Unix milliseconds as the seconds Prometheus takes: `1764215300.5`.
@@ -297,11 +297,11 @@ mod tests {
             At::Range {
                 start_ms: 999_750_000,
                 end_ms: 1_000_000_000,
-                step: Duration::from_millis(2500)
+                step: Duration::from_secs(3)
             }
         );
         assert!(
-            p.url.ends_with("start=999750&end=1000000&step=2.5"),
+            p.url.ends_with("start=999750&end=1000000&step=3"),
             "{}",
             p.url
         );

@@ -18,7 +18,7 @@ pub const CONFIG_HELP: &str = r#"JSON object:
   range      string   a range query over the window ending at the attempt's time: a duration
                       ("5m", "1h30m") or "rollout" (since the rollout started; `check run --since`
                       sets it); without it, an instant query at the attempt's time
-  step       string   range-query resolution, e.g. "15s" (default: the window / 100, at least 1s)
+  step       string   range-query resolution, e.g. "15s" (default: the window / 100 in whole seconds)
   aggregate  string   per series, for range queries: "all" (every sample must be within; default),
                       "last" (the newest sample) or "avg" (the mean of the samples)
   on_empty   string   what no data means: "inconclusive" (default), "fail" or "pass"; NaN samples
@@ -113,7 +113,7 @@ pub enum Mode {
     Instant,
     Range {
         window: Window,
-        /// `None`: the window / 100, at least 1 s.
+        /// `None`: the window / 100, rounded up to whole seconds.
         step: Option<Duration>,
         aggregate: Aggregate,
     },
