@@ -5,7 +5,7 @@ use std::env;
 use std::path::PathBuf;
 use std::process::Command;
 
-const PLUGINS: &[&str] = &["http-probe", "log-5xx"];
+const PLUGINS: &[&str] = &["http-probe", "log-5xx", "prom-query"];
 
 fn main() {
     let manifest =

@@ -307,6 +307,8 @@ const CHECK_RUN_EXAMPLES: &str = "Examples:\n  \
 pitwall check run builtin:http-probe --config '{\"url\":\"http://127.0.0.1:8080/api/health/\"}' \\\n      \
 --allow-http http://127.0.0.1:8080/api/\n  \
 pitwall check run builtin:log-5xx --config '{\"services\":[\"api\"]}' --allow-logs api --project shop\n  \
+pitwall check run builtin:prom-query --config '{\"url\":\"http://127.0.0.1:9090\",\"query\":\"up\",\"min\":1}' \\\n      \
+--allow-http http://127.0.0.1:9090/api/v1/\n  \
 pitwall check run my-check.wasm --config @check.json --allow-http http://127.0.0.1:8080/ --record run.json\n  \
 pitwall check run my-check.wasm --replay run.json        # offline: no network, no Docker";
 

@@ -19,6 +19,11 @@ pub const BUILTINS: &[Builtin] = &[
         summary: "5xx count/ratio and request ids in the services' access logs since the rollout",
         wasm: include_bytes!(concat!(env!("OUT_DIR"), "/log-5xx.wasm")),
     },
+    Builtin {
+        name: "prom-query",
+        summary: "a Prometheus instant or range query against max/min; names the series that broke it",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/prom-query.wasm")),
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Builtin> {

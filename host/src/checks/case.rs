@@ -157,6 +157,10 @@ struct ContextSpec {
     /// How long before "now" the phase started.
     #[serde(default = "five_minutes_ms")]
     window_ms: u64,
+    /// "Now", in ms since the Unix epoch (default: the clock): pinned, a
+    /// check that puts times in its URLs meets its canned answers.
+    #[serde(default)]
+    now_ms: Option<u64>,
 }
 
 impl Default for ContextSpec {
@@ -167,6 +171,7 @@ impl Default for ContextSpec {
             phase: CasePhase::default(),
             attempt: one(),
             window_ms: five_minutes_ms(),
+            now_ms: None,
         }
     }
 }
@@ -263,8 +268,8 @@ impl CaseFile {
             allow_logs: self.allow_logs,
         };
         grants.validate()?;
-        let now = crate::whoami::now_ms();
         let c = self.context;
+        let now = c.now_ms.unwrap_or_else(crate::whoami::now_ms);
         let context = types::Context {
             release_id: c.release_id,
             project: c.project,
@@ -426,11 +431,18 @@ mod tests {
             [[logs]]
             service = "api"
             lines = ["a", "b"]
+            [context]
+            now_ms = 1764215300000
+            window_ms = 60000
             [expect]
             outcome = "pass"
             "#,
         )
         .unwrap();
+        assert_eq!(
+            (c.context.started_at_ms, c.context.now_ms),
+            (1_764_215_240_000, 1_764_215_300_000)
+        );
         assert_eq!(c.plugin.as_deref(), Some("/cases/../x.wasm"));
         let config: serde_json::Value = serde_json::from_str(&c.config).unwrap();
         assert_eq!(config["limit"], 3);
