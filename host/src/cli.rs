@@ -26,13 +26,13 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct StackArgs {
     /// The pitwall configuration.
-    #[arg(long, env = "PITWALL_CONFIG", default_value = "deploy/pitwall.toml")]
+    #[arg(long, value_name = "FILE", env = "PITWALL_CONFIG", default_value = "deploy/pitwall.toml")]
     pub config: PathBuf,
     /// The env file for compose (overrides stack.env_file). Its values never appear in pitwall's output.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "PITWALL_ENV_FILE")]
     pub env_file: Option<PathBuf>,
     /// Compose project name (overrides stack.project).
-    #[arg(long, env = "PITWALL_PROJECT")]
+    #[arg(long, value_name = "NAME", env = "PITWALL_PROJECT")]
     pub project: Option<String>,
     /// Where state.env, history.jsonl, the lock and incidents live (overrides stack.state_dir).
     #[arg(long, value_name = "DIR", env = "PITWALL_STATE_DIR")]
@@ -332,19 +332,19 @@ pub struct CheckRunArgs {
     pub allow_logs: Vec<String>,
 
     /// Compose project whose containers and logs the check reads.
-    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = "pitwall")]
+    #[arg(long, value_name = "NAME", env = "PITWALL_PROJECT", default_value = "pitwall")]
     pub project: String,
 
     /// Release id given to the check (e.g. for `version == release id` probes).
-    #[arg(long, default_value = "standalone")]
+    #[arg(long, value_name = "ID", default_value = "standalone")]
     pub release_id: String,
 
     /// Window of logs the check looks at, ending now (the rollout start it is told).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5m")]
     pub since: Duration,
 
     /// Time budget of the run, including host calls (e.g. 500ms, 10s; 1ms to 1h).
-    #[arg(long, value_parser = check_timeout, default_value = "10s")]
+    #[arg(long, value_name = "DURATION", value_parser = check_timeout, default_value = "10s")]
     pub timeout: Duration,
 
     /// Memory cap of the check, in MiB (1 to 4096).
@@ -380,7 +380,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub keep: bool,
     /// Host port of the demo frontend
-    #[arg(long, default_value_t = 18080)]
+    #[arg(long, value_name = "PORT", default_value_t = 18080)]
     pub port: u16,
 }
 
@@ -392,8 +392,9 @@ pub struct ReleaseArgs {
     pub images: Vec<String>,
     /// The id of this release: 1-128 ASCII letters, digits, `.`, `_`, `-`, `+`, starting with a letter
     /// or digit (e.g. 2026-11-26.1 or a git sha)
-    #[arg(long)]
+    #[arg(long, value_name = "ID")]
     pub release_id: String,
+    /// When to pull the images from their registry
     #[arg(long, value_enum, default_value = "always")]
     pub pull: Pull,
     /// Reuse a release id that was already deployed with other images
@@ -408,7 +409,7 @@ pub struct DeployArgs {
     #[command(flatten)]
     pub release: ReleaseArgs,
     /// Keep watching (watch checks and the containers) this long after verification (e.g. 2m)
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "0s")]
     pub soak: Duration,
     /// Show what would change (as `pitwall plan`) and change nothing
     #[arg(long)]
@@ -419,4 +420,42 @@ pub struct DeployArgs {
 fn check_timeout(text: &str) -> Result<Duration, String> {
     let timeout = humantime::parse_duration(text).map_err(|e| e.to_string())?;
     crate::checks::Limits::with(timeout, 1).map(|l| l.timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every argument of every command, with the path of commands to it.
+    fn all_args(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in cmd.get_arguments() {
+            out.push((path.clone(), arg.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            all_args(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        let cmd = super::Cli::command();
+        cmd.clone().debug_assert();
+        let mut args = Vec::new();
+        all_args(&cmd, "pitwall".into(), &mut args);
+        for (path, arg) in &args {
+            let name = arg.get_id();
+            if let Some(env) = arg.get_env() {
+                assert!(
+                    env.to_string_lossy().starts_with("PITWALL_"),
+                    "{path} --{name}: environment variables are named PITWALL_*"
+                );
+            }
+            if !matches!(name.as_str(), "help" | "version") {
+                assert!(
+                    arg.get_help().is_some() || arg.is_positional(),
+                    "{path} --{name}: document it in --help"
+                );
+            }
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub fn root() -> PathBuf {
 pub fn pitwall() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pitwall"));
     cmd.env("PITWALL_CACHE_DIR", root().join("target/test-cache"));
-    cmd.env_remove("COMPOSE_PROJECT_NAME");
+    cmd.env_remove("PITWALL_PROJECT");
     cmd
 }
 
