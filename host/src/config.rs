@@ -9,12 +9,14 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+pub use announce::{Hook, Hooks, Notify, NotifyFormat, Outcome, Stage};
 pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
 use expand::{expand, expand_all};
 use file::RawConfig;
 
+mod announce;
 mod env_file;
 mod expand;
 mod file;
@@ -26,6 +28,9 @@ pub struct Config {
     pub path: PathBuf,
     pub stack: Stack,
     pub checks: Vec<CheckSpec>,
+    /// Webhooks told how a deploy, rollback or recovery ended.
+    pub notify: Vec<Notify>,
+    pub hooks: Hooks,
     /// The env file's values, so output can be scrubbed of them.
     pub secrets: Vec<String>,
 }
@@ -128,6 +133,7 @@ impl Config {
             _ => BTreeMap::new(),
         };
         let secrets = vars.values().cloned().collect();
+        let env_entries = vars.clone();
         vars.extend(std::env::vars());
         expand_all(&mut value, &vars)?;
 
@@ -198,6 +204,8 @@ impl Config {
                     .collect(),
             },
             checks,
+            notify: raw.notify.into_iter().map(Notify::from).collect(),
+            hooks: Hooks::from_raw(raw.hooks, base.clone(), env_entries),
             secrets,
         };
         if let Some(url) = &overrides.health_url {

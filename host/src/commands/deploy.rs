@@ -9,12 +9,16 @@ use serde::Serialize;
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, StackArgs};
 use crate::config::{Config, Overrides};
-use crate::engine::Compose;
+use crate::engine::{Compose, Engine};
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
 use crate::rollout::{
     Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
 };
+
+mod announce;
+
+pub use announce::{Act, run};
 
 /// Loads and validates the configuration; problems are refusals.
 pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
@@ -31,6 +35,14 @@ pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
 /// Preflight on the compose engine: configuration, compose tool, Docker,
 /// every check loaded and its configuration accepted.
 pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
+    let (engine, runtime) = setup(&config).await?;
+    let progress = Progress::new(Redactor::new(config.secrets.clone()));
+    Deployer::preflight(config, engine, runtime, progress).await
+}
+
+/// The compose engine (compose tool and Docker found) and the check
+/// runtime.
+async fn setup(config: &Config) -> anyhow::Result<(Arc<dyn Engine>, Runtime)> {
     let s = &config.stack;
     let engine = Compose::connect(
         &s.project,
@@ -42,8 +54,7 @@ pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
     .map_err(|e| Refused::because("preflight", e))?;
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
         .map_err(|e| Refused::because("cannot start the check runtime", e))?;
-    let progress = Progress::new(Redactor::new(config.secrets.clone()));
-    Deployer::preflight(config, Arc::new(engine), runtime, progress).await
+    Ok((Arc::new(engine), runtime))
 }
 
 pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
@@ -60,23 +71,24 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
     };
     validate_release_id(&request.release_id)?;
     let cancel = Cancel::new();
-    let d = deployer(load_config(&args.stack)?)
-        .await?
-        .cancellable(cancel.clone());
-    tokio::spawn(stop_on_signals(cancel));
-    let report = d.deploy(&request).await?;
+    let config = load_config(&args.stack)?;
+    let setup = setup(&config).await;
+    tokio::spawn(stop_on_signals(cancel.clone()));
+    let report = run(config, setup, Act::Deploy(&request, cancel)).await?;
     print(&report, args.stack.json)
 }
 
 pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.rollback(to).await?;
+    let config = load_config(stack)?;
+    let setup = setup(&config).await;
+    let report = run(config, setup, Act::Rollback(to)).await?;
     print(&report, stack.json)
 }
 
 pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.recover().await?;
+    let config = load_config(stack)?;
+    let setup = setup(&config).await;
+    let report = run(config, setup, Act::Recover).await?;
     print(&report, stack.json)
 }
 

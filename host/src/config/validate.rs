@@ -7,6 +7,8 @@ use anyhow::ensure;
 
 use super::Config;
 
+mod announce;
+
 impl Config {
     /// Everything that can be checked without Docker or plugins.
     pub(super) fn validate(&self) -> anyhow::Result<()> {
@@ -68,6 +70,9 @@ impl Config {
                     c.name
                 );
             }
+        }
+        if let Some((setting, problem)) = announce::problems(self).into_iter().next() {
+            anyhow::bail!("{setting} {problem}");
         }
         Ok(())
     }
