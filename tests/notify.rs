@@ -135,7 +135,8 @@ config = {{ url = "{base}/health" }}
 /// request it gets.
 struct Receiver {
     server: Server,
-    got: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    /// The bodies received.
+    got: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Receiver {
@@ -143,7 +144,7 @@ impl Receiver {
         let got = Arc::new(Mutex::new(Vec::new()));
         let keep = got.clone();
         let server = Server::answering(move |r| {
-            keep.lock().unwrap().push((r.path.clone(), r.body.clone()));
+            keep.lock().unwrap().push(r.body.clone());
             Reply::new(status, "")
         });
         Receiver { server, got }
@@ -162,7 +163,7 @@ impl Receiver {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, b)| serde_json::from_slice(b).unwrap())
+            .map(|b| serde_json::from_slice(b).unwrap())
             .collect()
     }
 
@@ -171,7 +172,7 @@ impl Receiver {
             .lock()
             .unwrap()
             .iter()
-            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -134,6 +134,7 @@ impl Config {
         };
         let secrets = vars.values().cloned().collect();
         let env_entries = vars.clone();
+        announce::refuse_env_file_in_commands(&value, &env_entries)?;
         vars.extend(std::env::vars());
         expand_all(&mut value, &vars)?;
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 use super::file::{RawHook, RawHooks, RawNotify};
@@ -166,4 +167,32 @@ impl From<RawNotify> for Notify {
             retries: n.retries,
         }
     }
+}
+
+/// Refuses a hook command that names an env file entry (`${API_TOKEN}`):
+/// expanded, it would hand the value to a hook that was not granted the
+/// env file, on a command line every process on the host can read. Checked
+/// before expansion, on the file as written.
+pub(super) fn refuse_env_file_in_commands(
+    file: &toml::Value,
+    env_file: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    let Some(hooks) = file.get("hooks").and_then(toml::Value::as_table) else {
+        return Ok(());
+    };
+    for (stage, hook) in hooks {
+        let args = hook.get("command").and_then(toml::Value::as_array);
+        for arg in args.into_iter().flatten().filter_map(toml::Value::as_str) {
+            let named = env_file.keys().find(|key| {
+                arg.contains(&format!("${{{key}}}")) || arg.contains(&format!("${{{key}:-"))
+            });
+            if let Some(key) = named {
+                bail!(
+                    "hooks.{stage}.command uses ${{{key}}}, an env file entry: a command line is visible to every process on the host. \
+                     Set env_file = true on the hook and read it from its environment (in a shell: [\"sh\", \"-c\", \"… $${key} …\"] — `$NAME` without braces is left to the shell)"
+                );
+            }
+        }
+    }
+    Ok(())
 }

@@ -99,7 +99,7 @@ impl Teller {
             Outcome::Refused => None,
         };
         let hook = async {
-            let Some(stage) = stage else { return None };
+            let stage = stage?;
             let images: BTreeMap<String, String> = event
                 .record
                 .iter()

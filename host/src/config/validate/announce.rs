@@ -93,3 +93,81 @@ fn command_problem(hook: &Hook) -> Option<String> {
         Some(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+
+    /// The error loading a configuration with `extra` appended, or "" if
+    /// it loads.
+    fn load(extra: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("compose.yml"), "services: {}\n").unwrap();
+        std::fs::write(dir.path().join(".env"), "API_TOKEN=tok-5ecret-zq9\n").unwrap();
+        let file = dir.path().join("pitwall.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[stack]\ncompose_file = \"compose.yml\"\nproject = \"shop\"\nenv_file = \".env\"\n[stack.services.api]\n{extra}"
+            ),
+        )
+        .unwrap();
+        match Config::load(&file, &Overrides::default()) {
+            Ok(_) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn webhooks_and_hooks_that_are_well_formed_load() {
+        let ok = load(
+            "[[notify]]\nurl = \"https://hooks.example.com/T0KEN\"\nformat = \"slack\"\non = [\"refused\"]\n\
+             [hooks.pre_deploy]\ncommand = [\"sh\", \"-c\", \"echo $API_TOKEN\"]\nenv_file = true\n",
+        );
+        assert_eq!(ok, "");
+    }
+
+    #[test]
+    fn a_bad_webhook_url_is_named_by_its_setting_never_shown() {
+        for (url, says) in [
+            ("ftp://hooks.example.com/T0KEN", "has the scheme `ftp`"),
+            ("hooks.example.com/T0KEN", "is not a URL"),
+            ("${SLACK_URL_NOT_SET}", "uses a ${VAR} that is not set"),
+        ] {
+            let e = load(&format!("[[notify]]\nurl = \"{url}\"\n"));
+            assert!(e.contains(&format!("notify[0].url {says}")), "{e}");
+            assert!(!e.contains("T0KEN"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_outcomes_an_empty_list_and_unbounded_retries_are_errors() {
+        let e = load("[[notify]]\nurl = \"https://h.example\"\non = [\"rolledback\"]\n");
+        assert!(
+            e.contains("unknown variant `rolledback`") && e.contains("`rolled_back`"),
+            "{e}"
+        );
+        let e = load("[[notify]]\nurl = \"https://h.example\"\non = []\n");
+        assert!(e.contains("notify[0].on is empty"), "{e}");
+        let e = load("[[notify]]\nurl = \"https://h.example\"\nretries = 50\n");
+        assert!(e.contains("notify[0].retries is 50; at most 10"), "{e}");
+        let e = load("[[notify]]\nurl = \"https://h.example\"\nformat = \"teams\"\n");
+        assert!(e.contains("unknown variant `teams`"), "{e}");
+    }
+
+    #[test]
+    fn a_hook_needs_a_program_and_may_not_put_the_env_file_on_its_command_line() {
+        let e = load("[hooks.post_deploy]\ncommand = []\n");
+        assert!(e.contains("hooks.post_deploy.command is empty"), "{e}");
+        let e = load("[hooks.on_failure]\ncommand = [\"\"]\n");
+        assert!(e.contains("hooks.on_failure.command names no program"), "{e}");
+        let e = load(
+            "[hooks.pre_deploy]\ncommand = [\"curl\", \"-H\", \"token: ${API_TOKEN}\"]\nenv_file = true\n",
+        );
+        assert!(
+            e.contains("hooks.pre_deploy.command uses ${API_TOKEN}, an env file entry"),
+            "{e}"
+        );
+        assert!(!e.contains("tok-5ecret"), "{e}");
+    }
+}
