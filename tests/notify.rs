@@ -409,6 +409,58 @@ timeout = "300ms"
     assert_eq!(rig.engine.applies(), 0);
 }
 
+#[tokio::test]
+async fn a_signal_during_pre_deploy_stops_the_hook_and_what_it_started() {
+    // The hook's shell starts a child, notes its pid, and waits on it.
+    let rig = Rig::new(
+        r#"
+[hooks.pre_deploy]
+command = ["sh", "-c", "sleep 60 & echo $! > child.pid; wait"]
+"#,
+    );
+    rig.engine.local("app:1.0", Image::healthy());
+    let request = Request {
+        release_id: "1.0".into(),
+        images: [("api".to_string(), "app:1.0".to_string())].into(),
+        pull: PullPolicy::Missing,
+        soak: Duration::ZERO,
+        force: false,
+    };
+    let cancel = Cancel::new();
+    let pid_file = rig.path("child.pid");
+    let signal = cancel.clone();
+    tokio::spawn(async move {
+        while !std::fs::read_to_string(&pid_file).is_ok_and(|p| p.ends_with('\n')) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        signal.cancel();
+    });
+    let ended = rig.run(Act::Deploy(&request, cancel)).await;
+    assert_eq!(ended.exit, Exit::Refused, "{}", ended.message);
+    assert!(
+        ended
+            .message
+            .contains("cancelled by a signal during the pre_deploy hook"),
+        "{}",
+        ended.message
+    );
+    assert_eq!(rig.engine.applies(), 0);
+    // Killed with the hook's process group: gone (or a zombie) once the
+    // kill is delivered, long before its 60 s sleep ends.
+    let child = rig.file("child.pid").trim().to_string();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{child}/stat"))
+            .is_ok_and(|stat| stat.split_whitespace().nth(2) != Some("Z"))
+    };
+    for _ in 0..250 {
+        if !alive() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the hook's child {child} still runs");
+}
+
 /// A hook that writes its environment to `file` (in the config's folder,
 /// where hooks run).
 fn env_dump(stage: &str, file: &str, grant: bool) -> String {

@@ -85,7 +85,9 @@ impl Vars {
 /// Why a hook failed; the output tail is already scrubbed.
 #[derive(Debug, thiserror::Error)]
 pub enum HookFailed {
-    #[error("hook {stage} could not start `{program}`: {error}")]
+    #[error(
+        "hook {stage} could not start `{program}`: {error} (hooks run in the folder of pitwall.toml, with no shell)"
+    )]
     Spawn {
         stage: &'static str,
         program: String,

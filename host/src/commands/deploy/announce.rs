@@ -133,7 +133,7 @@ impl Teller {
         }
         if let Some(e) = failed {
             report::warn(&format!(
-                "WARNING: {} (the outcome above still holds)",
+                "WARNING (the outcome stands): {}",
                 self.progress.redactor.apply(&e.to_string())
             ));
         }

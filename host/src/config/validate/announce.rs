@@ -160,7 +160,10 @@ mod tests {
         let e = load("[hooks.post_deploy]\ncommand = []\n");
         assert!(e.contains("hooks.post_deploy.command is empty"), "{e}");
         let e = load("[hooks.on_failure]\ncommand = [\"\"]\n");
-        assert!(e.contains("hooks.on_failure.command names no program"), "{e}");
+        assert!(
+            e.contains("hooks.on_failure.command names no program"),
+            "{e}"
+        );
         let e = load(
             "[hooks.pre_deploy]\ncommand = [\"curl\", \"-H\", \"token: ${API_TOKEN}\"]\nenv_file = true\n",
         );
