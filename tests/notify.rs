@@ -410,6 +410,26 @@ timeout = "300ms"
 }
 
 #[tokio::test]
+async fn a_hook_that_leaves_a_process_behind_is_done_when_it_exits() {
+    // The background sleep keeps the hook's stdout open long after the
+    // hook itself has exited 0, and past the hook's timeout.
+    let rig = Rig::new(
+        r#"
+[hooks.pre_deploy]
+command = ["sh", "-c", "sleep 30 & echo $! > left.pid; echo ready"]
+timeout = "5s"
+"#,
+    );
+    let ended = rig.deploy_image("1.0", true).await;
+    let left = rig.file("left.pid");
+    if let Ok(pid) = left.trim().parse::<i32>() {
+        // SAFETY: only sends a signal to the process this test started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.message);
+}
+
+#[tokio::test]
 async fn a_signal_during_pre_deploy_stops_the_hook_and_what_it_started() {
     // The hook's shell starts a child, notes its pid, and waits on it.
     let rig = Rig::new(

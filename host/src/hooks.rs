@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
 
@@ -21,6 +22,8 @@ use crate::report::Progress;
 const TAIL_LINES: usize = 15;
 /// Longest line kept (a hook printing a binary blob must not flood).
 const MAX_LINE: usize = 500;
+/// How long output is still read once the hook has exited.
+const DRAIN: Duration = Duration::from_secs(1);
 
 /// The `PITWALL_*` variables a hook is given.
 #[derive(Debug, Clone, Default)]
@@ -136,11 +139,25 @@ pub async fn run(
     let tail = Mutex::new(VecDeque::new());
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let finished = tokio::time::timeout(hook.timeout, async {
-        let (_, _, status) = tokio::join!(
-            pump(stdout, stage, &tail, progress),
-            pump(stderr, stage, &tail, progress),
-            child.wait()
-        );
+        let mut output = std::pin::pin!(async {
+            tokio::join!(
+                pump(stdout, stage, &tail, progress),
+                pump(stderr, stage, &tail, progress)
+            );
+        });
+        let mut drained = false;
+        let status = tokio::select! {
+            status = child.wait() => status,
+            () = &mut output => {
+                drained = true;
+                child.wait().await
+            }
+        };
+        // The rest of its output, but not for as long as something it
+        // left running in the background holds the pipes open.
+        if !drained {
+            let _ = tokio::time::timeout(DRAIN, output).await;
+        }
         status
     })
     .await;

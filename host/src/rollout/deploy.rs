@@ -92,7 +92,11 @@ impl Deployer {
                 })?;
             }
             () = self.cancel.cancelled() => {
-                return Err(Refused::new("cancelled by a signal during the pre_deploy hook (which was stopped); the stack was not touched").into());
+                return Err(Refused::new(
+                    "cancelled by a signal during the pre_deploy hook (which was stopped); \
+                     the stack was not touched",
+                )
+                .into());
             }
         }
 
