@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::http::{Reply, Server, free_port};
 use common::memory::{Image, MemoryEngine};
+use common::{pitwall, run as run_cli};
 use pitwall::checks::{Cache, Compiler, Runtime};
 use pitwall::commands::deploy::{Act, run};
 use pitwall::config::{Config, Overrides};
@@ -546,4 +547,25 @@ async fn post_deploy_and_on_failure_run_on_their_outcomes_and_never_change_them(
         ],
         "no hook after a refusal"
     );
+}
+
+// ---- through the CLI ----
+
+#[test]
+fn the_cli_tells_the_receiver_of_a_deploy_it_refuses() {
+    // No Docker here: preflight refuses, and the receiver hears of it.
+    let receiver = Receiver::answering(200);
+    let rig = Rig::new(&receiver.entry(""));
+    let out = run_cli(
+        pitwall()
+            .env("DOCKER_HOST", "unix:///nonexistent")
+            .args(["deploy", "--release-id", "1.0", "--image", "api=app:1.0"])
+            .arg("--config")
+            .arg(rig.path("pitwall.toml")),
+    );
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    let bodies = receiver.bodies();
+    assert_eq!(outcomes(&bodies), ["refused"], "{}", out.stderr);
+    assert_eq!(bodies[0]["release_id"], "1.0");
+    assert_eq!(bodies[0]["exit_code"], 4);
 }
