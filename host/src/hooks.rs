@@ -43,7 +43,7 @@ impl Vars {
         let mut vars = BTreeMap::from([
             ("PITWALL_PROJECT", project.to_string()),
             ("PITWALL_ACTION", action.as_str().to_string()),
-            ("PITWALL_STATE_DIR", state_dir.display().to_string()),
+            ("PITWALL_STATE_DIR", absolute(state_dir)),
             (
                 "PITWALL_IMAGES",
                 images
@@ -75,7 +75,7 @@ impl Vars {
         self.0.insert("PITWALL_EXIT_CODE", exit_code.to_string());
         self.0.insert("PITWALL_MESSAGE", message.to_string());
         if let Some(path) = incident {
-            self.0.insert("PITWALL_INCIDENT", path.to_string());
+            self.0.insert("PITWALL_INCIDENT", absolute(Path::new(path)));
         }
         self
     }
@@ -83,6 +83,15 @@ impl Vars {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
+}
+
+/// Paths are given absolute: a hook runs in the configuration's folder,
+/// not where pitwall was started.
+fn absolute(path: &Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Why a hook failed; the output tail is already scrubbed.
@@ -278,5 +287,38 @@ async fn pump(
             tail.pop_front();
         }
         tail.push_back(line);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_given_absolute_since_hooks_run_elsewhere() {
+        let vars = Vars::new(
+            "shop",
+            Action::Deploy,
+            Some("1.4"),
+            None,
+            &BTreeMap::new(),
+            Path::new("deploy/releases"),
+        )
+        .ended(
+            crate::config::Outcome::RolledBack,
+            1,
+            "rolled back",
+            Some("deploy/releases/incident-1.log"),
+        );
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            vars.get("PITWALL_STATE_DIR"),
+            Some(cwd.join("deploy/releases").to_str().unwrap())
+        );
+        assert_eq!(
+            vars.get("PITWALL_INCIDENT"),
+            Some(cwd.join("deploy/releases/incident-1.log").to_str().unwrap())
+        );
+        assert_eq!(vars.get("PITWALL_PREVIOUS_RELEASE_ID"), None);
     }
 }
