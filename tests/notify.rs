@@ -522,7 +522,7 @@ async fn a_hook_gets_the_pitwall_variables_and_the_env_file_only_when_granted() 
 async fn post_deploy_and_on_failure_run_on_their_outcomes_and_never_change_them() {
     let log = |stage: &str, fail: bool| {
         format!(
-            "\n[hooks.{stage}]\ncommand = [\"sh\", \"-c\", \"echo {stage} $PITWALL_ACTION $PITWALL_RELEASE_ID $PITWALL_OUTCOME $PITWALL_EXIT_CODE ${{PITWALL_INCIDENT:+incident}} >> hooks.log; exit {}\"]\n",
+            "\n[hooks.{stage}]\ncommand = [\"sh\", \"-c\", \"echo {stage} $PITWALL_ACTION $PITWALL_RELEASE_ID $PITWALL_OUTCOME $PITWALL_EXIT_CODE ${{PITWALL_INCIDENT:+incident}} >> hooks.log; echo \\\"$PITWALL_OUTCOME_MESSAGE\\\" >> messages.log; exit {}\"]\n",
             u8::from(fail)
         )
     };
@@ -546,6 +546,11 @@ async fn post_deploy_and_on_failure_run_on_their_outcomes_and_never_change_them(
             "post_deploy rollback 1.0 restored 0",
         ],
         "no hook after a refusal"
+    );
+    let messages = rig.file("messages.log");
+    assert!(
+        messages.contains("release 2.0 failed (healthcheck: "),
+        "{messages}"
     );
 }
 

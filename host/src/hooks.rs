@@ -73,7 +73,8 @@ impl Vars {
         self.0
             .insert("PITWALL_OUTCOME", outcome.as_str().to_string());
         self.0.insert("PITWALL_EXIT_CODE", exit_code.to_string());
-        self.0.insert("PITWALL_MESSAGE", message.to_string());
+        self.0
+            .insert("PITWALL_OUTCOME_MESSAGE", message.to_string());
         if let Some(path) = incident {
             self.0.insert("PITWALL_INCIDENT", absolute(Path::new(path)));
         }
