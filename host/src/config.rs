@@ -9,12 +9,14 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
 
+pub use announce::{Hook, Hooks, Notify, NotifyFormat, Outcome, Stage};
 pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
 use expand::{expand, expand_all};
 use file::RawConfig;
 
+mod announce;
 mod env_file;
 mod expand;
 mod file;
@@ -30,6 +32,9 @@ pub struct Config {
     pub path: PathBuf,
     pub stack: Stack,
     pub checks: Vec<CheckSpec>,
+    /// Webhooks told how a deploy, rollback or recovery ended.
+    pub notify: Vec<Notify>,
+    pub hooks: Hooks,
     /// The env file's values, so output can be scrubbed of them.
     pub secrets: Vec<String>,
 }
@@ -177,6 +182,8 @@ impl Config {
             _ => BTreeMap::new(),
         };
         let secrets = vars.values().cloned().collect();
+        let env_entries = vars.clone();
+        announce::refuse_env_file_in_commands(&value, &env_entries)?;
         vars.extend(std::env::vars());
         expand_all(&mut value, &vars)?;
 
@@ -250,6 +257,8 @@ impl Config {
                     .collect(),
             },
             checks,
+            notify: raw.notify.into_iter().map(Notify::from).collect(),
+            hooks: Hooks::from_raw(raw.hooks, base.clone(), env_entries),
             secrets,
         };
         if let Some(url) = &overrides.health_url {

@@ -86,7 +86,7 @@ impl Exit {
                 "failed and NOT recovered: the stack is not on a verified release, a human is needed"
             }
             Exit::Refused => {
-                "refused before anything changed (bad input, lock held, image missing, check rejected its config)"
+                "refused before anything changed (bad input, lock held, image missing, check rejected its config, pre_deploy hook failed)"
             }
             Exit::Interrupted => {
                 "stopped at once by a second SIGINT/SIGTERM (the first rolls back): run `pitwall recover`"

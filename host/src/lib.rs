@@ -3,8 +3,9 @@
 //!
 //! Layers, each using only those after it: `commands` (one per CLI verb,
 //! with `cli` and `exit`) → `rollout` (the state machine) → `release` (state
-//! files), `report`, `config` → `checks` (the wasm runtime) → `engine` (what
-//! runs the stack) → `fsutil`, `whoami`.
+//! files), `report`, `config`, `notify` and `hooks` (telling the outside) →
+//! `checks` (the wasm runtime) → `engine` (what runs the stack) → `fsutil`,
+//! `whoami`.
 
 pub mod checks;
 pub mod cli;
@@ -13,6 +14,8 @@ pub mod config;
 pub mod engine;
 pub mod exit;
 mod fsutil;
+pub mod hooks;
+pub mod notify;
 pub mod release;
 pub mod report;
 pub mod rollout;

@@ -63,6 +63,8 @@ pub struct Report {
     pub conclusion: Conclusion,
     pub message: String,
     pub record: Record,
+    /// `CURRENT_RELEASE_ID` in state.env when the command took the lock.
+    pub previous_release_id: Option<String>,
     /// Bookkeeping that could not be written; the conclusion still holds.
     pub bookkeeping: Vec<String>,
 }
@@ -237,6 +239,7 @@ impl Deployer {
     /// Appends the (scrubbed) record to the history, releases the lock and
     /// reports. The stack is on a known release by now, so a history that
     /// cannot be written is reported, not a reason to keep the lock.
+    #[allow(clippy::too_many_arguments)]
     fn conclude(
         &self,
         mut record: Record,
@@ -244,6 +247,7 @@ impl Deployer {
         durations: BTreeMap<String, u64>,
         conclusion: Conclusion,
         mut notes: Notes,
+        previous_release_id: Option<String>,
         message: impl FnOnce(&Record) -> String,
     ) -> anyhow::Result<Report> {
         record.durations_ms = durations;
@@ -260,6 +264,7 @@ impl Deployer {
             conclusion,
             message: message(&record),
             record,
+            previous_release_id,
             bookkeeping: notes.into_vec(),
         })
     }

@@ -37,6 +37,16 @@ impl Reply {
     }
 }
 
+/// A request the server received.
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+type Route = dyn Fn(&Request) -> Reply + Send + Sync;
+
 /// A real HTTP/1.1 server on 127.0.0.1 (one thread per connection), routing
 /// by method and path. Dropping it closes the port.
 pub struct Server {
@@ -47,10 +57,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(route: impl Fn(&str, &str) -> Reply + Send + Sync + 'static) -> Server {
+        Server::answering(move |r: &Request| route(&r.method, &r.path))
+    }
+
+    /// A server whose route sees the whole request, body included.
+    pub fn answering(route: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(AtomicBool::new(false));
-        let route = Arc::new(route);
+        let route: Arc<Route> = Arc::new(route);
         let stopping = stop.clone();
         thread::spawn(move || {
             for stream in listener.incoming() {
@@ -82,7 +97,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(mut stream: TcpStream, route: &(dyn Fn(&str, &str) -> Reply + Send + Sync)) {
+fn serve(mut stream: TcpStream, route: &Route) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -92,20 +107,27 @@ fn serve(mut stream: TcpStream, route: &(dyn Fn(&str, &str) -> Reply + Send + Sy
     let method = parts.next().unwrap_or("").to_string();
     let path = parts.next().unwrap_or("").to_string();
     let mut length = 0usize;
+    let mut headers = Vec::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
             break;
         }
-        if let Some((k, v)) = line.split_once(':')
-            && k.eq_ignore_ascii_case("content-length")
-        {
-            length = v.trim().parse().unwrap_or(0);
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
-    let reply = route(&method, &path);
+    let reply = route(&Request {
+        method,
+        path,
+        headers,
+        body,
+    });
     thread::sleep(reply.delay);
     if reply.status == 0 {
         return; // no answer: the connection closes, as before an app listens

@@ -10,12 +10,16 @@ use serde::Serialize;
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, ReleaseArgs, StackArgs};
 use crate::config::{Config, Overrides};
-use crate::engine::{Compose, ComposeFile};
+use crate::engine::{Compose, ComposeFile, Engine};
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
 use crate::rollout::{
     Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
 };
+
+mod announce;
+
+pub use announce::{Act, run};
 
 pub fn overrides(stack: &StackArgs) -> Overrides {
     Overrides {
@@ -56,13 +60,20 @@ pub async fn compose_file(config: &Config) -> anyhow::Result<ComposeFile> {
 /// Preflight on the compose engine: configuration, compose tool, Docker,
 /// every check loaded and its configuration accepted.
 pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
-    let engine = Compose::connect(compose_file(&config).await?)
+    let (engine, runtime) = setup(&config).await?;
+    let progress = Progress::new(Redactor::new(config.secrets.clone()));
+    Deployer::preflight(config, engine, runtime, progress).await
+}
+
+/// The compose engine (compose tool and Docker found) and the check
+/// runtime.
+async fn setup(config: &Config) -> anyhow::Result<(Arc<dyn Engine>, Runtime)> {
+    let engine = Compose::connect(compose_file(config).await?)
         .await
         .map_err(|e| Refused::because("preflight", e))?;
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
         .map_err(|e| Refused::because("cannot start the check runtime", e))?;
-    let progress = Progress::new(Redactor::new(config.secrets.clone()));
-    Deployer::preflight(config, Arc::new(engine), runtime, progress).await
+    Ok((Arc::new(engine), runtime))
 }
 
 /// The deploy request `args` describe.
@@ -88,23 +99,24 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
     }
     let request = request(&args.release, args.soak)?;
     let cancel = Cancel::new();
-    let d = deployer(load_config(&args.release.stack)?)
-        .await?
-        .cancellable(cancel.clone());
-    tokio::spawn(stop_on_signals(cancel));
-    let report = d.deploy(&request).await?;
+    let config = load_config(&args.release.stack)?;
+    let setup = setup(&config).await;
+    tokio::spawn(stop_on_signals(cancel.clone()));
+    let report = run(config, setup, Act::Deploy(&request, cancel)).await?;
     print(&report, args.release.stack.json)
 }
 
 pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.rollback(to).await?;
+    let config = load_config(stack)?;
+    let setup = setup(&config).await;
+    let report = run(config, setup, Act::Rollback(to)).await?;
     print(&report, stack.json)
 }
 
 pub async fn recover(force: bool, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.recover(force).await?;
+    let config = load_config(stack)?;
+    let setup = setup(&config).await;
+    let report = run(config, setup, Act::Recover { force }).await?;
     print(&report, stack.json)
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Phase;
+use super::{NotifyFormat, Outcome, Phase};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,6 +17,10 @@ pub(super) struct RawConfig {
     pub(super) defaults: RawDefaults,
     #[serde(default)]
     pub(super) checks: Vec<RawCheck>,
+    #[serde(default)]
+    pub(super) notify: Vec<RawNotify>,
+    #[serde(default)]
+    pub(super) hooks: RawHooks,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +109,42 @@ pub(super) struct RawCheck {
     pub(super) config: toml::Value,
 }
 
+/// A `[[notify]]` webhook.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) format: NotifyFormat,
+    #[serde(default = "every_outcome")]
+    pub(super) on: Vec<Outcome>,
+    #[serde(default = "d_notify_timeout", with = "humantime_serde")]
+    pub(super) timeout: Duration,
+    #[serde(default = "d_retries")]
+    pub(super) retries: u32,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHooks {
+    #[serde(default)]
+    pub(super) pre_deploy: Option<RawHook>,
+    #[serde(default)]
+    pub(super) post_deploy: Option<RawHook>,
+    #[serde(default)]
+    pub(super) on_failure: Option<RawHook>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHook {
+    pub(super) command: Vec<String>,
+    #[serde(default = "d_hook_timeout", with = "humantime_serde")]
+    pub(super) timeout: Duration,
+    #[serde(default)]
+    pub(super) env_file: bool,
+}
+
 fn default_state_dir() -> PathBuf {
     PathBuf::from("releases")
 }
@@ -141,4 +181,16 @@ fn d_phase() -> Phase {
 }
 fn empty_table() -> toml::Value {
     toml::Value::Table(Default::default())
+}
+fn every_outcome() -> Vec<Outcome> {
+    Outcome::ALL.to_vec()
+}
+fn d_notify_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn d_retries() -> u32 {
+    3
+}
+fn d_hook_timeout() -> Duration {
+    Duration::from_secs(300)
 }

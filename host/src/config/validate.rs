@@ -7,6 +7,8 @@ use std::path::Path;
 
 use super::{Config, locate};
 
+mod announce;
+
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -165,6 +167,11 @@ impl Config {
             }
             out.extend(ungranted_urls(i, c));
         }
+        out.extend(
+            announce::problems(self)
+                .into_iter()
+                .map(|(setting, problem)| Finding::error(Some(setting), problem)),
+        );
         out
     }
 }

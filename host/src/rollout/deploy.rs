@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use super::release_id::validate_release_id;
 use super::verify::Target;
 use super::{Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, incident, ms};
-use crate::config::Phase;
+use crate::config::{Phase, Stage};
+use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Image, Release, state};
@@ -43,9 +44,34 @@ impl Deployer {
         // Lock first: the pointers read next must not change under us.
         let mut lock = self.lock(Action::Deploy, release_id)?;
         let current = self.pointers()?.current;
+        let previous_id = current.as_ref().map(|(r, _)| r.id.clone());
         let wanted = self.wanted(images, current.as_ref().map(|(r, _)| r))?;
         if !force {
             self.refuse_reused_id(release_id, images)?;
+        }
+        // Under the lock (the hook sees the release it precedes, and no
+        // other deploy starts meanwhile), before anything is pulled.
+        let vars = hooks::Vars::new(
+            &stack.project,
+            Action::Deploy,
+            Some(release_id),
+            previous_id.as_deref(),
+            &wanted,
+            self.state_dir(),
+        );
+        tokio::select! {
+            ran = hooks::run(&self.config.hooks, Stage::PreDeploy, &vars, &self.progress) => {
+                ran.map_err(|e| {
+                    Refused::because("the pre_deploy hook failed; nothing was pulled or applied", e)
+                })?;
+            }
+            () = self.cancel.cancelled() => {
+                return Err(Refused::new(
+                    "cancelled by a signal during the pre_deploy hook (which was stopped); \
+                     the stack was not touched",
+                )
+                .into());
+            }
         }
 
         let started = whoami::now_rfc3339();
@@ -133,9 +159,15 @@ impl Deployer {
             }
         };
         durations.insert("total".into(), ms(t0.elapsed()));
-        self.conclude(record, lock, durations, conclusion, notes, |r| {
-            message(r, conclusion)
-        })
+        self.conclude(
+            record,
+            lock,
+            durations,
+            conclusion,
+            notes,
+            previous_id,
+            |r| message(r, conclusion),
+        )
     }
 
     /// Service → reference to deploy: those asked for, and for the others

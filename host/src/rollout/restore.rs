@@ -56,6 +56,7 @@ impl Deployer {
         let stack = &self.config.stack;
         let mut lock = self.lock(Action::Rollback, to.unwrap_or("(previous)"))?;
         let pointers = self.pointers()?;
+        let previous_id = pointers.current.as_ref().map(|(r, _)| r.id.clone());
         let target = match to {
             None => pointers.previous.clone().map(|(r, _)| r).ok_or_else(|| {
                 Refused::new(format!(
@@ -111,6 +112,7 @@ impl Deployer {
             durations,
             conclusion,
             notes,
+            previous_id,
             |r| match conclusion {
                 Conclusion::Released => format!("release {} restored and verified", r.release_id),
                 _ => format!(
@@ -162,6 +164,7 @@ impl Deployer {
         self.progress
             .line(&format!("found an interrupted {}", holder.describe()));
         let pointers = self.pointers()?;
+        let previous_id = pointers.current.as_ref().map(|(r, _)| r.id.clone());
         let mut lock = Lock::take_over(self.state_dir(), &holder)?;
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
@@ -214,6 +217,7 @@ impl Deployer {
             durations,
             conclusion,
             notes,
+            previous_id,
             |r| match conclusion {
                 Conclusion::Released => format!(
                     "interrupted deploy of {} cleaned up; release {} restored and verified",
