@@ -135,7 +135,7 @@ mod tests {
             ("${SLACK_URL_NOT_SET}", "uses a ${VAR} that is not set"),
         ] {
             let e = load(&format!("[[notify]]\nurl = \"{url}\"\n"));
-            assert!(e.contains(&format!("notify[0].url {says}")), "{e}");
+            assert!(e.contains(&format!("notify[0].url: {says}")), "{e}");
             assert!(!e.contains("T0KEN"), "{e}");
         }
     }
@@ -148,9 +148,9 @@ mod tests {
             "{e}"
         );
         let e = load("[[notify]]\nurl = \"https://h.example\"\non = []\n");
-        assert!(e.contains("notify[0].on is empty"), "{e}");
+        assert!(e.contains("notify[0].on: is empty"), "{e}");
         let e = load("[[notify]]\nurl = \"https://h.example\"\nretries = 50\n");
-        assert!(e.contains("notify[0].retries is 50; at most 10"), "{e}");
+        assert!(e.contains("notify[0].retries: is 50; at most 10"), "{e}");
         let e = load("[[notify]]\nurl = \"https://h.example\"\nformat = \"teams\"\n");
         assert!(e.contains("unknown variant `teams`"), "{e}");
     }
@@ -158,10 +158,10 @@ mod tests {
     #[test]
     fn a_hook_needs_a_program_and_may_not_put_the_env_file_on_its_command_line() {
         let e = load("[hooks.post_deploy]\ncommand = []\n");
-        assert!(e.contains("hooks.post_deploy.command is empty"), "{e}");
+        assert!(e.contains("hooks.post_deploy.command: is empty"), "{e}");
         let e = load("[hooks.on_failure]\ncommand = [\"\"]\n");
         assert!(
-            e.contains("hooks.on_failure.command names no program"),
+            e.contains("hooks.on_failure.command: names no program"),
             "{e}"
         );
         let e = load(
