@@ -26,7 +26,12 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct StackArgs {
     /// The pitwall configuration.
-    #[arg(long, value_name = "FILE", env = "PITWALL_CONFIG", default_value = "deploy/pitwall.toml")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "PITWALL_CONFIG",
+        default_value = "deploy/pitwall.toml"
+    )]
     pub config: PathBuf,
     /// The env file for compose (overrides stack.env_file). Its values never appear in pitwall's output.
     #[arg(long, value_name = "FILE", env = "PITWALL_ENV_FILE")]
@@ -332,7 +337,12 @@ pub struct CheckRunArgs {
     pub allow_logs: Vec<String>,
 
     /// Compose project whose containers and logs the check reads.
-    #[arg(long, value_name = "NAME", env = "PITWALL_PROJECT", default_value = "pitwall")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "PITWALL_PROJECT",
+        default_value = "pitwall"
+    )]
     pub project: String,
 
     /// Release id given to the check (e.g. for `version == release id` probes).

@@ -47,9 +47,22 @@ pub struct Stack {
     pub state_dir: PathBuf,
     /// How long containers may take to be running (and healthy).
     pub wait_timeout: Duration,
+    /// What runs the stack.
+    pub engine: EngineKind,
     /// Service → key. The key names the compose variable (`KEY_IMAGE`) and
     /// the state.env pointers (`CURRENT_KEY_IMAGE`).
     pub services: BTreeMap<String, String>,
+}
+
+/// What runs a stack: the same compose file either way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// `docker compose` on this host (`up -d`).
+    #[default]
+    Compose,
+    /// A Docker Swarm stack (`docker stack deploy`), driven from a manager.
+    Swarm,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -244,6 +257,7 @@ impl Config {
                     .clone()
                     .unwrap_or_else(|| resolve(&raw.stack.state_dir)),
                 wait_timeout: raw.stack.wait_timeout,
+                engine: raw.stack.engine,
                 services: raw
                     .stack
                     .services

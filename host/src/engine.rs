@@ -7,6 +7,7 @@
 mod compose;
 mod docker;
 mod images;
+mod swarm;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compose::{Compose, ComposeFile, ProjectView};
 pub use images::LocalImages;
+pub use swarm::Swarm;
 
 /// A failure of the engine, worded for the operator.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, ReleaseArgs, StackArgs};
-use crate::config::{Config, Overrides};
-use crate::engine::{Compose, ComposeFile, Engine};
+use crate::config::{Config, EngineKind, Overrides, read_env_file};
+use crate::engine::{Compose, ComposeFile, Engine, Swarm};
 use crate::exit::Exit;
 use crate::report::{self, Progress, Redactor};
 use crate::rollout::{
@@ -65,15 +65,37 @@ pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
     Deployer::preflight(config, engine, runtime, progress).await
 }
 
-/// The compose engine (compose tool and Docker found) and the check
-/// runtime.
+/// The engine (compose: tool and Docker found; swarm: a manager) and the
+/// check runtime.
 async fn setup(config: &Config) -> anyhow::Result<(Arc<dyn Engine>, Runtime)> {
-    let engine = Compose::connect(compose_file(config).await?)
-        .await
-        .map_err(|e| Refused::because("preflight", e))?;
+    let s = &config.stack;
+    let engine: Arc<dyn Engine> = match s.engine {
+        EngineKind::Compose => Arc::new(
+            Compose::connect(compose_file(config).await?)
+                .await
+                .map_err(|e| Refused::because("preflight", e))?,
+        ),
+        EngineKind::Swarm => {
+            let env = match &s.env_file {
+                Some(f) => read_env_file(f, "the env file")?,
+                None => Default::default(),
+            };
+            Arc::new(
+                Swarm::connect(
+                    &s.project,
+                    &s.compose_file,
+                    env,
+                    &s.services,
+                    s.wait_timeout,
+                )
+                .await
+                .map_err(|e| Refused::because("preflight", e))?,
+            )
+        }
+    };
     let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
         .map_err(|e| Refused::because("cannot start the check runtime", e))?;
-    Ok((Arc::new(engine), runtime))
+    Ok((engine, runtime))
 }
 
 /// The deploy request `args` describe.

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use super::deploy::read_config;
 use crate::cli::StackArgs;
-use crate::engine::{Container, EngineError, LocalImages, ProjectView, StackView};
+use crate::config::{Config, EngineKind};
+use crate::engine::{Container, EngineError, LocalImages, ProjectView, StackView, Swarm};
 use crate::exit::Exit;
 use crate::release::drift::{self, Drift};
 use crate::release::history::{self, Record};
@@ -61,12 +62,27 @@ fn check_lines(r: &Record) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-/// The running containers and their drift from `current`, from Docker.
+/// The running units and their drift from `current`, from Docker.
 async fn live(
-    project: &str,
+    config: &Config,
     current: Option<&Release>,
 ) -> Result<(Vec<Container>, Option<Vec<Drift>>), EngineError> {
-    let containers = ProjectView::new(project).containers(None).await?;
+    let s = &config.stack;
+    let containers = match s.engine {
+        EngineKind::Compose => ProjectView::new(&s.project).containers(None).await?,
+        EngineKind::Swarm => {
+            Swarm::connect(
+                &s.project,
+                &s.compose_file,
+                Default::default(),
+                &s.services,
+                s.wait_timeout,
+            )
+            .await?
+            .containers(None)
+            .await?
+        }
+    };
     let Some(release) = current else {
         return Ok((containers, None));
     };
@@ -94,7 +110,7 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     };
     let current = pointer(pointers.current);
     let (containers, drift, docker_error) =
-        match live(&s.project, current.as_ref().map(|p| &p.release)).await {
+        match live(&config, current.as_ref().map(|p| &p.release)).await {
             Ok((c, d)) => (Some(c), d, None),
             Err(e) => (None, None, Some(e.to_string())),
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{NotifyFormat, Outcome, Phase};
+use super::{EngineKind, NotifyFormat, Outcome, Phase};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +32,8 @@ pub(super) struct RawStack {
     pub(super) state_dir: PathBuf,
     #[serde(default = "default_wait", with = "humantime_serde")]
     pub(super) wait_timeout: Duration,
+    #[serde(default)]
+    pub(super) engine: EngineKind,
     pub(super) services: BTreeMap<String, RawService>,
 }
 

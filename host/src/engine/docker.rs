@@ -18,14 +18,14 @@ use super::{Container, EngineError, Health, LogWindow, PullProgress, RunState};
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 
-fn api(e: bollard::errors::Error) -> EngineError {
+pub(super) fn api(e: bollard::errors::Error) -> EngineError {
     EngineError::Call(format!("Docker engine: {e}"))
 }
 
 /// A connection to the Docker engine.
 #[derive(Clone)]
 pub struct DockerApi {
-    docker: Docker,
+    pub(super) docker: Docker,
 }
 
 impl DockerApi {
@@ -122,32 +122,9 @@ impl DockerApi {
             .containers(project, Some(&[service.to_string()]))
             .await?
         {
-            let options = LogsOptions {
-                stdout: true,
-                stderr: true,
-                timestamps: true,
-                // The API filters by whole seconds in an i32 (it runs out in
-                // 2038; 0 then means "no bound"); the exact cut is below.
-                since: i32::try_from(window.since_ms / 1000).unwrap_or(0),
-                until: window
-                    .until_ms
-                    .and_then(|u| i32::try_from(u / 1000 + 1).ok())
-                    .unwrap_or(0),
-                ..Default::default()
-            };
-            let mut stream = self.docker.logs(&c.name, Some(options));
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(api)?;
-                for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
-                    let (ts, text) = split_timestamp(line);
-                    let ms = ts.map_or(0, |t| t.unix_timestamp_nanos() / 1_000_000);
-                    let in_window = ms >= i128::from(window.since_ms)
-                        && window.until_ms.is_none_or(|u| ms < i128::from(u));
-                    if in_window {
-                        stamped.push((ms, text.to_string()));
-                    }
-                }
-            }
+            let options = log_options(window);
+            let stream = self.docker.logs(&c.name, Some(options));
+            stamped.extend(window_lines(stream, window).await?);
         }
         stamped.sort_by_key(|(ms, _)| *ms);
         let skip = stamped.len().saturating_sub(window.max_lines);
@@ -296,6 +273,47 @@ fn health(status: bollard::models::HealthStatusEnum) -> Option<Health> {
         H::UNHEALTHY => Some(Health::Unhealthy),
         H::NONE | H::EMPTY => None,
     }
+}
+
+/// The options that ask Docker for `window`'s lines, with timestamps.
+pub(super) fn log_options(window: LogWindow) -> LogsOptions {
+    LogsOptions {
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        // The API filters by whole seconds in an i32 (it runs out in
+        // 2038; 0 then means "no bound"); the exact cut is in `window_lines`.
+        since: i32::try_from(window.since_ms / 1000).unwrap_or(0),
+        until: window
+            .until_ms
+            .and_then(|u| i32::try_from(u / 1000 + 1).ok())
+            .unwrap_or(0),
+        ..Default::default()
+    }
+}
+
+/// The lines of a timestamped log stream that fall in `window`, with their
+/// times in milliseconds.
+pub(super) async fn window_lines(
+    mut stream: impl futures_util::Stream<
+        Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
+    > + Unpin,
+    window: LogWindow,
+) -> Result<Vec<(i128, String)>, EngineError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(api)?;
+        for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
+            let (ts, text) = split_timestamp(line);
+            let ms = ts.map_or(0, |t| t.unix_timestamp_nanos() / 1_000_000);
+            let in_window = ms >= i128::from(window.since_ms)
+                && window.until_ms.is_none_or(|u| ms < i128::from(u));
+            if in_window {
+                out.push((ms, text.to_string()));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// `registry:5000/team/api:1.4` → `registry:5000/team/api`.

@@ -102,7 +102,14 @@ pub fn compare(
         }
         let recorded_id = ids.get(service).cloned().flatten();
         for c in running {
-            if recorded_id.as_deref() != Some(c.image_id.as_str()) {
+            // A unit without a local image id (a Swarm task, which may run
+            // on another node) is compared by the reference it was given.
+            let same = if c.image_id.is_empty() {
+                c.image == image.pinned()
+            } else {
+                recorded_id.as_deref() == Some(c.image_id.as_str())
+            };
+            if !same {
                 out.push(Drift::OtherImage {
                     service: service.clone(),
                     container: c.name.clone(),

@@ -1,0 +1,412 @@
+//! The Swarm engine: a release applied as a stack (`docker stack deploy`
+//! of the same compose file, every image pinned), its units the stack's
+//! tasks on every node, its logs the services' logs, all read through the
+//! manager's Engine API. Swarm's own rollback stays off: pitwall rolls the
+//! whole stack back, to digests, when a check says so.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    EndpointPortConfigPublishModeEnum, Service, ServiceUpdateStatusStateEnum, Task, TaskState,
+};
+use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
+use tokio::process::Command;
+
+use super::docker::{DockerApi, api, log_options, window_lines};
+use super::{Container, Engine, EngineError, LogWindow, PullProgress, RunState, StackView};
+
+/// The label `docker stack deploy` puts on everything of a stack.
+const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+
+/// How often convergence is looked at.
+const POLL: Duration = Duration::from_millis(500);
+
+/// A stack on a swarm, driven from a manager node.
+pub struct Swarm {
+    project: String,
+    file: PathBuf,
+    /// The env file's entries: `docker stack deploy` reads no env file, so
+    /// they are handed to it as its environment.
+    env: BTreeMap<String, String>,
+    /// Service → key: the compose variable `KEY_IMAGE` carries its image.
+    keys: BTreeMap<String, String>,
+    /// How long a rolling update may take to converge.
+    converge_timeout: Duration,
+    docker: DockerApi,
+}
+
+impl Swarm {
+    /// Stack `project` of compose file `file`. Docker must be a swarm
+    /// manager: anything else is `Unavailable`, before anything is touched.
+    pub async fn connect(
+        project: &str,
+        file: &Path,
+        env: BTreeMap<String, String>,
+        keys: &BTreeMap<String, String>,
+        converge_timeout: Duration,
+    ) -> Result<Swarm, EngineError> {
+        let docker = DockerApi::connect().await?;
+        docker.docker.inspect_swarm().await.map_err(|e| {
+            EngineError::Unavailable(format!(
+                "engine = \"swarm\", but this Docker is not a swarm manager ({e}); run pitwall on a manager node \
+                 (`docker swarm init` makes one), or set engine = \"compose\""
+            ))
+        })?;
+        which::which("docker").map_err(|_| {
+            EngineError::Unavailable(
+                "the docker CLI (for `docker stack deploy`) is not on PATH".into(),
+            )
+        })?;
+        Ok(Swarm {
+            project: project.to_string(),
+            file: file.to_path_buf(),
+            env,
+            keys: keys.clone(),
+            converge_timeout,
+            docker,
+        })
+    }
+
+    /// `api` → `shop_api`: Swarm names a stack's services after the stack.
+    fn service_name(&self, service: &str) -> String {
+        format!("{}_{service}", self.project)
+    }
+
+    fn filters(&self, more: &[(&str, String)]) -> HashMap<String, Vec<String>> {
+        let mut f = HashMap::from([(
+            "label".to_string(),
+            vec![format!("{NAMESPACE_LABEL}={}", self.project)],
+        )]);
+        for (k, v) in more {
+            f.entry(k.to_string()).or_default().push(v.clone());
+        }
+        f
+    }
+
+    async fn services(&self) -> Result<Vec<Service>, EngineError> {
+        self.docker
+            .docker
+            .list_services(Some(ListServicesOptions {
+                filters: Some(self.filters(&[])),
+                status: None,
+            }))
+            .await
+            .map_err(api)
+    }
+
+    async fn tasks(&self) -> Result<Vec<Task>, EngineError> {
+        self.docker
+            .docker
+            .list_tasks(Some(ListTasksOptions {
+                filters: Some(self.filters(&[])),
+            }))
+            .await
+            .map_err(api)
+    }
+
+    /// The override that makes every update of a pitwall service start the
+    /// new task before stopping the old one (no gap), except where a
+    /// host-mode published port means two tasks cannot share a node.
+    async fn update_order(&self) -> Result<String, EngineError> {
+        let running = self.services().await?;
+        let mut text = String::from("services:\n");
+        for service in self.keys.keys() {
+            let name = self.service_name(service);
+            let host_port = running
+                .iter()
+                .filter(|s| s.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(&name))
+                .flat_map(|s| s.endpoint.iter().flat_map(|e| e.ports.iter().flatten()))
+                .any(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST));
+            let order = if host_port {
+                "stop-first"
+            } else {
+                "start-first"
+            };
+            text.push_str(&format!(
+                "  {service}:\n    deploy:\n      update_config:\n        order: {order}\n        failure_action: pause\n      \
+                 rollback_config:\n        order: {order}\n"
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Runs `docker stack …` with the env file's entries and the images.
+    async fn stack(
+        &self,
+        images: &BTreeMap<String, String>,
+        args: &[&str],
+    ) -> Result<(), EngineError> {
+        let mut cmd = Command::new("docker");
+        cmd.arg("stack").args(args).stdin(Stdio::null());
+        cmd.envs(&self.env);
+        for (service, key) in &self.keys {
+            let image = images.get(service).map_or("none", String::as_str);
+            cmd.env(format!("{key}_IMAGE"), image);
+        }
+        let out = cmd
+            .output()
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("cannot run docker stack: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(EngineError::Apply(format!(
+            "`docker stack {}` failed ({}):\n{}{}",
+            args.first().copied().unwrap_or_default(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )))
+    }
+
+    /// Waits until every service's update is complete (a service just
+    /// created has none). A paused update (a new task failed) is an error
+    /// that says why; so is running out of time.
+    async fn converge(&self) -> Result<(), EngineError> {
+        let start = Instant::now();
+        loop {
+            let mut waiting = Vec::new();
+            for s in self.services().await? {
+                let name = s
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.name.clone())
+                    .unwrap_or_default();
+                let Some(status) = s.update_status else {
+                    continue;
+                };
+                let message = status.message.unwrap_or_default();
+                match status.state {
+                    Some(ServiceUpdateStatusStateEnum::UPDATING)
+                    | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
+                        waiting.push(format!("{name}: {message}"))
+                    }
+                    Some(ServiceUpdateStatusStateEnum::PAUSED)
+                    | Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
+                        return Err(EngineError::Apply(format!(
+                            "the update of {name} stopped: {message}"
+                        )));
+                    }
+                    _ => {}
+                }
+            }
+            if waiting.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() >= self.converge_timeout {
+                return Err(EngineError::Apply(format!(
+                    "the stack did not converge in {}: {}",
+                    humantime::format_duration(self.converge_timeout),
+                    waiting.join("; ")
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Swarm's task states as the container watch reads units.
+fn run_state(state: Option<&TaskState>) -> RunState {
+    match state {
+        Some(TaskState::RUNNING) => RunState::Running,
+        Some(TaskState::COMPLETE | TaskState::SHUTDOWN | TaskState::REMOVE) => RunState::Exited,
+        Some(TaskState::FAILED | TaskState::REJECTED | TaskState::ORPHANED) => RunState::Dead,
+        _ => RunState::Created,
+    }
+}
+
+fn task_image(t: &Task) -> Option<&str> {
+    t.spec.as_ref()?.container_spec.as_ref()?.image.as_deref()
+}
+
+#[async_trait::async_trait]
+impl StackView for Swarm {
+    /// One unit per task the swarm wants running (a rolling update shows
+    /// the old task and the new one). A task that failed is replaced by a
+    /// new one: failures of the service's current image since its update
+    /// started count as restarts, so a crash loop is seen as one.
+    async fn containers(&self, services: Option<&[String]>) -> Result<Vec<Container>, EngineError> {
+        let specs = self.services().await?;
+        let tasks = self.tasks().await?;
+        let mut out = Vec::new();
+        for service in self.keys.keys().chain(
+            // Services of the stack pitwall does not deploy are units too.
+            specs
+                .iter()
+                .filter_map(|s| {
+                    s.spec
+                        .as_ref()?
+                        .name
+                        .as_deref()?
+                        .strip_prefix(&format!("{}_", self.project))
+                })
+                .filter(|s| !self.keys.contains_key(*s))
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .iter(),
+        ) {
+            if services.is_some_and(|only| !only.contains(service)) {
+                continue;
+            }
+            let name = self.service_name(service);
+            let Some(spec) = specs
+                .iter()
+                .find(|s| s.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(&name))
+            else {
+                continue;
+            };
+            let id = spec.id.as_deref().unwrap_or_default();
+            let image = spec
+                .spec
+                .as_ref()
+                .and_then(|s| s.task_template.as_ref())
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.image.clone())
+                .unwrap_or_default();
+            let since = spec
+                .update_status
+                .as_ref()
+                .and_then(|u| u.started_at.clone())
+                .or(spec.created_at.clone());
+            let mine: Vec<&Task> = tasks
+                .iter()
+                .filter(|t| t.service_id.as_deref() == Some(id))
+                .collect();
+            let failures = mine
+                .iter()
+                .filter(|t| {
+                    matches!(
+                        t.status.as_ref().and_then(|s| s.state.as_ref()),
+                        Some(TaskState::FAILED | TaskState::REJECTED)
+                    ) && task_image(t) == Some(image.as_str())
+                        && t.created_at >= since
+                })
+                .count();
+            let last_exit = mine
+                .iter()
+                .filter_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code)
+                .last();
+            for t in mine
+                .iter()
+                .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+            {
+                let state = t.status.as_ref().and_then(|s| s.state.as_ref());
+                out.push(Container {
+                    service: service.clone(),
+                    name: format!(
+                        "{name}.{}.{}",
+                        t.slot.unwrap_or_default(),
+                        t.id.as_deref().unwrap_or_default()
+                    ),
+                    image: task_image(t).unwrap_or_default().to_string(),
+                    // A task's image is the reference it was given: drift
+                    // compares that (node-local image ids differ per node).
+                    image_id: String::new(),
+                    state: run_state(state),
+                    health: None,
+                    restart_count: failures.try_into().unwrap_or(u32::MAX),
+                    exit_code: last_exit,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
+        Ok(out)
+    }
+
+    /// The service's log lines from every node, through the manager.
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
+        let stream = self
+            .docker
+            .docker
+            .service_logs(&self.service_name(service), Some(log_options(window)));
+        let mut stamped = window_lines(Box::pin(stream), window).await?;
+        stamped.sort_by_key(|(ms, _)| *ms);
+        let skip = stamped.len().saturating_sub(window.max_lines);
+        Ok(stamped.into_iter().skip(skip).map(|(_, l)| l).collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Engine for Swarm {
+    fn name(&self) -> String {
+        "docker stack (swarm)".into()
+    }
+
+    async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        self.docker.image_digest(reference).await
+    }
+
+    async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        self.docker.registry_digest(reference).await
+    }
+
+    async fn render(
+        &self,
+        _images: &BTreeMap<String, String>,
+    ) -> Result<Option<String>, EngineError> {
+        Ok(None)
+    }
+
+    async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError> {
+        self.docker.pull(reference, progress).await
+    }
+
+    /// `docker stack deploy` with the images pinned as given (never
+    /// re-resolved, so every node runs the same digest), then waits for
+    /// the rolling updates to converge.
+    async fn apply(&self, images: &BTreeMap<String, String>) -> Result<(), EngineError> {
+        let dir = tempfile::tempdir().map_err(|e| {
+            EngineError::Apply(format!("cannot write the update-order override: {e}"))
+        })?;
+        let overlay = dir.path().join("pitwall-update-order.yml");
+        std::fs::write(&overlay, self.update_order().await?).map_err(|e| {
+            EngineError::Apply(format!("cannot write the update-order override: {e}"))
+        })?;
+        let file = self.file.display().to_string();
+        let overlay = overlay.display().to_string();
+        self.stack(
+            images,
+            &[
+                "deploy",
+                "--compose-file",
+                &file,
+                "--compose-file",
+                &overlay,
+                "--prune",
+                "--resolve-image",
+                "never",
+                "--with-registry-auth",
+                &self.project,
+            ],
+        )
+        .await?;
+        self.converge().await
+    }
+
+    /// `docker stack rm`, then waits until its tasks and network are gone
+    /// (a new stack of the same name would otherwise meet them).
+    async fn remove(&self) -> Result<(), EngineError> {
+        self.stack(&BTreeMap::new(), &["rm", &self.project]).await?;
+        let start = Instant::now();
+        while start.elapsed() < self.converge_timeout {
+            let left = self.docker.docker.list_networks(Some(
+                bollard::query_parameters::ListNetworksOptions {
+                    filters: Some(self.filters(&[])),
+                },
+            ));
+            let (tasks, networks) = (self.tasks().await?, left.await.map_err(api)?);
+            if tasks.is_empty() && networks.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        Err(EngineError::Call(format!(
+            "stack {} was removed, but its tasks or network are still there after {}",
+            self.project,
+            humantime::format_duration(self.converge_timeout)
+        )))
+    }
+}
