@@ -5,4 +5,5 @@ pub mod check;
 pub mod demo;
 pub mod deploy;
 pub mod manual;
+pub mod schema;
 pub mod status;

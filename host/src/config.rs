@@ -43,13 +43,24 @@ pub struct Stack {
     pub services: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Gates the release right after `up`.
     Verify,
     /// Keeps running through the soak window after verify passed.
     Watch,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Verify => "verify",
+            Phase::Watch => "watch",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +87,32 @@ pub struct CheckSpec {
     pub grants: Grants,
     /// The check's own configuration, as JSON text.
     pub config: String,
+}
+
+/// The JSON Schema of `pitwall.toml`.
+pub fn schema() -> schemars::Schema {
+    /// TOML has no null: a key left out is how a value is unset.
+    fn without_null(value: &mut serde_json::Value) {
+        let serde_json::Value::Object(o) = value else {
+            return;
+        };
+        if o.get("default").is_some_and(serde_json::Value::is_null) {
+            o.remove("default");
+        }
+        if let Some(serde_json::Value::Array(types)) = o.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                o.insert("type".into(), only);
+            }
+        }
+        o.values_mut().for_each(without_null);
+    }
+    let mut schema = schemars::schema_for!(RawConfig);
+    if let Some(o) = schema.as_object_mut() {
+        o.values_mut().for_each(without_null);
+    }
+    schema
 }
 
 /// Command-line values that override the file.

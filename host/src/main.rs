@@ -33,16 +33,19 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(c) => commands::check::execute(c).await,
-            Command::Deploy(args) => commands::deploy::deploy(&args).await,
-            Command::Rollback { to, stack } => {
-                commands::deploy::rollback(to.as_deref(), &stack).await
+            Command::Deploy(args) => commands::deploy::deploy(&args, None).await,
+            Command::Rollback { to, stack, rollout } => {
+                commands::deploy::rollback(to.as_deref(), &stack, &rollout, None).await
             }
-            Command::Recover { stack } => commands::deploy::recover(&stack).await,
+            Command::Recover { stack, rollout } => {
+                commands::deploy::recover(&stack, &rollout, None).await
+            }
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Completions { shell } => commands::manual::completions(shell),
             Command::Man => commands::manual::man(),
+            Command::Schema { name, .. } => commands::schema::print(name.as_deref()),
         }
     });
     match result {

@@ -1,19 +1,25 @@
 //! `pitwall deploy | rollback | recover`.
 
+mod summary;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::checks::{Cache, Compiler, Runtime};
-use crate::cli::{DeployArgs, Pull, StackArgs};
+use crate::cli::{DeployArgs, Pull, RolloutArgs, StackArgs};
 use crate::config::{Config, Overrides};
-use crate::engine::Compose;
+use crate::engine::{Compose, Engine};
 use crate::exit::Exit;
-use crate::report::{self, Progress, Redactor};
+use crate::release::history::Action;
+use crate::report::{self, Ending, Event, Events, Progress, Redactor};
 use crate::rollout::{
-    Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
+    Attribution, Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request,
+    validate_release_id,
 };
 
 /// Loads and validates the configuration; problems are refusals.
@@ -31,22 +37,41 @@ pub fn load_config(stack: &StackArgs) -> anyhow::Result<Config> {
 /// Preflight on the compose engine: configuration, compose tool, Docker,
 /// every check loaded and its configuration accepted.
 pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
-    let s = &config.stack;
-    let engine = Compose::connect(
-        &s.project,
-        &s.compose_file,
-        s.env_file.as_deref(),
-        &s.services,
-    )
-    .await
-    .map_err(|e| Refused::because("preflight", e))?;
-    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
-        .map_err(|e| Refused::because("cannot start the check runtime", e))?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
-    Deployer::preflight(config, Arc::new(engine), runtime, progress).await
+    let Backend { engine, runtime } = Backend::compose(&config).await?;
+    Deployer::preflight(config, engine, runtime, progress).await
 }
 
-pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+/// What a rollout runs on: the stack's engine and the check runtime.
+pub struct Backend {
+    pub engine: Arc<dyn Engine>,
+    pub runtime: Runtime,
+}
+
+impl Backend {
+    /// Compose (the compose tool and Docker) and checks compiled in
+    /// isolated children.
+    async fn compose(config: &Config) -> anyhow::Result<Backend> {
+        let s = &config.stack;
+        let engine = Compose::connect(
+            &s.project,
+            &s.compose_file,
+            s.env_file.as_deref(),
+            &s.services,
+        )
+        .await
+        .map_err(|e| Refused::because("preflight", e))?;
+        let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
+            .map_err(|e| Refused::because("cannot start the check runtime", e))?;
+        Ok(Backend {
+            engine: Arc::new(engine),
+            runtime,
+        })
+    }
+}
+
+/// `pitwall deploy` on `backend` (default: compose).
+pub async fn deploy(args: &DeployArgs, backend: Option<Backend>) -> anyhow::Result<ExitCode> {
     let request = Request {
         release_id: args.release_id.clone(),
         images: parse_images(&args.images)?,
@@ -59,25 +84,164 @@ pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
         force: args.force,
     };
     validate_release_id(&request.release_id)?;
-    let cancel = Cancel::new();
-    let d = deployer(load_config(&args.stack)?)
-        .await?
-        .cancellable(cancel.clone());
-    tokio::spawn(stop_on_signals(cancel));
-    let report = d.deploy(&request).await?;
-    print(&report, args.stack.json)
+    let run = Run::start(
+        &args.stack,
+        &args.rollout,
+        Action::Deploy,
+        Some(&request.release_id),
+    )?;
+    let result = async {
+        let cancel = Cancel::new();
+        let d = run.deployer(backend).await?.cancellable(cancel.clone());
+        tokio::spawn(stop_on_signals(cancel));
+        d.deploy(&request).await
+    }
+    .await;
+    run.finish(result)
 }
 
-pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.rollback(to).await?;
-    print(&report, stack.json)
+/// `pitwall rollback` on `backend` (default: compose).
+pub async fn rollback(
+    to: Option<&str>,
+    stack: &StackArgs,
+    rollout: &RolloutArgs,
+    backend: Option<Backend>,
+) -> anyhow::Result<ExitCode> {
+    let run = Run::start(stack, rollout, Action::Rollback, to)?;
+    let result = async { run.deployer(backend).await?.rollback(to).await }.await;
+    run.finish(result)
 }
 
-pub async fn recover(stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let d = deployer(load_config(stack)?).await?;
-    let report = d.recover().await?;
-    print(&report, stack.json)
+/// `pitwall recover` on `backend` (default: compose).
+pub async fn recover(
+    stack: &StackArgs,
+    rollout: &RolloutArgs,
+    backend: Option<Backend>,
+) -> anyhow::Result<ExitCode> {
+    let run = Run::start(stack, rollout, Action::Recover, None)?;
+    let result = async { run.deployer(backend).await?.recover().await }.await;
+    run.finish(result)
+}
+
+/// One deploy, rollback or recovery as the operator and CI see it: its
+/// configuration, its progress (GitHub Actions, `--events`), who asked for
+/// it and why.
+struct Run {
+    config: Config,
+    progress: Progress,
+    attribution: Attribution,
+    action: Action,
+    release_id: Option<String>,
+    json: bool,
+}
+
+impl Run {
+    /// Loads the configuration, opens the event stream and tells it what
+    /// starts. Until the configuration is loaded there is nothing to scrub
+    /// output with, so a configuration that cannot be used ends the command
+    /// before the stream begins.
+    fn start(
+        stack: &StackArgs,
+        args: &RolloutArgs,
+        action: Action,
+        release_id: Option<&str>,
+    ) -> anyhow::Result<Run> {
+        let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
+        if events_to_stdout && stack.json {
+            return Err(Refused::new(
+                "--events - and --json both write to stdout: send the events to a file \
+                 (--events events.ndjson) or leave out --json",
+            )
+            .into());
+        }
+        let config = load_config(stack)?;
+        let mut progress = Progress::new(Redactor::new(config.secrets.clone()));
+        if let Some(target) = &args.events {
+            let events = Events::open(target).map_err(|e| {
+                Refused::because(
+                    format!("cannot create the event stream {}", target.display()),
+                    e,
+                )
+            })?;
+            progress = progress.with_events(events);
+        }
+        let attribution = Attribution {
+            actor: Some(crate::whoami::actor(args.actor.as_deref())),
+            message: args.message.clone(),
+        };
+        progress.event(Event::Started {
+            action,
+            release_id: release_id.map(Into::into),
+            actor: attribution.actor.clone().unwrap_or_default(),
+            message: attribution.message.clone(),
+            host: crate::whoami::host(),
+        });
+        Ok(Run {
+            config,
+            progress,
+            attribution,
+            action,
+            release_id: release_id.map(Into::into),
+            json: stack.json,
+        })
+    }
+
+    async fn deployer(&self, backend: Option<Backend>) -> anyhow::Result<Deployer> {
+        let Backend { engine, runtime } = match backend {
+            Some(b) => b,
+            None => Backend::compose(&self.config).await?,
+        };
+        let d = Deployer::preflight(self.config.clone(), engine, runtime, self.progress.clone());
+        Ok(d.await?.attributed(self.attribution.clone()))
+    }
+
+    /// Tells CI how it ended (the last group, an error annotation, the step
+    /// summary, the last event), then prints the report.
+    fn finish(&self, result: anyhow::Result<Report>) -> anyhow::Result<ExitCode> {
+        let (ending, exit, message) = match &result {
+            Ok(r) => (
+                match r.conclusion {
+                    Conclusion::Released => Ending::Released,
+                    Conclusion::RolledBack => Ending::RolledBack,
+                    Conclusion::NotRecovered => Ending::NotRecovered,
+                },
+                Exit::of_conclusion(r.conclusion),
+                r.message.clone(),
+            ),
+            Err(e) => {
+                let exit = Exit::of_error(e);
+                let ending = if exit == Exit::Refused {
+                    Ending::Refused
+                } else {
+                    Ending::Error
+                };
+                (ending, exit, format!("{e:#}"))
+            }
+        };
+        let report = result.as_ref().ok();
+        let record = report.map(|r| &r.record);
+        self.progress.finish(
+            ending,
+            exit.code(),
+            &message,
+            record.and_then(|r| r.incident.as_deref()),
+            || {
+                summary::markdown(&summary::Ended {
+                    action: self.action,
+                    release_id: record
+                        .map_or(self.release_id.as_deref(), |r| Some(r.release_id.as_str())),
+                    ending,
+                    exit_code: exit.code(),
+                    message: &message,
+                    record,
+                    bookkeeping: report.map_or(&[], |r| &r.bookkeeping),
+                })
+            },
+        );
+        let report = result?;
+        print(&report, self.json, self.progress.events_on_stdout())?;
+        Ok(exit.into())
+    }
 }
 
 /// SIGINT or SIGTERM (Ctrl-C, a CI cancellation): the first ends the
@@ -127,8 +291,8 @@ fn parse_images(values: &[String]) -> Result<BTreeMap<String, String>, Refused> 
 }
 
 /// The `--json` form of a report.
-#[derive(Serialize)]
-struct Printed<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Printed<'a> {
     outcome: Conclusion,
     exit_code: u8,
     message: &'a str,
@@ -137,7 +301,8 @@ struct Printed<'a> {
     bookkeeping: &'a [String],
 }
 
-fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
+/// Prints `report` on stdout, or on stderr when the event stream has stdout.
+fn print(report: &Report, json: bool, to_stderr: bool) -> anyhow::Result<()> {
     let exit = Exit::of_conclusion(report.conclusion);
     if json {
         report::print_json(&Printed {
@@ -152,12 +317,16 @@ fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
         for (k, v) in &report.record.durations_ms {
             text.push_str(&format!("  {k:<22} {:.1}s\n", *v as f64 / 1000.0));
         }
-        report::print(&text)?;
+        if to_stderr {
+            report::warn(text.trim_end());
+        } else {
+            report::print(&text)?;
+        }
     }
     for note in &report.bookkeeping {
         report::warn(&format!(
             "WARNING: bookkeeping failed (the outcome above still holds): {note}"
         ));
     }
-    Ok(exit.into())
+    Ok(())
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use comfy_table::{Cell, Table, presets};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::load_config;
@@ -13,8 +14,9 @@ use crate::release::history::{self, Record};
 use crate::release::{Image, Release, lock, state};
 use crate::report;
 
-#[derive(Serialize)]
-struct Status {
+/// `pitwall status --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Status {
     project: String,
     current: Option<Pointer>,
     previous: Option<Pointer>,
@@ -23,7 +25,13 @@ struct Status {
     last: Option<Record>,
 }
 
-#[derive(Serialize)]
+/// `pitwall history --json`: every record, oldest first.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct History {
+    records: Vec<Record>,
+}
+
+#[derive(Serialize, JsonSchema)]
 struct Pointer {
     release: Release,
     deployed_at: String,
@@ -135,7 +143,7 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(stack)?;
     let records = history::read(&config.stack.state_dir)?;
     if stack.json {
-        report::print_json(&records)?;
+        report::print_json(&History { records })?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = String::new();
@@ -165,8 +173,13 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             .rollback
             .as_ref()
             .map(|rb| format!("rollback to {}: {}", rb.to_release, rb.outcome.as_str()));
-        let detail: Vec<String> = failure
+        let by = r.actor.as_ref().map(|a| match &r.message {
+            Some(m) => format!("by {a}: {m}"),
+            None => format!("by {a}"),
+        });
+        let detail: Vec<String> = by
             .into_iter()
+            .chain(failure)
             .chain(image_lines(&r.images))
             .chain(check_lines(r))
             .chain(rollback)

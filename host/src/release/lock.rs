@@ -5,12 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::history::Action;
 use crate::fsutil::{create_atomic, write_atomic};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,
@@ -26,7 +27,7 @@ pub struct Holder {
 }
 
 /// How far the holder got, for whoever finds the lock after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LockPhase {
     /// Checking input; nothing read or changed yet.
