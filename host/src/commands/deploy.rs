@@ -167,7 +167,7 @@ impl Run {
         }
         let attribution = Attribution {
             actor: Some(crate::whoami::actor(args.actor.as_deref())),
-            message: args.message.clone(),
+            message: args.message.clone().filter(|m| !m.trim().is_empty()),
         };
         progress.event(Event::Started {
             action,

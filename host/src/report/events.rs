@@ -121,14 +121,6 @@ pub struct Events {
     to_stdout: bool,
 }
 
-impl std::fmt::Debug for Events {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Events")
-            .field("to_stdout", &self.to_stdout)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Events {
     /// Creates (or truncates) `target`; `-` is stdout.
     pub fn open(target: &Path) -> std::io::Result<Events> {

@@ -11,7 +11,8 @@ use crate::config::Phase;
 /// (CI, logs), every line scrubbed of secrets. On GitHub Actions each step
 /// is a collapsible group and failures are annotations; with `--events`
 /// every step is also an event. Clones share the groups and the stream.
-#[derive(Debug, Clone)]
+/// (Not `Debug`: the redactor holds the secrets.)
+#[derive(Clone)]
 pub struct Progress {
     tty: bool,
     pub redactor: Redactor,
