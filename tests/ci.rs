@@ -209,7 +209,7 @@ config = {{ url = "{base}/health", json_field = "status", json_equals = "ok" }}
 
     /// `pitwall deploy ARGS` on the in-memory engine, through the command
     /// (the CLI's parsing and environment included).
-    async fn deploy(&self, release: &str, extra: &[&str]) -> ExitCode {
+    async fn deploy(&self, release: &str, extra: &[&str]) -> anyhow::Result<ExitCode> {
         let image = format!("app:{release}");
         let events = self.dir.join(format!("events-{release}.ndjson"));
         let mut argv = vec![
@@ -235,7 +235,7 @@ config = {{ url = "{base}/health", json_field = "status", json_equals = "ok" }}
             engine: Arc::new(self.engine.clone()),
             runtime: Runtime::new(Cache::from_env(), Compiler::InProcess).unwrap(),
         };
-        deploy(&args, Some(backend)).await.unwrap()
+        deploy(&args, Some(backend)).await
     }
 }
 
@@ -248,8 +248,11 @@ const CHILD: &str = "child_deploys_on_a_github_actions_runner";
 async fn child_deploys_on_a_github_actions_runner() {
     let dir = PathBuf::from(std::env::var("PITWALL_CI_TEST_DIR").expect("run by its parent"));
     let stack = Stack::new(&dir);
-    assert_eq!(stack.deploy("1.0", &[]).await, ExitCode::from(0));
-    assert_eq!(stack.deploy("2.0", &["--json"]).await, ExitCode::from(1));
+    assert_eq!(stack.deploy("1.0", &[]).await.unwrap(), ExitCode::from(0));
+    let rolled_back = stack.deploy("2.0", &["--json"]).await.unwrap();
+    assert_eq!(rolled_back, ExitCode::from(1));
+    let refused = stack.deploy("3.0", &["--image", "db=app:3.0"]).await;
+    assert!(refused.is_err(), "db is not a service of the stack");
 }
 
 /// The events of `file`: each line one JSON object, valid against the
@@ -307,9 +310,11 @@ fn a_github_actions_deploy_is_well_formed_commands_a_summary_and_events() {
         assert!(groups.iter().any(|g| g.starts_with(expected)), "{groups:?}");
     }
     let errors: Vec<&WorkflowCommand> = commands.iter().filter(|c| c.name == "error").collect();
-    let (attempts, outcome) = errors.split_at(errors.len() - 1);
-    assert_eq!(attempts.len(), 2, "failure_limit 2: two counted attempts");
-    for (n, e) in attempts.iter().enumerate() {
+    // Two counted attempts (failure_limit 2), then the outcomes of 2.0 and 3.0.
+    let [first, second, rolled_back, refused] = errors.as_slice() else {
+        panic!("{errors:?}")
+    };
+    for (n, e) in [first, second].into_iter().enumerate() {
         assert_eq!(
             e.properties["title"],
             format!("check health: fail (attempt {}, verify)", n + 1)
@@ -317,13 +322,15 @@ fn a_github_actions_deploy_is_well_formed_commands_a_summary_and_events() {
         assert!(e.data.contains("50% degraded, db:5432 said ***"), "{e:?}");
     }
     assert_eq!(
-        outcome[0].properties["title"],
+        rolled_back.properties["title"],
         "pitwall: rolled back (exit 1)"
     );
     assert!(
-        outcome[0].data.starts_with("release 2.0 failed"),
-        "{outcome:?}"
+        rolled_back.data.starts_with("release 2.0 failed"),
+        "{rolled_back:?}"
     );
+    assert_eq!(refused.properties["title"], "pitwall: refused (exit 4)");
+    assert!(refused.data.contains("`db`"), "{refused:?}");
     assert!(!stderr.contains(SECRET) && !stdout.contains(SECRET));
 
     // The step summary: appended to, one section per deploy.
@@ -336,6 +343,7 @@ fn a_github_actions_deploy_is_well_formed_commands_a_summary_and_events() {
     for expected in [
         "### pitwall deploy 1.0: released (exit 0)",
         "### pitwall deploy 2.0: rolled back (exit 1)",
+        "### pitwall deploy 3.0: refused (exit 4)",
         "**By** octo-cat on ",
         ": ship it, 100%",
         "| api | app:2.0 | app@sha256:",
@@ -389,6 +397,12 @@ fn a_github_actions_deploy_is_well_formed_commands_a_summary_and_events() {
     assert!(last["incident"].is_string());
     let text = std::fs::read_to_string(dir.path().join("events-2.0.ndjson")).unwrap();
     assert!(!text.contains(SECRET) && text.contains("***"));
+
+    let refused = events(&dir.path().join("events-3.0.ndjson"), &events_schema);
+    let kinds: Vec<&Value> = refused.iter().map(|e| &e["event"]).collect();
+    assert_eq!(kinds, ["started", "finished"]);
+    assert_eq!(refused[1]["outcome"], "refused");
+    assert_eq!(refused[1]["exit_code"], 4);
 
     // The --json report of 2.0 (on stdout, among the test harness's lines).
     let start = stdout
