@@ -79,6 +79,8 @@ fn healthy_release_pulled_from_the_registry_is_recorded_with_digests() {
 
     let (code, status) = common::run_json(&mut stack.pitwall(&["status"]));
     assert_eq!(code, 0, "{status}");
+    let invalid = common::violations(&common::schema("status"), &status);
+    assert!(invalid.is_empty(), "{invalid:?}");
     assert_eq!(status["current"]["release"]["id"], "1.0");
     let containers = status["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2, "{status}");
@@ -88,7 +90,7 @@ fn healthy_release_pulled_from_the_registry_is_recorded_with_digests() {
     );
     let (code, history) = common::run_json(&mut stack.pitwall(&["history"]));
     assert_eq!(code, 0);
-    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history["records"].as_array().unwrap().len(), 1);
 }
 
 /// Deploys a good 1.0, then `bad` as 2.0; asserts 1.0 is restored and

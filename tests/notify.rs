@@ -14,10 +14,11 @@ use common::http::{Reply, Server, free_port};
 use common::memory::{Image, MemoryEngine};
 use common::{pitwall, run as run_cli};
 use pitwall::checks::{Cache, Compiler, Runtime};
-use pitwall::commands::deploy::{Act, run};
+use pitwall::commands::deploy::{Act, Backend, run};
 use pitwall::config::{Config, Overrides};
 use pitwall::exit::Exit;
-use pitwall::rollout::{Cancel, PullPolicy, Request};
+use pitwall::report::{Progress, Redactor};
+use pitwall::rollout::{Attribution, Cancel, PullPolicy, Request};
 use serde_json::Value;
 
 const SECRET: &str = "tok-5ecret-zq9";
@@ -90,8 +91,10 @@ config = {{ url = "{base}/health" }}
     async fn run(&self, act: Act<'_>) -> Ended {
         let config = Config::load(&self.path("pitwall.toml"), &Overrides::default()).unwrap();
         let engine: Arc<dyn pitwall::engine::Engine> = Arc::new(self.engine.clone());
-        let setup = Runtime::new(Cache::from_env(), Compiler::InProcess).map(|r| (engine, r));
-        match run(config, setup, act).await {
+        let backend = Runtime::new(Cache::from_env(), Compiler::InProcess)
+            .map(|runtime| Backend { engine, runtime });
+        let progress = Progress::new(Redactor::new(config.secrets.clone()));
+        match run(config, progress, Attribution::default(), backend, act).await {
             Ok(report) => Ended {
                 exit: Exit::of_conclusion(report.conclusion),
                 message: report.message,

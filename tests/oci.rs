@@ -113,10 +113,23 @@ fn tampered(pinned: &str) -> String {
 fn push_then_pull_round_trips_into_a_private_cache() {
     let rig = Rig::new();
     let pinned = rig.push_probe("checks/http-probe:1.0");
+    let target = rig.reference("checks/http-probe:json");
+    let out = rig.pitwall(&["check", "push", "builtin:http-probe", &target, "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let pushed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let invalid = common::violations(&common::schema("check-push"), &pushed);
+    assert!(invalid.is_empty(), "{invalid:?}");
+    let reference = pushed["reference"].as_str().unwrap();
+    assert!(
+        reference.starts_with(&format!("{target}@sha256:")),
+        "{reference}"
+    );
 
     let out = rig.pitwall(&["check", "pull", &pinned, "--json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let pulled: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let invalid = common::violations(&common::schema("check-pull"), &pulled);
+    assert!(invalid.is_empty(), "{invalid:?}");
     assert_eq!(pulled["reference"], pinned.as_str());
     assert_eq!(pulled["cached"], false);
     assert_eq!(pulled["sha256"], probe_sha256().as_str());
@@ -275,7 +288,7 @@ fn a_missing_tag_or_repository_is_named() {
 #[test]
 fn a_registry_that_wants_a_login_gets_the_docker_credentials() {
     let rig = Rig::on(Registry::with_login("ci", "hunter2"));
-    let target = rig.reference("checks/http-probe:1.0");
+    let target = rig.reference("checks/http-probe:json");
 
     let out = rig.pitwall(&["check", "push", "builtin:http-probe", &target]);
     assert_eq!(out.code, 3);

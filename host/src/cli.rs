@@ -77,6 +77,8 @@ pub enum Command {
         to: Option<String>,
         #[command(flatten)]
         stack: StackArgs,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// After an interrupted deploy: restore and verify the last good release, clear the lock
     #[command(after_help = Exit::rollout_help())]
@@ -87,6 +89,8 @@ pub enum Command {
         force: bool,
         #[command(flatten)]
         stack: StackArgs,
+        #[command(flatten)]
+        rollout: RolloutArgs,
     },
     /// Check the configuration, compose file, env keys and checks: no Docker, no secrets needed
     #[command(after_help = format!("{VALIDATE_HELP}\n\n{}", Exit::validate_help()))]
@@ -139,7 +143,24 @@ pub enum Command {
     },
     /// Print the man page (roff): `pitwall man > pitwall.1`
     Man,
+    /// Print the JSON Schema of pitwall.toml or of a `--json` output
+    #[command(after_help = SCHEMA_EXAMPLES)]
+    Schema {
+        /// Which schema; without it (or with --list), the names
+        #[arg(value_name = "NAME",
+              value_parser = clap::builder::PossibleValuesParser::new(crate::commands::schema::names()))]
+        name: Option<String>,
+        /// List the schemas and what each describes
+        #[arg(long, conflicts_with = "name")]
+        list: bool,
+    },
 }
+
+const SCHEMA_EXAMPLES: &str = "Examples:\n  \
+pitwall schema --list\n  \
+pitwall schema config > pitwall.schema.json    # for editors: `#:schema ./pitwall.schema.json` atop pitwall.toml\n  \
+pitwall schema history | jq .properties\n\n\
+Every `--json` output carries `schema_version` (1 now); a change that breaks readers bumps it.";
 
 #[derive(Debug, Subcommand)]
 pub enum LockCommand {
@@ -414,6 +435,23 @@ pub struct ReleaseArgs {
     pub stack: StackArgs,
 }
 
+/// Who asks for a deploy, rollback or recovery and why (both recorded in the
+/// history), and where its events go.
+#[derive(Debug, Args, Clone)]
+pub struct RolloutArgs {
+    /// Who asks for it (default: $GITHUB_ACTOR on GitHub Actions, else the OS user)
+    #[arg(long, value_name = "NAME", env = "PITWALL_ACTOR")]
+    pub actor: Option<String>,
+    /// Why, e.g. "hotfix for INC-1234" or the commit subject
+    #[arg(long, value_name = "TEXT", env = "PITWALL_MESSAGE")]
+    pub message: Option<String>,
+    /// Write every step, pull, check attempt and the outcome as NDJSON (one JSON object a
+    /// line, flushed as it happens) to FILE, or to stdout with `-` (the report then goes to
+    /// stderr; not with --json). `pitwall schema events` describes a line.
+    #[arg(long, value_name = "FILE|-")]
+    pub events: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     #[command(flatten)]
@@ -424,6 +462,8 @@ pub struct DeployArgs {
     /// Show what would change (as `pitwall plan`) and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 /// `--timeout`: a duration within what a check may be given.

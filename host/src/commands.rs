@@ -9,5 +9,6 @@ pub mod manual;
 pub mod plan;
 pub mod prune;
 pub mod releases;
+pub mod schema;
 pub mod status;
 pub mod validate;

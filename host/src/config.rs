@@ -55,7 +55,9 @@ pub struct Stack {
 }
 
 /// What runs a stack: the same compose file either way.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// `docker compose` on this host (`up -d`).
@@ -65,13 +67,24 @@ pub enum EngineKind {
     Swarm,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     /// Gates the release right after `up`.
     Verify,
     /// Keeps running through the soak window after verify passed.
     Watch,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Verify => "verify",
+            Phase::Watch => "watch",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +135,32 @@ impl std::fmt::Display for ShapeError {
 }
 
 impl std::error::Error for ShapeError {}
+
+/// The JSON Schema of `pitwall.toml`.
+pub fn schema() -> schemars::Schema {
+    /// TOML has no null: a key left out is how a value is unset.
+    fn without_null(value: &mut serde_json::Value) {
+        let serde_json::Value::Object(o) = value else {
+            return;
+        };
+        if o.get("default").is_some_and(serde_json::Value::is_null) {
+            o.remove("default");
+        }
+        if let Some(serde_json::Value::Array(types)) = o.get_mut("type") {
+            types.retain(|t| t != "null");
+            if let [only] = types.as_slice() {
+                let only = only.clone();
+                o.insert("type".into(), only);
+            }
+        }
+        o.values_mut().for_each(without_null);
+    }
+    let mut schema = schemars::schema_for!(RawConfig);
+    if let Some(o) = schema.as_object_mut() {
+        o.values_mut().for_each(without_null);
+    }
+    schema
+}
 
 /// Command-line values that override the file.
 #[derive(Debug, Default, Clone)]

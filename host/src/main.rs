@@ -33,12 +33,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Check(c) => commands::check::execute(c).await,
-            Command::Deploy(args) => commands::deploy::deploy(&args).await,
+            Command::Deploy(args) => commands::deploy::deploy(&args, None).await,
             Command::Plan(args) => commands::plan::plan(&args).await,
-            Command::Rollback { to, stack } => {
-                commands::deploy::rollback(to.as_deref(), &stack).await
+            Command::Rollback { to, stack, rollout } => {
+                commands::deploy::rollback(to.as_deref(), &stack, &rollout, None).await
             }
-            Command::Recover { force, stack } => commands::deploy::recover(force, &stack).await,
+            Command::Recover {
+                force,
+                stack,
+                rollout,
+            } => commands::deploy::recover(force, &stack, &rollout, None).await,
             Command::Validate { stack } => commands::validate::validate(&stack).await,
             Command::Status { stack } => commands::status::status(&stack).await,
             Command::History { stack } => commands::status::history(&stack).await,
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Completions { shell } => commands::manual::completions(shell),
             Command::Man => commands::manual::man(),
+            Command::Schema { name, .. } => commands::schema::print(name.as_deref()),
         }
     });
     match result {

@@ -8,10 +8,11 @@ pub mod state;
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One service's image in a release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Image {
     /// The reference as given, e.g. `registry/api:1.4`.
     pub reference: String,
@@ -32,7 +33,7 @@ impl Image {
 }
 
 /// A release: an id and an image per service.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Release {
     pub id: String,
     pub images: BTreeMap<String, Image>,

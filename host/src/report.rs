@@ -1,22 +1,29 @@
 //! Human and JSON output. Text is styled with anstyle and written through
 //! anstream, which drops the styles when the stream is not a colour
 //! terminal or `NO_COLOR` is set; what goes to files is made plain first.
+//! On GitHub Actions, progress is also workflow commands and a step summary
+//! (`github`); `--events` streams it as NDJSON (`events`).
 
+mod events;
+mod github;
 mod progress;
 mod redact;
 
 use std::io::Write;
 
 use comfy_table::{Table, presets};
+use schemars::JsonSchema;
 use serde::Serialize;
 
+pub use events::{Ending, Event, EventLine, Events};
+pub use github::{Github, command, escape_data, escape_property, markdown_cell};
 pub use progress::{Progress, PullBar};
 pub use redact::Redactor;
 
 use crate::checks::{Outcome, Verdict};
 
 /// A verdict with the name of the check it belongs to.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Named<'a> {
     pub check: &'a str,
     #[serde(flatten)]
@@ -38,8 +45,45 @@ pub fn warn(line: &str) {
     let _ = writeln!(anstream::stderr().lock(), "{line}");
 }
 
-pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(value)?;
+/// The version of every `--json` output's format and of the event stream.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A `--json` output: `schema_version`, then the output's own fields.
+#[derive(Serialize, JsonSchema)]
+struct Versioned<T> {
+    #[schemars(schema_with = "schema_version")]
+    schema_version: u32,
+    #[serde(flatten)]
+    output: T,
+}
+
+/// The schema of a `schema_version` field: this version.
+pub(crate) fn schema_version(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "integer",
+        "const": SCHEMA_VERSION,
+        "description": "The version of this format; a change that breaks readers bumps it.",
+    })
+}
+
+/// The JSON Schema of `T` as pitwall writes it (an `Option` is written as
+/// `null`, a field skipped when empty is optional).
+pub fn written_schema<T: JsonSchema>(title: &str) -> schemars::Schema {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .for_serialize()
+        .into_generator()
+        .into_root_schema_for::<T>();
+    schema.insert("title".into(), title.into());
+    schema
+}
+
+/// Prints `value` as a `--json` output, with its `schema_version`. Every
+/// output has a schema (`pitwall schema`), hence the `JsonSchema` bound.
+pub fn print_json<T: Serialize + JsonSchema>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(&Versioned {
+        schema_version: SCHEMA_VERSION,
+        output: value,
+    })?;
     text.push('\n');
     Ok(print(&text)?)
 }
@@ -53,6 +97,11 @@ pub fn table(header: &[&str]) -> Table {
         c.set_padding((0, 2));
     });
     t
+}
+
+/// The JSON Schema of what [`print_json`] prints for a `T`.
+pub fn output_schema<T: JsonSchema>(title: &str) -> schemars::Schema {
+    written_schema::<Versioned<T>>(title)
 }
 
 /// `text` without its styles, for files.

@@ -37,7 +37,7 @@ use crate::report::Progress;
 use verify::{Loaded, Target};
 
 /// How a deploy, rollback or recovery ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Conclusion {
     /// The release is live and verified.
@@ -69,6 +69,13 @@ pub struct Report {
     pub bookkeeping: Vec<String>,
 }
 
+/// Who asked for a rollout and why, for its history record.
+#[derive(Debug, Clone, Default)]
+pub struct Attribution {
+    pub actor: Option<String>,
+    pub message: Option<String>,
+}
+
 /// Everything a rollout needs, set up and validated in preflight.
 pub struct Deployer {
     config: Config,
@@ -77,6 +84,7 @@ pub struct Deployer {
     checks: Vec<Loaded>,
     progress: Progress,
     cancel: Cancel,
+    attribution: Attribution,
 }
 
 impl Deployer {
@@ -107,7 +115,14 @@ impl Deployer {
             checks,
             progress,
             cancel: Cancel::new(),
+            attribution: Attribution::default(),
         })
+    }
+
+    /// Records who asked for the rollouts of this deployer, and why.
+    pub fn attributed(mut self, by: Attribution) -> Deployer {
+        self.attribution = by;
+        self
     }
 
     /// Lets `cancel` stop a deploy: once cancelled, the running phase ends
@@ -252,6 +267,8 @@ impl Deployer {
     ) -> anyhow::Result<Report> {
         record.durations_ms = durations;
         record.finished_at = crate::whoami::now_rfc3339();
+        record.actor.clone_from(&self.attribution.actor);
+        record.message.clone_from(&self.attribution.message);
         let record = self.progress.redactor.scrub(&record)?;
         let appended = history::append(self.state_dir(), &record);
         notes.keep(

@@ -49,3 +49,19 @@ pub fn run_json(cmd: &mut Command) -> (i32, serde_json::Value) {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", out.stdout, out.stderr));
     (out.code, value)
 }
+
+/// `pitwall schema NAME`, compiled.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let out = run(pitwall().args(["schema", name]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema {name}: {e}"))
+}
+
+/// What makes `value` invalid by `schema`, each with where; empty if valid.
+pub fn violations(schema: &jsonschema::Validator, value: &serde_json::Value) -> Vec<String> {
+    schema
+        .iter_errors(value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::checks::builtin::BUILTINS;
@@ -26,13 +27,14 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
         CheckCommand::Run(args) => run(*args).await,
         CheckCommand::List { json } => {
             if json {
-                let list: Vec<_> = BUILTINS
+                let checks = BUILTINS
                     .iter()
-                    .map(|b| {
-                        serde_json::json!({"plugin": format!("builtin:{}", b.name), "summary": b.summary})
+                    .map(|b| Builtin {
+                        plugin: format!("builtin:{}", b.name),
+                        summary: b.summary,
                     })
                     .collect();
-                report::print_json(&list)?;
+                report::print_json(&Builtins { checks })?;
             } else {
                 let list: String = BUILTINS
                     .iter()
@@ -57,6 +59,19 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
         } => push(&plugin, &target, json).await,
         CheckCommand::Pull { reference, json } => pull(&reference, json).await,
     }
+}
+
+/// `pitwall check list --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Builtins {
+    checks: Vec<Builtin>,
+}
+
+#[derive(Serialize, JsonSchema)]
+struct Builtin {
+    /// What pitwall.toml's `plugin =` and `check run` take.
+    plugin: String,
+    summary: &'static str,
 }
 
 /// Reads `--config`: JSON text, or `@FILE`.
@@ -172,8 +187,9 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     Ok(Exit::of_verdict(verdict.outcome).into())
 }
 
-#[derive(Serialize)]
-struct Inspection {
+/// `pitwall check inspect --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Inspection {
     plugin: String,
     contract: &'static str,
     name: String,
@@ -293,18 +309,27 @@ async fn push(spec: &str, target: &str, json: bool) -> anyhow::Result<ExitCode> 
     let component = oci::Component::read(&Source::parse(spec)?)?;
     let pushed = oci::push(&component, &target).await?;
     if json {
-        report::print_json(&serde_json::json!({
-            "reference": pushed.to_string(),
-            "digest": pushed.digest().map(ToString::to_string),
-        }))?;
+        report::print_json(&Pushed {
+            reference: pushed.to_string(),
+            digest: pushed.digest().map(ToString::to_string),
+        })?;
     } else {
         report::print(&format!("{pushed}\n"))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct Fetched {
+/// `pitwall check push --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Pushed {
+    /// Pinned to the manifest digest, for pitwall.toml.
+    reference: String,
+    digest: Option<String>,
+}
+
+/// `pitwall check pull --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Fetched {
     /// Pinned to the manifest digest.
     reference: String,
     digest: Option<String>,

@@ -1,23 +1,28 @@
 //! `pitwall deploy | rollback | recover`.
 
+mod announce;
+mod summary;
+
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::checks::{Cache, Compiler, Runtime};
-use crate::cli::{DeployArgs, Pull, ReleaseArgs, StackArgs};
+use crate::cli::{DeployArgs, Pull, ReleaseArgs, RolloutArgs, StackArgs};
 use crate::config::{Config, EngineKind, Overrides, read_env_file};
 use crate::engine::{Compose, ComposeFile, Engine, Swarm};
 use crate::exit::Exit;
-use crate::report::{self, Progress, Redactor};
+use crate::release::history::Action;
+use crate::report::{self, Ending, Event, Events, Progress, Redactor};
 use crate::rollout::{
-    Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request, validate_release_id,
+    Attribution, Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request,
+    validate_release_id,
 };
-
-mod announce;
 
 pub use announce::{Act, run};
 
@@ -57,45 +62,53 @@ pub async fn compose_file(config: &Config) -> anyhow::Result<ComposeFile> {
     .map_err(|e| Refused::because("preflight", e).into())
 }
 
-/// Preflight on the compose engine: configuration, compose tool, Docker,
-/// every check loaded and its configuration accepted.
+/// Preflight on the stack's engine: configuration, engine, Docker, every
+/// check loaded and its configuration accepted.
 pub async fn deployer(config: Config) -> anyhow::Result<Deployer> {
-    let (engine, runtime) = setup(&config).await?;
     let progress = Progress::new(Redactor::new(config.secrets.clone()));
+    let Backend { engine, runtime } = Backend::for_stack(&config).await?;
     Deployer::preflight(config, engine, runtime, progress).await
 }
 
-/// The engine (compose: tool and Docker found; swarm: a manager) and the
-/// check runtime.
-async fn setup(config: &Config) -> anyhow::Result<(Arc<dyn Engine>, Runtime)> {
-    let s = &config.stack;
-    let engine: Arc<dyn Engine> = match s.engine {
-        EngineKind::Compose => Arc::new(
-            Compose::connect(compose_file(config).await?)
-                .await
-                .map_err(|e| Refused::because("preflight", e))?,
-        ),
-        EngineKind::Swarm => {
-            let env = match &s.env_file {
-                Some(f) => read_env_file(f, "the env file")?,
-                None => Default::default(),
-            };
-            Arc::new(
-                Swarm::connect(
-                    &s.project,
-                    &s.compose_file,
-                    env,
-                    &s.services,
-                    s.wait_timeout,
+/// What a rollout runs on: the stack's engine and the check runtime.
+pub struct Backend {
+    pub engine: Arc<dyn Engine>,
+    pub runtime: Runtime,
+}
+
+impl Backend {
+    /// The stack's engine (compose: the tool and Docker found; swarm: a
+    /// manager) and checks compiled in isolated children.
+    async fn for_stack(config: &Config) -> anyhow::Result<Backend> {
+        let s = &config.stack;
+        let engine: Arc<dyn Engine> = match s.engine {
+            EngineKind::Compose => Arc::new(
+                Compose::connect(compose_file(config).await?)
+                    .await
+                    .map_err(|e| Refused::because("preflight", e))?,
+            ),
+            EngineKind::Swarm => {
+                let env = match &s.env_file {
+                    Some(f) => read_env_file(f, "the env file")?,
+                    None => Default::default(),
+                };
+                Arc::new(
+                    Swarm::connect(
+                        &s.project,
+                        &s.compose_file,
+                        env,
+                        &s.services,
+                        s.wait_timeout,
+                    )
+                    .await
+                    .map_err(|e| Refused::because("preflight", e))?,
                 )
-                .await
-                .map_err(|e| Refused::because("preflight", e))?,
-            )
-        }
-    };
-    let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
-        .map_err(|e| Refused::because("cannot start the check runtime", e))?;
-    Ok((engine, runtime))
+            }
+        };
+        let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)
+            .map_err(|e| Refused::because("cannot start the check runtime", e))?;
+        Ok(Backend { engine, runtime })
+    }
 }
 
 /// The deploy request `args` describe.
@@ -115,31 +128,176 @@ pub fn request(args: &ReleaseArgs, soak: Duration) -> anyhow::Result<Request> {
     Ok(request)
 }
 
-pub async fn deploy(args: &DeployArgs) -> anyhow::Result<ExitCode> {
+/// `pitwall deploy` on `backend` (default: the stack's engine).
+pub async fn deploy(args: &DeployArgs, backend: Option<Backend>) -> anyhow::Result<ExitCode> {
     if args.dry_run {
         return super::plan::plan(&args.release).await;
     }
     let request = request(&args.release, args.soak)?;
+    let run = Run::start(
+        &args.release.stack,
+        &args.rollout,
+        Action::Deploy,
+        Some(&request.release_id),
+    )?;
     let cancel = Cancel::new();
-    let config = load_config(&args.release.stack)?;
-    let setup = setup(&config).await;
     tokio::spawn(stop_on_signals(cancel.clone()));
-    let report = run(config, setup, Act::Deploy(&request, cancel)).await?;
-    print(&report, args.release.stack.json)
+    let result = run.act(backend, Act::Deploy(&request, cancel)).await;
+    run.finish(result)
 }
 
-pub async fn rollback(to: Option<&str>, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(stack)?;
-    let setup = setup(&config).await;
-    let report = run(config, setup, Act::Rollback(to)).await?;
-    print(&report, stack.json)
+/// `pitwall rollback` on `backend` (default: the stack's engine).
+pub async fn rollback(
+    to: Option<&str>,
+    stack: &StackArgs,
+    rollout: &RolloutArgs,
+    backend: Option<Backend>,
+) -> anyhow::Result<ExitCode> {
+    let run = Run::start(stack, rollout, Action::Rollback, to)?;
+    let result = run.act(backend, Act::Rollback(to)).await;
+    run.finish(result)
 }
 
-pub async fn recover(force: bool, stack: &StackArgs) -> anyhow::Result<ExitCode> {
-    let config = load_config(stack)?;
-    let setup = setup(&config).await;
-    let report = run(config, setup, Act::Recover { force }).await?;
-    print(&report, stack.json)
+/// `pitwall recover` on `backend` (default: the stack's engine); `force`
+/// takes over another host's lock.
+pub async fn recover(
+    force: bool,
+    stack: &StackArgs,
+    rollout: &RolloutArgs,
+    backend: Option<Backend>,
+) -> anyhow::Result<ExitCode> {
+    let run = Run::start(stack, rollout, Action::Recover, None)?;
+    let result = run.act(backend, Act::Recover { force }).await;
+    run.finish(result)
+}
+
+/// One deploy, rollback or recovery as the operator and CI see it: its
+/// configuration, its progress (GitHub Actions, `--events`), who asked for
+/// it and why.
+struct Run {
+    config: Config,
+    progress: Progress,
+    attribution: Attribution,
+    action: Action,
+    release_id: Option<String>,
+    json: bool,
+}
+
+impl Run {
+    /// Loads the configuration, opens the event stream and tells it what
+    /// starts. Until the configuration is loaded there is nothing to scrub
+    /// output with, so a configuration that cannot be used ends the command
+    /// before the stream begins.
+    fn start(
+        stack: &StackArgs,
+        args: &RolloutArgs,
+        action: Action,
+        release_id: Option<&str>,
+    ) -> anyhow::Result<Run> {
+        let events_to_stdout = args.events.as_deref() == Some(Path::new("-"));
+        if events_to_stdout && stack.json {
+            return Err(Refused::new(
+                "--events - and --json both write to stdout: send the events to a file \
+                 (--events events.ndjson) or leave out --json",
+            )
+            .into());
+        }
+        let config = load_config(stack)?;
+        let mut progress = Progress::new(Redactor::new(config.secrets.clone()));
+        if let Some(target) = &args.events {
+            let events = Events::open(target).map_err(|e| {
+                Refused::because(
+                    format!("cannot create the event stream {}", target.display()),
+                    e,
+                )
+            })?;
+            progress = progress.with_events(events);
+        }
+        let attribution = Attribution {
+            actor: Some(crate::whoami::actor(args.actor.as_deref())),
+            message: args.message.clone().filter(|m| !m.trim().is_empty()),
+        };
+        progress.event(Event::Started {
+            action,
+            release_id: release_id.map(Into::into),
+            actor: attribution.actor.clone().unwrap_or_default(),
+            message: attribution.message.clone(),
+            host: crate::whoami::host(),
+        });
+        Ok(Run {
+            config,
+            progress,
+            attribution,
+            action,
+            release_id: release_id.map(Into::into),
+            json: stack.json,
+        })
+    }
+
+    /// Preflight and the command on `backend` (default: the stack's
+    /// engine), then the announcements (webhooks, hooks).
+    async fn act(&self, backend: Option<Backend>, act: Act<'_>) -> anyhow::Result<Report> {
+        let backend = match backend {
+            Some(b) => Ok(b),
+            None => Backend::for_stack(&self.config).await,
+        };
+        run(
+            self.config.clone(),
+            self.progress.clone(),
+            self.attribution.clone(),
+            backend,
+            act,
+        )
+        .await
+    }
+
+    /// Tells CI how it ended (the last group, an error annotation, the step
+    /// summary, the last event), then prints the report.
+    fn finish(&self, result: anyhow::Result<Report>) -> anyhow::Result<ExitCode> {
+        let (ending, exit, message) = match &result {
+            Ok(r) => (
+                match r.conclusion {
+                    Conclusion::Released => Ending::Released,
+                    Conclusion::RolledBack => Ending::RolledBack,
+                    Conclusion::NotRecovered => Ending::NotRecovered,
+                },
+                Exit::of_conclusion(r.conclusion),
+                r.message.clone(),
+            ),
+            Err(e) => {
+                let exit = Exit::of_error(e);
+                let ending = if exit == Exit::Refused {
+                    Ending::Refused
+                } else {
+                    Ending::Error
+                };
+                (ending, exit, format!("{e:#}"))
+            }
+        };
+        let report = result.as_ref().ok();
+        let record = report.map(|r| &r.record);
+        self.progress.finish(
+            ending,
+            exit.code(),
+            &message,
+            record.and_then(|r| r.incident.as_deref()),
+            || {
+                summary::markdown(&summary::Ended {
+                    action: self.action,
+                    release_id: record
+                        .map_or(self.release_id.as_deref(), |r| Some(r.release_id.as_str())),
+                    ending,
+                    exit_code: exit.code(),
+                    message: &message,
+                    record,
+                    bookkeeping: report.map_or(&[], |r| &r.bookkeeping),
+                })
+            },
+        );
+        let report = result?;
+        print(&report, self.json, self.progress.events_on_stdout())?;
+        Ok(exit.into())
+    }
 }
 
 /// SIGINT or SIGTERM (Ctrl-C, a CI cancellation): the first ends the
@@ -189,8 +347,8 @@ fn parse_images(values: &[String]) -> Result<BTreeMap<String, String>, Refused> 
 }
 
 /// The `--json` form of a report.
-#[derive(Serialize)]
-struct Printed<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Printed<'a> {
     outcome: Conclusion,
     exit_code: u8,
     message: &'a str,
@@ -199,7 +357,8 @@ struct Printed<'a> {
     bookkeeping: &'a [String],
 }
 
-fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
+/// Prints `report` on stdout, or on stderr when the event stream has stdout.
+fn print(report: &Report, json: bool, to_stderr: bool) -> anyhow::Result<()> {
     let exit = Exit::of_conclusion(report.conclusion);
     if json {
         report::print_json(&Printed {
@@ -214,12 +373,16 @@ fn print(report: &Report, json: bool) -> anyhow::Result<ExitCode> {
         for (k, v) in &report.record.durations_ms {
             text.push_str(&format!("  {k:<22} {:.1}s\n", *v as f64 / 1000.0));
         }
-        report::print(&text)?;
+        if to_stderr {
+            report::warn(text.trim_end());
+        } else {
+            report::print(&text)?;
+        }
     }
     for note in &report.bookkeeping {
         report::warn(&format!(
             "WARNING: bookkeeping failed (the outcome above still holds): {note}"
         ));
     }
-    Ok(exit.into())
+    Ok(())
 }

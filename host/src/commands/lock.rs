@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::read_config;
@@ -13,9 +14,8 @@ use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::report;
 use crate::rollout::Refused;
 
-#[derive(Serialize)]
-struct LockStatus {
-    schema_version: u32,
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct LockStatus {
     held: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     holder: Option<Holder>,
@@ -31,7 +31,6 @@ pub async fn execute(command: LockCommand) -> anyhow::Result<ExitCode> {
             let config = read_config(&stack)?;
             let holder = lock::read(&config.stack.state_dir)?;
             let status = LockStatus {
-                schema_version: 1,
                 held: holder.is_some(),
                 alive: holder.as_ref().map(Holder::alive),
                 holder,

@@ -15,21 +15,11 @@ pub async fn plan(args: &ReleaseArgs) -> anyhow::Result<ExitCode> {
     let d = deployer(load_config(&args.stack)?).await?;
     let plan = d.plan(&request).await?;
     if args.stack.json {
-        report::print_json(&Printed {
-            schema_version: 1,
-            plan: &plan,
-        })?;
+        report::print_json(&plan)?;
     } else {
         report::print(&text(&plan))?;
     }
     Ok(Exit::of_plan(plan.changes).into())
-}
-
-#[derive(serde::Serialize)]
-struct Printed<'a> {
-    schema_version: u32,
-    #[serde(flatten)]
-    plan: &'a Plan,
 }
 
 fn text(plan: &Plan) -> String {

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::read_config;
@@ -19,16 +20,15 @@ use crate::release::{Release, state};
 use crate::report;
 use crate::rollout::Refused;
 
-#[derive(Serialize)]
-struct Pruned {
-    schema_version: u32,
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Pruned {
     dry_run: bool,
     /// The releases whose images were kept, newest first.
     kept_releases: Vec<String>,
     images: Vec<Decision>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Decision {
     /// A tag or digest reference from the history.
     name: String,
@@ -37,7 +37,7 @@ struct Decision {
     reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 enum Action {
     Removed,
@@ -93,7 +93,6 @@ pub async fn prune(keep: usize, dry_run: bool, stack: &StackArgs) -> anyhow::Res
         .collect();
 
     let mut out = Pruned {
-        schema_version: 1,
         dry_run,
         kept_releases: kept.iter().map(|r| r.id.clone()).collect(),
         images: Vec::new(),

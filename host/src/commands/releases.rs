@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::read_config;
@@ -12,9 +13,8 @@ use crate::release::history::{self, Verified};
 use crate::release::state;
 use crate::report::{self, table};
 
-#[derive(Serialize)]
-struct Releases {
-    schema_version: u32,
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Releases {
     project: String,
     /// Newest first.
     releases: Vec<Target>,
@@ -23,7 +23,7 @@ struct Releases {
     docker_error: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Target {
     #[serde(flatten)]
     verified: Verified,
@@ -35,7 +35,7 @@ struct Target {
     rollback_ready: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Availability {
     service: String,
     /// What a rollback applies: the digest reference where there is one.
@@ -71,7 +71,6 @@ pub async fn releases(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let verified = history::verified_releases(&history::read(&s.state_dir)?);
     let images = LocalImages::connect().await;
     let mut out = Releases {
-        schema_version: 1,
         project: s.project.clone(),
         releases: Vec::new(),
         docker_error: images.as_ref().err().map(|e| e.to_string()),

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use comfy_table::Cell;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::read_config;
@@ -16,8 +17,9 @@ use crate::release::history::{self, Record};
 use crate::release::{Image, Release, lock, state};
 use crate::report::{self, table};
 
-#[derive(Serialize)]
-struct Status {
+/// `pitwall status --json`.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Status {
     project: String,
     current: Option<Pointer>,
     previous: Option<Pointer>,
@@ -32,7 +34,13 @@ struct Status {
     last: Option<Record>,
 }
 
-#[derive(Serialize)]
+/// `pitwall history --json`: every record, oldest first.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct History {
+    records: Vec<Record>,
+}
+
+#[derive(Serialize, JsonSchema)]
 struct Pointer {
     release: Release,
     deployed_at: String,
@@ -216,7 +224,7 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let config = read_config(stack)?;
     let records = history::read(&config.stack.state_dir)?;
     if stack.json {
-        report::print_json(&records)?;
+        report::print_json(&History { records })?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut text = String::new();
@@ -246,8 +254,13 @@ pub async fn history(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             .rollback
             .as_ref()
             .map(|rb| format!("rollback to {}: {}", rb.to_release, rb.outcome.as_str()));
-        let detail: Vec<String> = failure
+        let by = r.actor.as_ref().map(|a| match &r.message {
+            Some(m) => format!("by {a}: {m}"),
+            None => format!("by {a}"),
+        });
+        let detail: Vec<String> = by
             .into_iter()
+            .chain(failure)
             .chain(image_lines(&r.images))
             .chain(check_lines(r))
             .chain(rollback)

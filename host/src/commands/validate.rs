@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use regex::Regex;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::deploy::{compose_file, overrides};
@@ -18,8 +19,8 @@ use crate::report::{self, Redactor};
 use crate::rollout::preflight::load_checks;
 
 /// A finding with the file (and line) it is about.
-#[derive(Debug, Serialize)]
-struct Located {
+#[derive(Debug, Serialize, JsonSchema)]
+pub(crate) struct Located {
     severity: Severity,
     #[serde(skip_serializing_if = "Option::is_none")]
     file: Option<PathBuf>,
@@ -30,9 +31,8 @@ struct Located {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Validation {
-    schema_version: u32,
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Validation {
     valid: bool,
     findings: Vec<Located>,
     /// What was checked, in words.
@@ -41,7 +41,6 @@ struct Validation {
 
 pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     let mut v = Validation {
-        schema_version: 1,
         valid: true,
         findings: Vec::new(),
         checked: Vec::new(),

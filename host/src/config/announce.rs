@@ -12,7 +12,9 @@ use super::file::{RawHook, RawHooks, RawNotify};
 
 /// How a deploy, rollback or recovery ended, as notifications and hooks
 /// name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A deploy's release is live and verified.
@@ -49,7 +51,7 @@ impl Outcome {
 }
 
 /// The body a webhook is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotifyFormat {
     /// The event: outcome, exit code, message and the history record.

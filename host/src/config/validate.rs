@@ -10,7 +10,7 @@ use super::{Config, locate};
 mod announce;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// A deploy would be refused, or would fail for a reason that is not

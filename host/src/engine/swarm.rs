@@ -287,8 +287,8 @@ impl StackView for Swarm {
                 .count();
             let last_exit = mine
                 .iter()
-                .filter_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code)
-                .last();
+                .rev()
+                .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code);
             for t in mine
                 .iter()
                 .filter(|t| t.desired_state == Some(TaskState::RUNNING))

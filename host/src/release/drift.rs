@@ -10,7 +10,7 @@ use super::Release;
 use crate::engine::{Container, RunState};
 
 /// One way the running stack differs from the current release.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Drift {
     /// No container of the service is running.

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Image;
@@ -16,7 +17,7 @@ use crate::config::Phase;
 use crate::fsutil::{create_private_dir, open_append};
 
 /// What a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Deploy,
@@ -35,7 +36,7 @@ impl Action {
 }
 
 /// How the action ended, as the history keeps it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordOutcome {
     /// A deploy whose release is live and verified.
@@ -73,7 +74,7 @@ impl RecordOutcome {
 }
 
 /// The incident ticket's failure modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum FailureMode {
     /// Containers did not come up: apply failed, a container exited or
@@ -96,7 +97,7 @@ impl FailureMode {
 }
 
 /// Whether the release rolled back to came back verified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RollbackOutcome {
     Verified,
@@ -112,15 +113,23 @@ impl RollbackOutcome {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Record {
     pub release_id: String,
     pub action: Action,
     pub outcome: RecordOutcome,
     pub started_at: String,
     pub finished_at: String,
+    /// The OS user that ran pitwall.
     pub user: String,
     pub host: String,
+    /// Who asked for it: `--actor`, `$GITHUB_ACTOR` or the OS user (absent
+    /// from records written before pitwall recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    /// Why: `--message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
     pub images: BTreeMap<String, Image>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_mode: Option<FailureMode>,
@@ -135,7 +144,7 @@ pub struct Record {
     pub durations_ms: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct CheckResult {
     pub name: String,
     pub phase: Phase,
@@ -154,7 +163,7 @@ fn enforced() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Rollback {
     pub to_release: String,
     pub outcome: RollbackOutcome,
@@ -181,6 +190,8 @@ impl Record {
             finished_at: String::new(),
             user: crate::whoami::user(),
             host: crate::whoami::host(),
+            actor: None,
+            message: None,
             images: release.images.clone(),
             failure_mode: None,
             failure: None,
@@ -193,7 +204,7 @@ impl Record {
 }
 
 /// A release that was live and verified here: a rollback target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Verified {
     pub release: super::Release,
     /// When it last finished live and verified.

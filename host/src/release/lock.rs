@@ -5,13 +5,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::history::Action;
 use crate::fsutil::{create_atomic, write_atomic};
 
 /// What holds the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Holding {
     Deploy,
@@ -45,7 +46,7 @@ impl From<Action> for Holding {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Holder {
     pub pid: u32,
     pub host: String,
@@ -67,7 +68,7 @@ pub struct Holder {
 }
 
 /// How far the holder got, for whoever finds the lock after a crash.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum LockPhase {
     /// Checking input; nothing read or changed yet.

@@ -35,6 +35,9 @@ const NOT_TEXT: &[&str] = &[
     "passed",
     "images",
     "command",
+    // The event stream's type tag and failure mode.
+    "event",
+    "mode",
 ];
 
 /// Text shaped like a credential, and what it becomes.

@@ -12,6 +12,7 @@ use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Image, Release, state};
+use crate::report::Event;
 use crate::whoami;
 
 /// What `pitwall deploy` was asked to do.
@@ -244,10 +245,7 @@ impl Deployer {
                         .map_err(unresolved)?
                 }
             };
-            self.progress.line(&format!(
-                "{service}: {reference} → {}",
-                digest.as_deref().unwrap_or("(no digest)")
-            ));
+            self.progress.pulled(service, reference, digest.as_deref());
             let image = Image {
                 reference: reference.clone(),
                 digest,
@@ -280,6 +278,11 @@ impl Deployer {
             // Nothing went wrong with the release: no incident to file.
             self.progress
                 .step(&format!("release {} cancelled: rolling back", release.id));
+            self.progress.event(Event::Failure {
+                release_id: release.id.clone(),
+                mode: None,
+                message: failure.message.clone(),
+            });
             None
         } else {
             self.progress.step(&format!(
@@ -288,6 +291,11 @@ impl Deployer {
                 failure.mode.as_str(),
                 failure.message
             ));
+            self.progress.event(Event::Failure {
+                release_id: release.id.clone(),
+                mode: Some(failure.mode),
+                message: failure.message.clone(),
+            });
             let written = incident::write(self, release, &failure, rollout_started_ms).await;
             notes.keep(
                 &self.progress,

@@ -74,9 +74,7 @@ impl Notes {
             Ok(v) => Some(v),
             Err(e) => {
                 let note = progress.redactor.apply(&format!("{what}: {e:#}"));
-                progress.line(&format!(
-                    "WARNING (bookkeeping, the rollout goes on): {note}"
-                ));
+                progress.warning(&note);
                 self.0.push(note);
                 None
             }

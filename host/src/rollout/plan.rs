@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::{Deployer, PullPolicy, Refused, Request, validate_release_id};
@@ -14,7 +15,7 @@ use crate::config::Phase;
 use crate::release::{Image, Release};
 
 /// What a deploy would do.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Plan {
     pub release_id: String,
     /// The release live now, if any.
@@ -28,7 +29,7 @@ pub struct Plan {
     pub changes: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct ServicePlan {
     pub service: String,
     pub change: Change,
@@ -38,7 +39,7 @@ pub struct ServicePlan {
     pub resolved_from: Resolved,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     /// The same image (by digest) keeps running.
@@ -59,7 +60,7 @@ impl Change {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Resolved {
     /// The registry's manifest digest, as `--pull always` would pull.
@@ -70,7 +71,7 @@ pub enum Resolved {
     Missing,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct CheckPlan {
     pub name: String,
     pub plugin: String,

@@ -9,6 +9,7 @@ use super::{Conclusion, Deployer, Notes, Refused, Report, incident, ms};
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::release::{Release, state};
+use crate::report::Event;
 use crate::whoami;
 
 impl Deployer {
@@ -20,7 +21,7 @@ impl Deployer {
     ) -> Rollback {
         self.progress
             .step(&format!("rolling back to release {}", previous.id));
-        match self
+        let rollback = match self
             .apply_and_verify(previous, true, durations, "rollback_")
             .await
         {
@@ -46,7 +47,13 @@ impl Deployer {
                     checks: f.checks,
                 }
             }
-        }
+        };
+        self.progress.event(Event::Rollback {
+            to_release: rollback.to_release.clone(),
+            outcome: rollback.outcome,
+            failure: rollback.failure.clone(),
+        });
+        rollback
     }
 
     /// `pitwall rollback [--to ID]`: re-applies the previous release (or a

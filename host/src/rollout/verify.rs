@@ -43,10 +43,7 @@ fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
         started_at_ms: target.started_at_ms,
         now_ms: crate::whoami::now_ms(),
         attempt,
-        phase: match phase {
-            Phase::Verify => "verify".into(),
-            Phase::Watch => "watch".into(),
-        },
+        phase: phase.as_str().into(),
     }
 }
 
@@ -91,8 +88,8 @@ async fn settle(
     loop {
         n += 1;
         let v = attempt(runtime, check, target, n, io).await;
-        progress.verdict(&spec.name, n, &v);
         let not_up_yet = !seen_up && v.no_response && start.elapsed() < spec.startup;
+        progress.verdict(&spec.name, spec.phase, n, &v, !not_up_yet);
         match v.outcome {
             Outcome::Pass => {
                 streak += 1;
@@ -143,7 +140,7 @@ async fn soak(
     loop {
         n += 1;
         let v = attempt(runtime, check, target, n, io).await;
-        progress.verdict(&spec.name, n, &v);
+        progress.verdict(&spec.name, spec.phase, n, &v, true);
         if matches!(v.outcome, Outcome::Fail | Outcome::Error) {
             failures += 1;
         }

@@ -5,17 +5,16 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use crate::checks::Runtime;
 use crate::config::{Config, Hooks, Notify, Outcome, Stage};
-use crate::engine::Engine;
 use crate::exit::Exit;
 use crate::hooks::{self, Vars};
 use crate::notify::{self, Event, SCHEMA_VERSION};
 use crate::release::history::Action;
-use crate::report::{self, Progress, Redactor};
-use crate::rollout::{Cancel, Conclusion, Deployer, Report, Request};
+use crate::report::{self, Progress};
+use crate::rollout::{Attribution, Cancel, Conclusion, Deployer, Report, Request};
+
+use super::Backend;
 
 /// What the command was asked to do.
 pub enum Act<'a> {
@@ -52,22 +51,25 @@ impl Act<'_> {
 /// configuration that cannot be loaded names no one to tell.
 pub async fn run(
     config: Config,
-    setup: anyhow::Result<(Arc<dyn Engine>, Runtime)>,
+    progress: Progress,
+    attribution: Attribution,
+    backend: anyhow::Result<Backend>,
     act: Act<'_>,
 ) -> anyhow::Result<Report> {
-    let redactor = Redactor::new(config.secrets.clone());
     let teller = Teller {
         notify: config.notify.clone(),
         hooks: config.hooks.clone(),
         project: config.stack.project.clone(),
         state_dir: config.stack.state_dir.clone(),
-        progress: Progress::new(redactor.clone()),
+        progress: progress.clone(),
     };
     let action = act.action();
     let release_id = act.release_id().map(str::to_string);
     let result = async {
-        let (engine, runtime) = setup?;
-        let d = Deployer::preflight(config, engine, runtime, Progress::new(redactor)).await?;
+        let Backend { engine, runtime } = backend?;
+        let d = Deployer::preflight(config, engine, runtime, progress)
+            .await?
+            .attributed(attribution);
         match act {
             Act::Deploy(request, cancel) => d.cancellable(cancel).deploy(request).await,
             Act::Rollback(to) => d.rollback(to).await,
