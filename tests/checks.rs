@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::http::{Reply, Server, free_port};
-use common::{pitwall, run, run_json};
+use common::{evidence, pitwall, run, run_json};
 use serde_json::{Value, json};
 
 fn probe(config: Value, allow: &str) -> Command {
@@ -16,16 +16,6 @@ fn probe(config: Value, allow: &str) -> Command {
         .arg(config.to_string())
         .args(["--allow-http", allow, "--release-id", "r7"]);
     cmd
-}
-
-fn evidence(v: &Value, label: &str) -> Vec<String> {
-    v["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["label"] == label)
-        .map(|e| e["value"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn app() -> Server {

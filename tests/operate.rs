@@ -9,13 +9,16 @@ use std::process::Command;
 
 use common::build::fixture_image;
 use common::docker::{Registry, Stack, docker};
-use common::{root, run, run_json};
+use common::{assert_schema, root, run, run_json};
 
-/// `fixture_image`, under a name of this test's own: prune removes names,
-/// and other tests running at once use the shared ones.
+/// `fixture_image`, built for this test alone (its version names the
+/// stack, so the image id is its own) and under a name of its own: prune
+/// keeps any image a container uses, and other tests run the shared ones.
 fn own_image(stack: &Stack, mode: &str, version: &str) -> String {
     let name = format!("{}/app:{mode}-{version}", stack.project);
-    docker(&["tag", &fixture_image(mode, version), &name]);
+    let built = fixture_image(mode, &format!("{version}-{}", stack.project));
+    docker(&["tag", &built, &name]);
+    docker(&["rmi", &built]);
     name
 }
 
@@ -62,7 +65,7 @@ fn plan_shows_the_change_resolved_in_the_registry_and_touches_nothing() {
         &api,
     ]));
     assert_eq!(code, 1, "{plan}");
-    assert_eq!(plan["schema_version"], 1);
+    assert_schema("plan", &plan);
     let services = plan["services"].as_array().unwrap();
     let api_plan = services.iter().find(|s| s["service"] == "api").unwrap();
     let frontend = services
@@ -115,6 +118,7 @@ fn status_names_a_service_whose_container_was_swapped_by_hand() {
 
     let (code, status) = run_json(&mut stack.pitwall(&["status"]));
     assert_eq!(code, 0, "{status}");
+    assert_schema("status", &status);
     assert_eq!(status["drift"], serde_json::json!([]));
 
     // Someone runs another image for api by hand.
@@ -151,6 +155,7 @@ fn status_names_a_service_whose_container_was_swapped_by_hand() {
         out.stdout
     );
     let (_, status) = run_json(&mut stack.pitwall(&["status"]));
+    assert_schema("status", &status);
     let drift = status["drift"].as_array().unwrap();
     assert_eq!(drift.len(), 1, "{status}");
     assert_eq!(drift[0]["service"], "api");
@@ -224,6 +229,7 @@ fn prune_keeps_every_rollback_target_and_releases_says_which_are_gone() {
 
     let (code, listed) = run_json(&mut stack.pitwall(&["releases"]));
     assert_eq!(code, 0, "{listed}");
+    assert_schema("releases", &listed);
     let ids: Vec<&str> = listed["releases"]
         .as_array()
         .unwrap()
@@ -259,6 +265,7 @@ fn prune_keeps_every_rollback_target_and_releases_says_which_are_gone() {
     // stay; 1.0 and the failed 1.3 go.
     let (code, pruned) = run_json(&mut stack.pitwall(&["prune", "--keep", "1"]));
     assert_eq!(code, 0, "{pruned}");
+    assert_schema("prune", &pruned);
     assert_eq!(pruned["kept_releases"], serde_json::json!(["1.2", "1.1"]));
     assert!(!image_exists(&images[0]), "1.0 removed");
     assert!(!image_exists(&broken), "the failed release's image removed");
@@ -288,11 +295,20 @@ fn prune_keeps_every_rollback_target_and_releases_says_which_are_gone() {
         "every kept target still deploys: {}",
         out.stderr
     );
-    assert_eq!(stack.live_version().as_deref(), Some("1.1"));
+    assert!(
+        stack.live_version().is_some_and(|v| v.starts_with("1.1-")),
+        "{:?}",
+        stack.live_version()
+    );
 
     // A prune while the stack is locked is refused.
     let out = run(&mut stack.pitwall(&["lock", "acquire", "-m", "maintenance window"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
+    let (_, lock) = run_json(&mut stack.pitwall(&["lock", "status"]));
+    assert_schema("lock-status", &lock);
+    assert_eq!(lock["held"], true);
+    assert_eq!(lock["holder"]["command"], "manual");
+    assert_eq!(lock["holder"]["message"], "maintenance window");
     let out = run(&mut stack.pitwall(&["prune", "--keep", "1"]));
     assert_eq!(out.code, 4, "{}", out.stderr);
     assert!(out.stderr.contains("maintenance window"), "{}", out.stderr);

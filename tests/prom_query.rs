@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::http::{Reply, Server, free_port};
-use common::{pitwall, run, run_json};
+use common::{evidence, pitwall, run, run_json};
 use serde_json::{Value, json};
 
 /// The PromQL the checks below run; its special characters must survive the
@@ -166,16 +166,6 @@ fn prom_query(config: Value, allow: &str) -> Command {
         .arg(config.to_string())
         .args(["--allow-http", allow]);
     cmd
-}
-
-fn evidence(v: &Value, label: &str) -> Vec<String> {
-    v["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["label"] == label)
-        .map(|e| e["value"].as_str().unwrap().to_string())
-        .collect()
 }
 
 fn seconds(text: &str) -> f64 {

@@ -44,6 +44,11 @@ fn every_schema_is_listed_and_is_a_valid_json_schema() {
         "check-inspect",
         "check-push",
         "check-pull",
+        "validate",
+        "plan",
+        "releases",
+        "prune",
+        "lock-status",
     ] {
         assert!(names.contains(&expected), "{expected} in {names:?}");
     }

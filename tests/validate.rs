@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Output, root, run, run_json};
+use common::{Output, assert_schema, root, run, run_json};
 
 /// A stack folder: the reference compose file and configuration, edited.
 struct Folder {
@@ -113,7 +113,7 @@ fn every_mistake_is_listed_at_once() {
     );
     let (code, report) = run_json(&mut folder.command());
     assert_eq!(code, 4, "{report}");
-    assert_eq!(report["schema_version"], 1);
+    assert_schema("validate", &report);
     assert_eq!(report["valid"], false);
     let findings = report["findings"].as_array().unwrap();
     let find = |setting: &str| {

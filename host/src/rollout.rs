@@ -254,18 +254,15 @@ impl Deployer {
     /// Appends the (scrubbed) record to the history, releases the lock and
     /// reports. The stack is on a known release by now, so a history that
     /// cannot be written is reported, not a reason to keep the lock.
-    #[allow(clippy::too_many_arguments)]
     fn conclude(
         &self,
         mut record: Record,
         lock: Lock,
-        durations: BTreeMap<String, u64>,
         conclusion: Conclusion,
         mut notes: Notes,
         previous_release_id: Option<String>,
         message: impl FnOnce(&Record) -> String,
     ) -> anyhow::Result<Report> {
-        record.durations_ms = durations;
         record.finished_at = crate::whoami::now_rfc3339();
         record.actor.clone_from(&self.attribution.actor);
         record.message.clone_from(&self.attribution.message);

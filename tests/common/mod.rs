@@ -65,3 +65,23 @@ pub fn violations(schema: &jsonschema::Validator, value: &serde_json::Value) -> 
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect()
 }
+
+/// Asserts `value` is valid by schema `name` (`pitwall schema NAME`).
+pub fn assert_schema(name: &str, value: &serde_json::Value) {
+    let problems = violations(&schema(name), value);
+    assert!(
+        problems.is_empty(),
+        "against schema {name}: {problems:?}\n{value:#}"
+    );
+}
+
+/// The values of a verdict's evidence items labelled `label`.
+pub fn evidence(v: &serde_json::Value, label: &str) -> Vec<String> {
+    v["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["label"] == label)
+        .map(|e| e["value"].as_str().unwrap().to_string())
+        .collect()
+}

@@ -125,7 +125,7 @@ impl Deployer {
             };
         }
 
-        let (record, conclusion) = match result {
+        let (mut record, conclusion) = match result {
             Ok((checks, _)) => {
                 let phase = lock.phase(LockPhase::Recording);
                 notes.keep(&self.progress, "the lock's phase was not updated", phase);
@@ -160,15 +160,10 @@ impl Deployer {
             }
         };
         durations.insert("total".into(), ms(t0.elapsed()));
-        self.conclude(
-            record,
-            lock,
-            durations,
-            conclusion,
-            notes,
-            previous_id,
-            |r| message(r, conclusion),
-        )
+        record.durations_ms = durations;
+        self.conclude(record, lock, conclusion, notes, previous_id, |r| {
+            message(r, conclusion)
+        })
     }
 
     /// Service → reference to deploy: those asked for, and for the others

@@ -113,10 +113,10 @@ impl Deployer {
         let mut record = Record::new(Action::Rollback, &target, outcome, started);
         record.failure = rollback.failure;
         record.checks = rollback.checks;
+        record.durations_ms = durations;
         self.conclude(
             record,
             lock,
-            durations,
             conclusion,
             notes,
             previous_id,
@@ -218,10 +218,10 @@ impl Deployer {
             holder.phase.as_str(),
             record.failure.map(|f| format!(": {f}")).unwrap_or_default()
         ));
+        record.durations_ms = durations;
         self.conclude(
             record,
             lock,
-            durations,
             conclusion,
             notes,
             previous_id,
