@@ -65,21 +65,11 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             },
         }),
         Ok(config) => {
-            let in_config = |f: Finding| Located {
-                line: f
-                    .setting
-                    .as_deref()
-                    .and_then(|s| crate::config::line_of(&config_text, s)),
-                severity: f.severity,
-                file: Some(config.path.clone()),
-                setting: f.setting,
-                message: f.message,
-            };
             v.findings.extend(
                 config
                     .findings(Secrets::Optional)
                     .into_iter()
-                    .map(in_config),
+                    .map(|f| in_config(&config, &config_text, f)),
             );
             v.checked
                 .push(format!("configuration {}", config.path.display()));
@@ -90,6 +80,21 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     v.valid = v.findings.iter().all(|f| f.severity != Severity::Error);
     print(&v, stack.json)?;
     Ok(if v.valid { Exit::Ok } else { Exit::Refused }.into())
+}
+
+/// A finding about the configuration file `config` (its text: `text`), at
+/// the line of its setting.
+fn in_config(config: &Config, text: &str, f: Finding) -> Located {
+    Located {
+        line: f
+            .setting
+            .as_deref()
+            .and_then(|s| crate::config::line_of(text, s)),
+        severity: f.severity,
+        file: Some(config.path.clone()),
+        setting: f.setting,
+        message: f.message,
+    }
 }
 
 /// The compose file: parsed by the compose tool, its variables against the
@@ -227,6 +232,21 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                         ),
                     });
                 }
+            }
+            match file.published_ports().await {
+                Ok(published) => v.findings.extend(
+                    config
+                        .switch_findings(&published)
+                        .into_iter()
+                        .map(|f| in_config(config, config_text, f)),
+                ),
+                Err(e) => v.findings.push(Located {
+                    severity: Severity::Warning,
+                    file: Some(s.compose_file.clone()),
+                    line: None,
+                    setting: None,
+                    message: redactor.apply(&e.to_string()),
+                }),
             }
             v.checked.push(format!(
                 "{} parsed by `{} config`",

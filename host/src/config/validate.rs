@@ -2,10 +2,12 @@
 //! Docker or plugins, as findings: `validate` lists them all, a deploy
 //! refuses at the first error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
 use super::{Config, locate};
+use crate::engine::port_conflicts;
 
 mod announce;
 
@@ -173,6 +175,20 @@ impl Config {
                 .map(|(setting, problem)| Finding::error(Some(setting), problem)),
         );
         out
+    }
+}
+
+impl Config {
+    /// The services set to `switch = "start-first"` that publish host ports
+    /// (`published`: service → ports, from the compose tool): two containers
+    /// cannot share a host port, so the switch would fail part-way.
+    pub fn switch_findings(&self, published: &BTreeMap<String, Vec<String>>) -> Vec<Finding> {
+        port_conflicts(&self.stack.switches, published)
+            .into_iter()
+            .map(|(service, why)| {
+                Finding::error(Some(format!("stack.services.{service}.switch")), why)
+            })
+            .collect()
     }
 }
 
