@@ -156,18 +156,18 @@ fn deploy(stack: &Stack, config: &PathBuf, release: &str, api: &str) -> Output {
 }
 
 /// Deploys under load; what the load saw.
-fn deploy_under_load(
-    stack: &Stack,
-    config: &PathBuf,
-    release: &str,
-    api: &str,
-) -> (Output, Tally) {
+fn deploy_under_load(stack: &Stack, config: &PathBuf, release: &str, api: &str) -> (Output, Tally) {
     let load = Load::start(stack.port);
     let out = deploy(stack, config, release, api);
     let tally = load.finish();
     eprintln!(
-        "load during {release}: {} requests, {} failed, versions {:?}, e.g. {:?}",
-        tally.requests, tally.failures, tally.versions, tally.examples
+        "load during {release}: {} requests, {} failed; answered by {} → {} ({} changes); e.g. {:?}",
+        tally.requests,
+        tally.failures,
+        tally.versions.first().map_or("-", String::as_str),
+        tally.versions.last().map_or("-", String::as_str),
+        tally.versions.len().saturating_sub(1),
+        tally.examples
     );
     (out, tally)
 }
@@ -196,8 +196,7 @@ fn start_first_deploys_and_rolls_back_without_a_failed_request() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
 
     // A good release: 1.0 → 1.1.
-    let (out, tally) =
-        deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
+    let (out, tally) = deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(tally.went("1.0", None, "1.1"), "{tally:?}");
     assert_eq!(tally.failures, 0, "{tally:?}");
@@ -205,8 +204,7 @@ fn start_first_deploys_and_rolls_back_without_a_failed_request() {
 
     // A broken release the checks reject (`/api/items` answers 500), rolled
     // back to 1.1 by the same switch.
-    let (out, tally) =
-        deploy_under_load(&stack, &config, "1.2", &fixture_image("errors", "1.2"));
+    let (out, tally) = deploy_under_load(&stack, &config, "1.2", &fixture_image("errors", "1.2"));
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("rolled back to 1.1, which is verified"),
@@ -248,10 +246,15 @@ fn recreate_drops_requests_under_the_same_load() {
     let config = config(&stack, "recreate");
     let out = deploy(&stack, &config, "1.0", &fixture_image("healthy", "1.0"));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let (out, tally) =
-        deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(tally.went("1.0", None, "1.1"), "{tally:?}");
+    let (_, tally) = deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
+    // The gap shows as 502s from the frontend, which the `logs` check may
+    // see too (then 1.1 is rolled back): either way requests failed.
+    assert!(
+        tally
+            .versions
+            .starts_with(&["1.0".to_string(), "1.1".to_string()]),
+        "{tally:?}"
+    );
     assert!(tally.failures > 0, "{tally:?}");
 }
 
@@ -275,10 +278,11 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
     );
     assert!(api_containers(&stack).is_empty(), "nothing was started");
 
-    let (code, validation) = common::run_json(&mut stack.pitwall(&["validate"]).args([
-        "--config",
-        path.to_str().unwrap(),
-    ]));
+    let (code, validation) = common::run_json(
+        &mut stack
+            .pitwall(&["validate"])
+            .args(["--config", path.to_str().unwrap()]),
+    );
     assert_eq!(code, 4, "{validation}");
     let finding = validation["findings"]
         .as_array()
@@ -294,10 +298,13 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
         .unwrap()
         .replace("\"start-first\"", "\"blue-green\"");
     std::fs::write(&path, bad).unwrap();
-    let out = run(&mut stack.pitwall(&["validate"]).args(["--config", path.to_str().unwrap()]));
+    let out = run(&mut stack
+        .pitwall(&["validate"])
+        .args(["--config", path.to_str().unwrap()]));
     assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout.contains("unknown variant `blue-green`, expected `recreate` or `start-first`"),
+        out.stdout
+            .contains("unknown variant `blue-green`, expected `recreate` or `start-first`"),
         "{}",
         out.stdout
     );

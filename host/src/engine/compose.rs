@@ -244,9 +244,8 @@ impl ComposeFile {
             ports: Vec<serde_norway::Value>,
         }
         let text = self.resolved(&BTreeMap::new()).await?;
-        let resolved: Resolved = serde_norway::from_str(&text).map_err(|e| {
-            EngineError::Call(format!("cannot read `{} config`: {e}", self.tool()))
-        })?;
+        let resolved: Resolved = serde_norway::from_str(&text)
+            .map_err(|e| EngineError::Call(format!("cannot read `{} config`: {e}", self.tool())))?;
         Ok(resolved
             .services
             .into_iter()

@@ -18,7 +18,7 @@
 //! for the api, nginx combined format for the frontend.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -234,17 +234,13 @@ fn frontend(req: &Request, id: &str) -> Response {
             .into_bytes(),
         };
     }
-    // Resolved on every request, and every address tried in turn: during a
-    // start-first switch the name has the old and the new container's
-    // addresses, then only the new one's; one that refuses (not listening
-    // yet, or draining) is skipped.
     let upstream = env("API_UPSTREAM", "api:8000");
     let bad_gateway = |why: String| Response {
         status: 502,
         content_type: "text/plain",
         body: why.into_bytes(),
     };
-    let mut conn = match TcpStream::connect(&upstream) {
+    let mut conn = match connect(&upstream) {
         Ok(c) => c,
         Err(e) => return bad_gateway(format!("upstream {upstream}: {e}")),
     };
@@ -291,6 +287,23 @@ fn frontend(req: &Request, id: &str) -> Response {
         },
         body: body.as_bytes().to_vec(),
     }
+}
+
+/// Connects to `upstream` as a proxy should for a zero-downtime switch: the
+/// name resolved on every request, and every address tried in turn, each
+/// for a second at most. During a start-first switch the name has the old
+/// and the new container's addresses, then only the new one's; one that
+/// refuses (not listening yet, or draining) or no longer answers (just
+/// removed) is skipped.
+fn connect(upstream: &str) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::other("no address");
+    for addr in upstream.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn read_request(stream: &TcpStream) -> Option<Request> {

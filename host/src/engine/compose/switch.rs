@@ -179,7 +179,10 @@ async fn wait_ready(
             let code = c.exit_code.unwrap_or(-1);
             match (c.state, c.health) {
                 (RunState::Exited | RunState::Dead, _) => {
-                    return Err(format!("the new container {} exited with code {code}", c.name));
+                    return Err(format!(
+                        "the new container {} exited with code {code}",
+                        c.name
+                    ));
                 }
                 (RunState::Restarting, _) => {
                     return Err(format!(
@@ -251,7 +254,10 @@ mod tests {
             ("worker".to_string(), Switch::Recreate),
         ]);
         let published = BTreeMap::from([
-            ("frontend".to_string(), vec!["127.0.0.1:8080:8080/tcp".to_string()]),
+            (
+                "frontend".to_string(),
+                vec!["127.0.0.1:8080:8080/tcp".to_string()],
+            ),
             ("worker".to_string(), vec!["9000:9000/tcp".to_string()]),
         ]);
         let conflicts = port_conflicts(&switches, &published);
