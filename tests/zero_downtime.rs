@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -138,7 +138,7 @@ config = { url = "http://127.0.0.1:${FRONTEND_PORT}/api/items" }
 
 /// `pitwall deploy` of `api` as `api` with the frontend kept on one image
 /// (so only the api changes), under `config`.
-fn deploy(stack: &Stack, config: &PathBuf, release: &str, api: &str) -> Output {
+fn deploy(stack: &Stack, config: &Path, release: &str, api: &str) -> Output {
     let frontend = fixture_image("healthy", "1.0");
     run(&mut stack.pitwall(&[
         "deploy",
@@ -156,7 +156,7 @@ fn deploy(stack: &Stack, config: &PathBuf, release: &str, api: &str) -> Output {
 }
 
 /// Deploys under load; what the load saw.
-fn deploy_under_load(stack: &Stack, config: &PathBuf, release: &str, api: &str) -> (Output, Tally) {
+fn deploy_under_load(stack: &Stack, config: &Path, release: &str, api: &str) -> (Output, Tally) {
     let load = Load::start(stack.port);
     let out = deploy(stack, config, release, api);
     let tally = load.finish();
@@ -279,7 +279,7 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
     assert!(api_containers(&stack).is_empty(), "nothing was started");
 
     let (code, validation) = common::run_json(
-        &mut stack
+        stack
             .pitwall(&["validate"])
             .args(["--config", path.to_str().unwrap()]),
     );
@@ -298,7 +298,7 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
         .unwrap()
         .replace("\"start-first\"", "\"blue-green\"");
     std::fs::write(&path, bad).unwrap();
-    let out = run(&mut stack
+    let out = run(stack
         .pitwall(&["validate"])
         .args(["--config", path.to_str().unwrap()]));
     assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);

@@ -98,7 +98,8 @@ fn in_config(config: &Config, text: &str, f: Finding) -> Located {
 }
 
 /// The compose file: parsed by the compose tool, its variables against the
-/// env file's keys (never its values), its services against `stack.services`.
+/// env file's keys (never its values), its services against `stack.services`,
+/// its published ports against the start-first switches.
 async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
     let s = &config.stack;
     let Ok(text) = std::fs::read_to_string(&s.compose_file) else {
