@@ -14,6 +14,7 @@ use super::deploy::{compose_file, overrides};
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::StackArgs;
 use crate::config::{Config, Finding, Secrets, Severity, ShapeError, read_env_file};
+use crate::engine::Switch;
 use crate::exit::Exit;
 use crate::report::{self, Redactor};
 use crate::rollout::preflight::load_checks;
@@ -234,20 +235,23 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                     });
                 }
             }
-            match file.published_ports().await {
-                Ok(published) => v.findings.extend(
-                    config
-                        .switch_findings(&published)
-                        .into_iter()
-                        .map(|f| in_config(config, config_text, f)),
-                ),
-                Err(e) => v.findings.push(Located {
-                    severity: Severity::Warning,
-                    file: Some(s.compose_file.clone()),
-                    line: None,
-                    setting: None,
-                    message: redactor.apply(&e.to_string()),
-                }),
+            // Only a start-first switch cares which ports are published.
+            if s.switches.values().any(|w| *w == Switch::StartFirst) {
+                match file.published_ports().await {
+                    Ok(published) => v.findings.extend(
+                        config
+                            .switch_findings(&published)
+                            .into_iter()
+                            .map(|f| in_config(config, config_text, f)),
+                    ),
+                    Err(e) => v.findings.push(Located {
+                        severity: Severity::Warning,
+                        file: Some(s.compose_file.clone()),
+                        line: None,
+                        setting: None,
+                        message: redactor.apply(&e.to_string()),
+                    }),
+                }
             }
             v.checked.push(format!(
                 "{} parsed by `{} config`",
