@@ -21,6 +21,7 @@ const SERVICE_LABEL: &str = "com.docker.compose.service";
 /// The hash of the service's configuration the container was created from:
 /// compose recreates a container whose hash differs from the file's.
 const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
+const ONE_OFF_LABEL: &str = "com.docker.compose.oneoff";
 
 pub(super) fn api(e: bollard::errors::Error) -> EngineError {
     EngineError::Call(format!("Docker engine: {e}"))
@@ -31,6 +32,8 @@ pub(super) fn api(e: bollard::errors::Error) -> EngineError {
 pub struct Unit {
     pub id: String,
     pub config_hash: String,
+    /// A `compose run` container, not one of the service's own.
+    pub one_off: bool,
     pub container: Container,
 }
 
@@ -132,6 +135,7 @@ impl DockerApi {
             };
             out.push(Unit {
                 config_hash: labels.get(CONFIG_HASH_LABEL).cloned().unwrap_or_default(),
+                one_off: labels.get(ONE_OFF_LABEL).is_some_and(|v| v == "True"),
                 id,
                 container,
             });

@@ -77,7 +77,7 @@ pub(super) async fn start_first(
     wait: Duration,
 ) -> Result<(), EngineError> {
     let project = &file.project;
-    let old = docker.units(project, Some(&[service.to_string()])).await?;
+    let old = replicas(docker, project, service).await?;
     if old.is_empty() || up_to_date(file, docker, service, images, &old).await? {
         return Ok(());
     }
@@ -164,8 +164,7 @@ async fn wait_ready(
 ) -> Result<(), String> {
     let start = Instant::now();
     loop {
-        let new: Vec<Unit> = docker
-            .units(project, Some(&[service.to_string()]))
+        let new: Vec<Unit> = replicas(docker, project, service)
             .await
             .map_err(|e| e.to_string())?
             .into_iter()
@@ -224,12 +223,24 @@ async fn remove_new(
     service: &str,
     old: &BTreeSet<&str>,
 ) -> Result<(), EngineError> {
-    for unit in docker.units(project, Some(&[service.to_string()])).await? {
+    for unit in replicas(docker, project, service).await? {
         if !old.contains(unit.id.as_str()) {
             docker.stop_and_remove(&unit.id, Duration::ZERO).await?;
         }
     }
     Ok(())
+}
+
+/// The service's own containers: not those of `compose run` (a migration
+/// running beside the service is not the switch's to remove).
+async fn replicas(
+    docker: &DockerApi,
+    project: &str,
+    service: &str,
+) -> Result<Vec<Unit>, EngineError> {
+    let mut units = docker.units(project, Some(&[service.to_string()])).await?;
+    units.retain(|u| !u.one_off);
+    Ok(units)
 }
 
 fn names(units: &[Unit]) -> String {
