@@ -233,25 +233,9 @@ impl ComposeFile {
     /// The host ports each service publishes (service → ports, as the tool
     /// prints them), from the resolved file.
     pub async fn published_ports(&self) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
-        #[derive(serde::Deserialize)]
-        struct Resolved {
-            #[serde(default)]
-            services: BTreeMap<String, Service>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Service {
-            #[serde(default)]
-            ports: Vec<serde_norway::Value>,
-        }
         let text = self.resolved(&BTreeMap::new()).await?;
-        let resolved: Resolved = serde_norway::from_str(&text)
-            .map_err(|e| EngineError::Call(format!("cannot read `{} config`: {e}", self.tool())))?;
-        Ok(resolved
-            .services
-            .into_iter()
-            .filter(|(_, s)| !s.ports.is_empty())
-            .map(|(name, s)| (name, s.ports.iter().map(port_text).collect()))
-            .collect())
+        published_ports(&text)
+            .map_err(|e| EngineError::Call(format!("cannot read `{} config`: {e}", self.tool())))
     }
 
     /// The services the file defines.
@@ -269,6 +253,28 @@ impl ComposeFile {
             .filter(|l| !l.is_empty())
             .collect())
     }
+}
+
+/// The ports each service of a resolved compose file (`config`'s output)
+/// publishes, for the services that publish any.
+fn published_ports(resolved: &str) -> Result<BTreeMap<String, Vec<String>>, serde_norway::Error> {
+    #[derive(serde::Deserialize)]
+    struct Resolved {
+        #[serde(default)]
+        services: BTreeMap<String, Service>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Service {
+        #[serde(default)]
+        ports: Vec<serde_norway::Value>,
+    }
+    let resolved: Resolved = serde_norway::from_str(resolved)?;
+    Ok(resolved
+        .services
+        .into_iter()
+        .filter(|(_, s)| !s.ports.is_empty())
+        .map(|(name, s)| (name, s.ports.iter().map(port_text).collect()))
+        .collect())
 }
 
 /// A port as `config` prints it: `127.0.0.1:8080:8080/tcp` (v1), or a
@@ -407,5 +413,27 @@ impl Engine for Compose {
             )
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// `config` of the reference stack, as v1 and v2 print it.
+    #[test]
+    fn published_ports_are_read_from_both_tools_output() {
+        let v1 = "services:\n  api:\n    image: x\n  frontend:\n    image: \"y\"\n    ports:\n    - 127.0.0.1:8080:8080/tcp\nversion: '3.9'\n";
+        let v2 = "name: deploy\nservices:\n  api:\n    image: x\n    networks:\n      default: null\n  frontend:\n    image: \"y\"\n    ports:\n      - mode: ingress\n        host_ip: 127.0.0.1\n        target: 8080\n        published: \"8080\"\n        protocol: tcp\n";
+        let expected =
+            |port: &str| BTreeMap::from([("frontend".to_string(), vec![port.to_string()])]);
+        assert_eq!(
+            super::published_ports(v1).unwrap(),
+            expected("127.0.0.1:8080:8080/tcp")
+        );
+        assert_eq!(
+            super::published_ports(v2).unwrap(),
+            expected("127.0.0.1:8080:8080")
+        );
     }
 }

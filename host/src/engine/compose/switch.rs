@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ComposeFile;
 use crate::engine::docker::{DockerApi, Unit};
@@ -18,7 +18,7 @@ use crate::engine::{EngineError, Health, RunState};
 
 /// How a service moves to a new release (`switch =` in
 /// `[stack.services.NAME]`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Switch {
     /// Compose's own `up`: the old container stops, then the new one
