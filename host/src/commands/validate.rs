@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::deploy::{compose_file, overrides};
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::StackArgs;
-use crate::config::{Config, Finding, Secrets, Severity, ShapeError, read_env_file};
+use crate::config::{Config, EngineKind, Finding, Secrets, Severity, ShapeError, read_env_file};
 use crate::engine::Switch;
 use crate::exit::Exit;
 use crate::report::{self, Redactor};
@@ -235,8 +235,11 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                     });
                 }
             }
-            // Only a start-first switch cares which ports are published.
-            if s.switches.values().any(|w| *w == Switch::StartFirst) {
+            // Only a start-first switch on compose cares which ports are
+            // published.
+            if s.engine == EngineKind::Compose
+                && s.switches.values().any(|w| *w == Switch::StartFirst)
+            {
                 match file.published_ports().await {
                     Ok(published) => v.findings.extend(
                         config

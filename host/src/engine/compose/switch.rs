@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::ComposeFile;
@@ -18,7 +19,7 @@ use crate::engine::{EngineError, Health, RunState};
 
 /// How a service moves to a new release (`switch =` in
 /// `[stack.services.NAME]`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Switch {
     /// Compose's own `up`: the old container stops, then the new one
