@@ -13,6 +13,7 @@ pub use announce::{Hook, Hooks, Notify, NotifyFormat, Outcome, Stage};
 pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
+use crate::engine::Switch;
 use expand::{expand, expand_all};
 use file::RawConfig;
 
@@ -52,6 +53,8 @@ pub struct Stack {
     /// Service → key. The key names the compose variable (`KEY_IMAGE`) and
     /// the state.env pointers (`CURRENT_KEY_IMAGE`).
     pub services: BTreeMap<String, String>,
+    /// Service → how it moves to a new release (`switch =`).
+    pub switches: BTreeMap<String, Switch>,
 }
 
 /// What runs a stack: the same compose file either way.
@@ -285,6 +288,12 @@ impl Config {
                 config,
             });
         }
+        let switches = raw
+            .stack
+            .services
+            .iter()
+            .map(|(name, s)| (name.clone(), s.switch))
+            .collect();
         let mut config = Config {
             path: path.to_path_buf(),
             stack: Stack {
@@ -308,6 +317,7 @@ impl Config {
                         (name, key)
                     })
                     .collect(),
+                switches,
             },
             checks,
             notify: raw.notify.into_iter().map(Notify::from).collect(),

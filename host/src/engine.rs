@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use compose::{Compose, ComposeFile, ProjectView};
+pub use compose::{Compose, ComposeFile, ProjectView, Switch, port_conflicts};
 pub use images::LocalImages;
 pub use swarm::Swarm;
 

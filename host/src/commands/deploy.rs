@@ -85,6 +85,9 @@ impl Backend {
             EngineKind::Compose => Arc::new(
                 Compose::connect(compose_file(config).await?)
                     .await
+                    .map_err(|e| Refused::because("preflight", e))?
+                    .switching(&s.switches, s.wait_timeout)
+                    .await
                     .map_err(|e| Refused::because("preflight", e))?,
             ),
             EngineKind::Swarm => {

@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::deploy::{compose_file, overrides};
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::StackArgs;
-use crate::config::{Config, Finding, Secrets, Severity, ShapeError, read_env_file};
+use crate::config::{Config, EngineKind, Finding, Secrets, Severity, ShapeError, read_env_file};
+use crate::engine::Switch;
 use crate::exit::Exit;
 use crate::report::{self, Redactor};
 use crate::rollout::preflight::load_checks;
@@ -65,21 +66,11 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             },
         }),
         Ok(config) => {
-            let in_config = |f: Finding| Located {
-                line: f
-                    .setting
-                    .as_deref()
-                    .and_then(|s| crate::config::line_of(&config_text, s)),
-                severity: f.severity,
-                file: Some(config.path.clone()),
-                setting: f.setting,
-                message: f.message,
-            };
             v.findings.extend(
                 config
                     .findings(Secrets::Optional)
                     .into_iter()
-                    .map(in_config),
+                    .map(|f| in_config(&config, &config_text, f)),
             );
             v.checked
                 .push(format!("configuration {}", config.path.display()));
@@ -92,8 +83,24 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     Ok(if v.valid { Exit::Ok } else { Exit::Refused }.into())
 }
 
+/// A finding about the configuration file `config` (its text: `text`), at
+/// the line of its setting.
+fn in_config(config: &Config, text: &str, f: Finding) -> Located {
+    Located {
+        line: f
+            .setting
+            .as_deref()
+            .and_then(|s| crate::config::line_of(text, s)),
+        severity: f.severity,
+        file: Some(config.path.clone()),
+        setting: f.setting,
+        message: f.message,
+    }
+}
+
 /// The compose file: parsed by the compose tool, its variables against the
-/// env file's keys (never its values), its services against `stack.services`.
+/// env file's keys (never its values), its services against `stack.services`,
+/// its published ports against the start-first switches.
 async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
     let s = &config.stack;
     let Ok(text) = std::fs::read_to_string(&s.compose_file) else {
@@ -226,6 +233,27 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                             services.join(", ")
                         ),
                     });
+                }
+            }
+            // Only a start-first switch on compose cares which ports are
+            // published.
+            if s.engine == EngineKind::Compose
+                && s.switches.values().any(|w| *w == Switch::StartFirst)
+            {
+                match file.published_ports().await {
+                    Ok(published) => v.findings.extend(
+                        config
+                            .switch_findings(&published)
+                            .into_iter()
+                            .map(|f| in_config(config, config_text, f)),
+                    ),
+                    Err(e) => v.findings.push(Located {
+                        severity: Severity::Warning,
+                        file: Some(s.compose_file.clone()),
+                        line: None,
+                        setting: None,
+                        message: redactor.apply(&e.to_string()),
+                    }),
                 }
             }
             v.checked.push(format!(

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{EngineKind, NotifyFormat, Outcome, Phase};
+use crate::engine::Switch;
 
 /// pitwall's configuration: the Docker Compose stack and the checks that
 /// judge each release. Strings may use `${VAR}` and `${VAR:-default}`,
@@ -66,6 +67,12 @@ pub(super) struct RawService {
     /// `_`.
     #[serde(default)]
     pub(super) key: Option<String>,
+    /// How the service moves to a new release on the compose engine:
+    /// `recreate` (compose's `up`: stop, then start) or `start-first` (the
+    /// new container beside the old, then the old removed: zero downtime,
+    /// for a stateless service that publishes no host port).
+    #[serde(default)]
+    pub(super) switch: Switch,
 }
 
 /// Defaults for every check; each check may override them.

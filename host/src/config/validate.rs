@@ -2,10 +2,12 @@
 //! Docker or plugins, as findings: `validate` lists them all, a deploy
 //! refuses at the first error.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use super::{Config, locate};
+use super::{Config, EngineKind, locate};
+use crate::engine::{Switch, port_conflicts};
 
 mod announce;
 
@@ -167,12 +169,38 @@ impl Config {
             }
             out.extend(ungranted_urls(i, c));
         }
+        if s.engine == EngineKind::Swarm {
+            for (service, _) in s.switches.iter().filter(|(_, w)| **w != Switch::Recreate) {
+                out.push(Finding::warning(
+                    Some(format!("stack.services.{service}.switch")),
+                    "`switch` is for the compose engine; the swarm engine switches every service \
+                     start-first wherever its host ports allow",
+                ));
+            }
+        }
         out.extend(
             announce::problems(self)
                 .into_iter()
                 .map(|(setting, problem)| Finding::error(Some(setting), problem)),
         );
         out
+    }
+}
+
+impl Config {
+    /// The services set to `switch = "start-first"` that publish host ports
+    /// (`published`: service → ports, from the compose tool): two containers
+    /// cannot share a host port, so the switch would fail part-way.
+    pub fn switch_findings(&self, published: &BTreeMap<String, Vec<String>>) -> Vec<Finding> {
+        if self.stack.engine != EngineKind::Compose {
+            return Vec::new();
+        }
+        port_conflicts(&self.stack.switches, published)
+            .into_iter()
+            .map(|(service, why)| {
+                Finding::error(Some(format!("stack.services.{service}.switch")), why)
+            })
+            .collect()
     }
 }
 

@@ -5,12 +5,17 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::docker::DockerApi;
 use super::{Container, Engine, EngineError, LogWindow, PullProgress, StackView};
+
+mod switch;
+
+pub use switch::{Switch, port_conflicts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tool {
@@ -202,6 +207,37 @@ impl ComposeFile {
         self.run(images, &["config"], EngineError::Call).await
     }
 
+    /// Compose's hash of `service`'s configuration with `images`: what it
+    /// labels the service's containers with, and recreates them when it
+    /// changes.
+    async fn config_hash(
+        &self,
+        images: &BTreeMap<String, String>,
+        service: &str,
+    ) -> Result<String, EngineError> {
+        let out = self
+            .run(images, &["config", "--hash", service], EngineError::Call)
+            .await?;
+        // One `SERVICE HASH` line.
+        out.split_whitespace()
+            .nth(1)
+            .map(str::to_string)
+            .ok_or_else(|| {
+                EngineError::Call(format!(
+                    "`{} config --hash {service}` printed no hash: {out}",
+                    self.tool()
+                ))
+            })
+    }
+
+    /// The host ports each service publishes (service → ports, as the tool
+    /// prints them), from the resolved file.
+    pub async fn published_ports(&self) -> Result<BTreeMap<String, Vec<String>>, EngineError> {
+        let text = self.resolved(&BTreeMap::new()).await?;
+        published_ports(&text)
+            .map_err(|e| EngineError::Call(format!("cannot read `{} config`: {e}", self.tool())))
+    }
+
     /// The services the file defines.
     pub async fn services(&self) -> Result<Vec<String>, EngineError> {
         let out = self
@@ -219,10 +255,56 @@ impl ComposeFile {
     }
 }
 
+/// The ports each service of a resolved compose file (`config`'s output)
+/// publishes, for the services that publish any.
+fn published_ports(resolved: &str) -> Result<BTreeMap<String, Vec<String>>, serde_norway::Error> {
+    #[derive(serde::Deserialize)]
+    struct Resolved {
+        #[serde(default)]
+        services: BTreeMap<String, Service>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Service {
+        #[serde(default)]
+        ports: Vec<serde_norway::Value>,
+    }
+    let resolved: Resolved = serde_norway::from_str(resolved)?;
+    Ok(resolved
+        .services
+        .into_iter()
+        .filter(|(_, s)| !s.ports.is_empty())
+        .map(|(name, s)| (name, s.ports.iter().map(port_text).collect()))
+        .collect())
+}
+
+/// A port as `config` prints it: `127.0.0.1:8080:8080/tcp` (v1), or a
+/// mapping with `host_ip`, `published` and `target` (v2).
+fn port_text(port: &serde_norway::Value) -> String {
+    if let Some(text) = port.as_str() {
+        return text.to_string();
+    }
+    let field = |key: &str| {
+        port.get(key).and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        })
+    };
+    [field("host_ip"), field("published"), field("target")]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// A compose stack on this host.
 pub struct Compose {
     file: ComposeFile,
     view: ProjectView,
+    /// The services switched start-first, in this order, before `up`.
+    start_first: Vec<String>,
+    /// How long a start-first service's new container may take to run.
+    wait: Duration,
 }
 
 impl Compose {
@@ -237,7 +319,34 @@ impl Compose {
                 docker: OnceCell::new_with(Some(Ok(docker))),
             },
             file,
+            start_first: Vec::new(),
+            wait: Duration::ZERO,
         })
+    }
+
+    /// Switches the services `switches` marks start-first that way (see
+    /// `Switch`), their new containers given `wait` to run. Refused when
+    /// one of them publishes a host port.
+    pub async fn switching(
+        mut self,
+        switches: &BTreeMap<String, Switch>,
+        wait: Duration,
+    ) -> Result<Compose, EngineError> {
+        let start_first: Vec<String> = switches
+            .iter()
+            .filter(|(_, s)| **s == Switch::StartFirst)
+            .map(|(service, _)| service.clone())
+            .collect();
+        if !start_first.is_empty() {
+            let conflicts = port_conflicts(switches, &self.file.published_ports().await?);
+            if !conflicts.is_empty() {
+                let why: Vec<String> = conflicts.into_iter().map(|(_, why)| why).collect();
+                return Err(EngineError::Apply(why.join("\n")));
+            }
+        }
+        self.start_first = start_first;
+        self.wait = wait;
+        Ok(self)
     }
 }
 
@@ -278,6 +387,13 @@ impl Engine for Compose {
     }
 
     async fn apply(&self, images: &BTreeMap<String, String>) -> Result<(), EngineError> {
+        if !self.start_first.is_empty() {
+            let docker = self.view.docker().await?;
+            for service in &self.start_first {
+                switch::start_first(&self.file, docker, service, images, self.wait).await?;
+            }
+        }
+        // Start-first services are up to date by now: `up` leaves them be.
         self.file
             .run(
                 images,
@@ -297,5 +413,27 @@ impl Engine for Compose {
             )
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    /// `config` of the reference stack, as v1 and v2 print it.
+    #[test]
+    fn published_ports_are_read_from_both_tools_output() {
+        let v1 = "services:\n  api:\n    image: x\n  frontend:\n    image: \"y\"\n    ports:\n    - 127.0.0.1:8080:8080/tcp\nversion: '3.9'\n";
+        let v2 = "name: deploy\nservices:\n  api:\n    image: x\n    networks:\n      default: null\n  frontend:\n    image: \"y\"\n    ports:\n      - mode: ingress\n        host_ip: 127.0.0.1\n        target: 8080\n        published: \"8080\"\n        protocol: tcp\n";
+        let expected =
+            |port: &str| BTreeMap::from([("frontend".to_string(), vec![port.to_string()])]);
+        assert_eq!(
+            super::published_ports(v1).unwrap(),
+            expected("127.0.0.1:8080:8080/tcp")
+        );
+        assert_eq!(
+            super::published_ports(v2).unwrap(),
+            expected("127.0.0.1:8080:8080")
+        );
     }
 }

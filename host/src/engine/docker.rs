@@ -2,11 +2,12 @@
 //! compose project, image pulls and digests.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
     CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveImageOptions,
+    RemoveContainerOptions, RemoveImageOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -17,9 +18,23 @@ use super::{Container, EngineError, Health, LogWindow, PullProgress, RunState};
 /// The label compose puts on every container of a project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
+/// The hash of the service's configuration the container was created from:
+/// compose recreates a container whose hash differs from the file's.
+const CONFIG_HASH_LABEL: &str = "com.docker.compose.config-hash";
+const ONE_OFF_LABEL: &str = "com.docker.compose.oneoff";
 
 pub(super) fn api(e: bollard::errors::Error) -> EngineError {
     EngineError::Call(format!("Docker engine: {e}"))
+}
+
+/// A container of a compose project, with its id and configuration hash.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub id: String,
+    pub config_hash: String,
+    /// A `compose run` container, not one of the service's own.
+    pub one_off: bool,
+    pub container: Container,
 }
 
 /// A connection to the Docker engine.
@@ -49,6 +64,20 @@ impl DockerApi {
         project: &str,
         services: Option<&[String]>,
     ) -> Result<Vec<Container>, EngineError> {
+        Ok(self
+            .units(project, services)
+            .await?
+            .into_iter()
+            .map(|u| u.container)
+            .collect())
+    }
+
+    /// As `containers`, with what compose knows each container by.
+    pub async fn units(
+        &self,
+        project: &str,
+        services: Option<&[String]>,
+    ) -> Result<Vec<Unit>, EngineError> {
         let filters = HashMap::from([(
             "label".to_string(),
             vec![format!("{PROJECT_LABEL}={project}")],
@@ -86,7 +115,7 @@ impl DockerApi {
                 Err(e) => return Err(api(e)),
             };
             let state = inspect.state.unwrap_or_default();
-            out.push(Container {
+            let container = Container {
                 service,
                 name: inspect
                     .name
@@ -103,10 +132,50 @@ impl DockerApi {
                     .try_into()
                     .unwrap_or(u32::MAX),
                 exit_code: state.exit_code,
+            };
+            out.push(Unit {
+                config_hash: labels.get(CONFIG_HASH_LABEL).cloned().unwrap_or_default(),
+                one_off: labels.get(ONE_OFF_LABEL).is_some_and(|v| v == "True"),
+                id,
+                container,
             });
         }
-        out.sort_by(|a, b| (&a.service, &a.name).cmp(&(&b.service, &b.name)));
+        out.sort_by(|a, b| {
+            let (a, b) = (&a.container, &b.container);
+            (&a.service, &a.name).cmp(&(&b.service, &b.name))
+        });
         Ok(out)
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`) and removes
+    /// it with its anonymous volumes. One already gone is no error.
+    pub async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
+        let gone = |e: &bollard::errors::Error| {
+            matches!(
+                e,
+                bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                }
+            )
+        };
+        let stop = StopContainerOptions {
+            t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
+            ..Default::default()
+        };
+        match self.docker.stop_container(id, Some(stop)).await {
+            Err(e) if !gone(&e) => return Err(api(e)),
+            _ => {}
+        }
+        let remove = RemoveContainerOptions {
+            v: true,
+            force: true,
+            ..Default::default()
+        };
+        match self.docker.remove_container(id, Some(remove)).await {
+            Err(e) if !gone(&e) => Err(api(e)),
+            _ => Ok(()),
+        }
     }
 
     /// Log lines (stdout and stderr, oldest first, timestamps stripped) of a

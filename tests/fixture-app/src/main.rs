@@ -18,11 +18,18 @@
 //! for the api, nginx combined format for the frontend.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The listening socket, once there is one (-1 before).
+static LISTENER: AtomicI32 = AtomicI32::new(-1);
+/// Set by SIGTERM: no more connections are accepted.
+static DRAINING: AtomicBool = AtomicBool::new(false);
+/// Requests being answered.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 
 struct Request {
     method: String,
@@ -41,13 +48,23 @@ fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-/// As PID 1 in a container the process gets no default SIGTERM action; a
-/// real app exits promptly on it, so `compose up` replaces it without waiting
-/// out the stop timeout.
+/// As PID 1 in a container the process gets no default SIGTERM action. A
+/// real app stops gracefully on it, so `compose up` replaces it without
+/// waiting out the stop timeout, and a zero-downtime switch drops no
+/// request: it stops accepting (new connections are refused, so a proxy
+/// tries the next address), answers the requests it has, then exits (see
+/// `serve`).
 fn exit_on_sigterm() {
     extern "C" fn bye(_: libc::c_int) {
-        // SAFETY: _exit is async-signal-safe.
-        unsafe { libc::_exit(0) }
+        let fd = LISTENER.load(Ordering::SeqCst);
+        if fd < 0 {
+            // SAFETY: _exit is async-signal-safe.
+            unsafe { libc::_exit(0) }
+        }
+        DRAINING.store(true, Ordering::SeqCst);
+        // Wakes the blocked accept with an error. SAFETY: shutdown is
+        // async-signal-safe and `fd` is the listening socket, never closed.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
     }
     // SAFETY: installs a handler that only calls an async-signal-safe function.
     unsafe {
@@ -93,11 +110,29 @@ fn main() {
         "fixture {role} ({mode}, version {}) listening on :{port}",
         env("FIXTURE_VERSION", "dev")
     );
-    for stream in listener.incoming().flatten() {
+    LISTENER.store(listener.as_raw_fd(), Ordering::SeqCst);
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(_) if DRAINING.load(Ordering::SeqCst) => break,
+            Err(_) => continue,
+        };
         let role = role.to_string();
         let mode = mode.clone();
-        std::thread::spawn(move || handle(stream, &role, &mode));
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            handle(stream, &role, &mode);
+            IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+        });
     }
+    // Draining: the requests in hand get their answers (10 s at most).
+    for _ in 0..1000 {
+        if IN_FLIGHT.load(Ordering::SeqCst) == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::process::exit(0);
 }
 
 fn handle(mut stream: TcpStream, role: &str, mode: &str) {
@@ -205,7 +240,7 @@ fn frontend(req: &Request, id: &str) -> Response {
         content_type: "text/plain",
         body: why.into_bytes(),
     };
-    let mut conn = match TcpStream::connect(&upstream) {
+    let mut conn = match connect(&upstream) {
         Ok(c) => c,
         Err(e) => return bad_gateway(format!("upstream {upstream}: {e}")),
     };
@@ -252,6 +287,23 @@ fn frontend(req: &Request, id: &str) -> Response {
         },
         body: body.as_bytes().to_vec(),
     }
+}
+
+/// Connects to `upstream` as a proxy should for a zero-downtime switch: the
+/// name resolved on every request, and every address tried in turn, each
+/// for a second at most. During a start-first switch the name has the old
+/// and the new container's addresses, then only the new one's; one that
+/// refuses (not listening yet, or draining) or no longer answers (just
+/// removed) is skipped.
+fn connect(upstream: &str) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::other("no address");
+    for addr in upstream.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 fn read_request(stream: &TcpStream) -> Option<Request> {

@@ -1,0 +1,311 @@
+//! Zero-downtime switches on the compose engine, on the real Docker engine:
+//! the reference stack with its `api` set to `switch = "start-first"`,
+//! deployed and rolled back while a loopback load generator requests
+//! `/api/health/` through the frontend (which proxies to `api` by its
+//! service name) and counts every failed request. A control run with the
+//! default `recreate` shows the same load does see the gap.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::build::fixture_image;
+use common::docker::Stack;
+use common::{Output, run};
+
+/// Bounds of one load run: whichever comes first ends it.
+const MAX_REQUESTS: u32 = 10_000;
+const MAX_TIME: Duration = Duration::from_secs(90);
+/// Pause between requests (≈ 200 requests/s), so the bounds are not spent
+/// before the switch happens.
+const PACE: Duration = Duration::from_millis(5);
+
+/// What the load generator saw.
+#[derive(Debug, Default)]
+struct Tally {
+    requests: u32,
+    failures: u32,
+    /// The first few failures, to show when the count is not the expected.
+    examples: Vec<String>,
+    /// The versions that answered, each run of equal answers once, in order
+    /// (`["1.0", "1.1"]`): proof that the switch happened under load. While
+    /// both containers run, the proxy reaches either, so a run may repeat.
+    versions: Vec<String>,
+}
+
+impl Tally {
+    /// Whether the load started on `from`, saw `via` (if given) and ended on
+    /// `to`.
+    fn went(&self, from: &str, via: Option<&str>, to: &str) -> bool {
+        self.versions.first().is_some_and(|v| v == from)
+            && via.is_none_or(|via| self.versions.iter().any(|v| v == via))
+            && self.versions.last().is_some_and(|v| v == to)
+    }
+}
+
+/// A thread making one HTTP request at a time to the stack's published
+/// port until stopped (or its bounds are reached).
+struct Load {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Tally>,
+}
+
+impl Load {
+    fn start(port: u16) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut tally = Tally::default();
+            let start = Instant::now();
+            while !flag.load(Ordering::SeqCst)
+                && tally.requests < MAX_REQUESTS
+                && start.elapsed() < MAX_TIME
+            {
+                tally.requests += 1;
+                match health(port) {
+                    Ok(version) => {
+                        if tally.versions.last() != Some(&version) {
+                            tally.versions.push(version);
+                        }
+                    }
+                    Err(why) => {
+                        tally.failures += 1;
+                        if tally.examples.len() < 5 {
+                            tally.examples.push(why);
+                        }
+                    }
+                }
+                thread::sleep(PACE);
+            }
+            tally
+        });
+        Load { stop, thread }
+    }
+
+    fn finish(self) -> Tally {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().expect("the load thread")
+    }
+}
+
+/// `GET /api/health/` on a new connection: the version that answered 200,
+/// or why the request failed.
+fn health(port: u16) -> Result<String, String> {
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).map_err(|e| format!("connect: {e}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    conn.write_all(b"GET /api/health/ HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        .map_err(|e| format!("write: {e}"))?;
+    let mut raw = Vec::new();
+    conn.read_to_end(&mut raw)
+        .map_err(|e| format!("read: {e}"))?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split_whitespace().nth(1).unwrap_or("none");
+    if status != "200" {
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        return Err(format!("status {status}: {body}"));
+    }
+    text.split_once(r#""version":""#)
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(version, _)| version.to_string())
+        .ok_or_else(|| format!("no version in {text}"))
+}
+
+/// The reference configuration with `api` switched `switch`, and a verify
+/// check on `/api/items` (which an `errors` release fails).
+fn config(stack: &Stack, switch: &str) -> PathBuf {
+    let path = stack.config_with(&[]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "key = \"BACKEND\"",
+        &format!("key = \"BACKEND\"\nswitch = \"{switch}\""),
+    ) + r#"
+[[checks]]
+name = "items"
+plugin = "builtin:http-probe"
+allow_http = ["http://127.0.0.1:${FRONTEND_PORT}/api/"]
+config = { url = "http://127.0.0.1:${FRONTEND_PORT}/api/items" }
+"#;
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `pitwall deploy` of `api` as `api` with the frontend kept on one image
+/// (so only the api changes), under `config`.
+fn deploy(stack: &Stack, config: &Path, release: &str, api: &str) -> Output {
+    let frontend = fixture_image("healthy", "1.0");
+    run(&mut stack.pitwall(&[
+        "deploy",
+        "--release-id",
+        release,
+        "--image",
+        &format!("api={api}"),
+        "--image",
+        &format!("frontend={frontend}"),
+        "--pull",
+        "missing",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+}
+
+/// Deploys under load; what the load saw.
+fn deploy_under_load(stack: &Stack, config: &Path, release: &str, api: &str) -> (Output, Tally) {
+    let load = Load::start(stack.port);
+    let out = deploy(stack, config, release, api);
+    let tally = load.finish();
+    eprintln!(
+        "load during {release}: {} requests, {} failed; answered by {} → {} ({} changes); e.g. {:?}",
+        tally.requests,
+        tally.failures,
+        tally.versions.first().map_or("-", String::as_str),
+        tally.versions.last().map_or("-", String::as_str),
+        tally.versions.len().saturating_sub(1),
+        tally.examples
+    );
+    (out, tally)
+}
+
+fn api_containers(stack: &Stack) -> Vec<String> {
+    common::docker::docker(&[
+        "ps",
+        "--all",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", stack.project),
+        "--filter",
+        "label=com.docker.compose.service=api",
+        "--format",
+        "{{.Names}}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+#[test]
+fn start_first_deploys_and_rolls_back_without_a_failed_request() {
+    let stack = Stack::new("zdt");
+    let config = config(&stack, "start-first");
+    let out = deploy(&stack, &config, "1.0", &fixture_image("healthy", "1.0"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    // A good release: 1.0 → 1.1.
+    let (out, tally) = deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(tally.went("1.0", None, "1.1"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(api_containers(&stack).len(), 1, "the old container is gone");
+
+    // A broken release the checks reject (`/api/items` answers 500), rolled
+    // back to 1.1 by the same switch.
+    let (out, tally) = deploy_under_load(&stack, &config, "1.2", &fixture_image("errors", "1.2"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("rolled back to 1.1, which is verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(tally.went("1.1", Some("1.2"), "1.1"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(api_containers(&stack).len(), 1);
+    assert_eq!(stack.live_version().as_deref(), Some("1.1"));
+}
+
+#[test]
+fn a_new_container_that_crashes_leaves_the_old_one_serving() {
+    let stack = Stack::new("zdtfail");
+    let config = config(&stack, "start-first");
+    let out = deploy(&stack, &config, "1.0", &fixture_image("healthy", "1.0"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // It exits on start: the switch gives up and removes it.
+    let (out, tally) = deploy_under_load(&stack, &config, "2.0", &fixture_image("crash", "2.0"));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains("start-first switch of `api` failed")
+            && (said.contains("crashed") || said.contains("exited with code 3"))
+            && said.contains("still serves the previous release"),
+        "{said}"
+    );
+    assert_eq!(tally.versions, ["1.0"], "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(api_containers(&stack).len(), 1);
+    assert_eq!(stack.live_version().as_deref(), Some("1.0"));
+}
+
+/// The control: the same load sees the gap when compose recreates the api.
+#[test]
+fn recreate_drops_requests_under_the_same_load() {
+    let stack = Stack::new("zdtctl");
+    let config = config(&stack, "recreate");
+    let out = deploy(&stack, &config, "1.0", &fixture_image("healthy", "1.0"));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let (_, tally) = deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
+    // The gap shows as 502s from the frontend, which the `logs` check may
+    // see too (then 1.1 is rolled back): either way requests failed.
+    assert!(
+        tally
+            .versions
+            .starts_with(&["1.0".to_string(), "1.1".to_string()]),
+        "{tally:?}"
+    );
+    assert!(tally.failures > 0, "{tally:?}");
+}
+
+#[test]
+fn start_first_on_a_service_that_publishes_a_port_is_refused() {
+    let stack = Stack::new("zdtport");
+    let path = config(&stack, "recreate");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "key = \"FRONTEND\"",
+        "key = \"FRONTEND\"\nswitch = \"start-first\"",
+    );
+    std::fs::write(&path, text).unwrap();
+
+    let out = deploy(&stack, &path, "1.0", &fixture_image("healthy", "1.0"));
+    assert_eq!(out.code, 4, "refused\n{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("`frontend` publishes host port")
+            && out.stderr.contains("put a proxy service in front"),
+        "{}",
+        out.stderr
+    );
+    assert!(api_containers(&stack).is_empty(), "nothing was started");
+
+    let (code, validation) = common::run_json(
+        stack
+            .pitwall(&["validate"])
+            .args(["--config", path.to_str().unwrap()]),
+    );
+    assert_eq!(code, 4, "{validation}");
+    let finding = validation["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["setting"] == "stack.services.frontend.switch")
+        .unwrap_or_else(|| panic!("no finding on the switch: {validation}"));
+    assert_eq!(finding["severity"], "error");
+    assert!(finding["line"].as_u64().is_some(), "{finding}");
+
+    // An unknown switch is a shape error at its line.
+    let bad = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"start-first\"", "\"blue-green\"");
+    std::fs::write(&path, bad).unwrap();
+    let out = run(stack
+        .pitwall(&["validate"])
+        .args(["--config", path.to_str().unwrap()]));
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("unknown variant `blue-green`, expected `recreate` or `start-first`"),
+        "{}",
+        out.stdout
+    );
+}
