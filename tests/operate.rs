@@ -166,8 +166,16 @@ fn status_names_a_service_whose_container_was_swapped_by_hand() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(run(&mut stack.pitwall(&["status"])).code, 0);
 
-    // A stopped service is drift too.
-    docker(&["stop", &format!("{}-frontend-1", stack.project)]);
+    // A stopped service is drift too (compose v1 and v2 name containers
+    // differently: take the name status reports).
+    let (_, status) = run_json(&mut stack.pitwall(&["status"]));
+    let frontend = status["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["service"] == "frontend")
+        .unwrap_or_else(|| panic!("a frontend container: {status}"));
+    docker(&["stop", frontend["name"].as_str().unwrap()]);
     let (code, status) = run_json(&mut stack.pitwall(&["status"]));
     assert_eq!(code, 3, "{status}");
     assert_eq!(status["drift"][0]["service"], "frontend");
