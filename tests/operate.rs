@@ -78,7 +78,14 @@ fn plan_shows_the_change_resolved_in_the_registry_and_touches_nothing() {
         new_digest.starts_with(&format!("{}/plan/app@sha256:", registry.host)),
         "{plan}"
     );
-    assert_eq!(frontend["change"], "kept");
+    // frontend keeps its image, now pinned to the digest it was verified
+    // with: the image reference changes from the tag, so compose would
+    // recreate it, and the plan says so.
+    assert_eq!(frontend["change"], "reconfigured", "{plan}");
+    assert_eq!(
+        frontend["new"]["digest"], frontend["old"]["digest"],
+        "{plan}"
+    );
     assert!(
         plan["diff"].as_str().unwrap().contains(new_digest),
         "{plan}"
@@ -92,15 +99,43 @@ fn plan_shows_the_change_resolved_in_the_registry_and_touches_nothing() {
     assert_eq!(stack.history().len(), 1);
     assert!(!stack.state_dir().join("deploy.lock").exists());
 
-    // The running release again: nothing would change.
-    let same = format!("api={v1}");
-    let out = run(&mut stack.pitwall(&["plan", "--release-id", "1.0", "--image", &same]));
+    // The running release again, as it was deployed: nothing would change.
+    let (api, frontend) = (format!("api={v1}"), format!("frontend={v1}"));
+    let same = [
+        "plan",
+        "--release-id",
+        "1.0",
+        "--image",
+        api.as_str(),
+        "--image",
+        frontend.as_str(),
+    ];
+    let out = run(&mut stack.pitwall(&same));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("nothing would change"),
         "{}",
         out.stdout
     );
+
+    // The same images with a changed env file: the containers would be
+    // recreated, and the plan says so.
+    let env = std::fs::read_to_string(stack.env_file()).unwrap();
+    std::fs::write(
+        stack.env_file(),
+        format!("{env}DATABASE_URL=postgres://db/shop\n"),
+    )
+    .unwrap();
+    let (code, replan) = run_json(&mut stack.pitwall(&same));
+    assert_eq!(code, 1, "{replan}");
+    let api_plan = replan["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["service"] == "api")
+        .unwrap();
+    assert_eq!(api_plan["change"], "reconfigured", "{replan}");
+    assert_eq!(replan["replaced"], serde_json::json!(["api"]), "{replan}");
 
     // What the deploy would refuse, the plan refuses.
     let missing = format!("api={}/plan/app:9.9", registry.host);

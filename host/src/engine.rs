@@ -143,6 +143,14 @@ pub trait Engine: StackView {
         images: &BTreeMap<String, String>,
     ) -> Result<Option<String>, EngineError>;
 
+    /// The services whose units `apply(images)` would replace, for any
+    /// reason (image, configuration, environment); `None` when the engine
+    /// cannot tell.
+    async fn replaced(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<String>>, EngineError>;
+
     /// Fetches `reference` from its registry.
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError>;
 

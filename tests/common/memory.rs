@@ -301,6 +301,35 @@ impl Engine for MemoryEngine {
         Ok(self.world().registry.get(reference).cloned())
     }
 
+    /// A service is replaced when what it would run differs from what the
+    /// last apply made it run.
+    async fn replaced(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
+        self.check_up()?;
+        let w = self.world();
+        let running = w
+            .applied
+            .last()
+            .map(|a| a.images.clone())
+            .unwrap_or_default();
+        Ok(Some(
+            images
+                .iter()
+                .filter(|(service, reference)| {
+                    let digest = if w.images.contains_key(*reference) {
+                        Some((*reference).clone())
+                    } else {
+                        w.local.get(*reference).cloned()
+                    };
+                    running.get(*service) != digest.as_ref()
+                })
+                .map(|(service, _)| service.clone())
+                .collect(),
+        ))
+    }
+
     async fn render(
         &self,
         images: &BTreeMap<String, String>,

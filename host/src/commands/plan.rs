@@ -82,6 +82,12 @@ fn text(plan: &Plan) -> String {
         Some(d) => out.push_str(&format!("\ncompose diff:\n{d}")),
         None => {}
     }
+    if plan.replaced.is_none() {
+        out.push_str(
+            "\nthe engine cannot tell whether the services' configuration changed (Swarm decides): \
+             counted as a change\n",
+        );
+    }
     let changed = plan
         .services
         .iter()

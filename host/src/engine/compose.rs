@@ -375,6 +375,27 @@ impl Engine for Compose {
         self.view.docker().await?.registry_digest(reference).await
     }
 
+    /// Compose recreates a container whose configuration hash label
+    /// differs from what the file now hashes to: exactly what `up` does.
+    async fn replaced(
+        &self,
+        images: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
+        let docker = self.view.docker().await?;
+        let mut out = Vec::new();
+        for service in self.file.keys.keys() {
+            let hash = self.file.config_hash(images, service).await?;
+            let units = docker
+                .units(&self.file.project, Some(std::slice::from_ref(service)))
+                .await?;
+            let mut current = units.iter().filter(|u| !u.one_off).peekable();
+            if current.peek().is_none() || current.any(|u| u.config_hash != hash) {
+                out.push(service.clone());
+            }
+        }
+        Ok(Some(out))
+    }
+
     async fn render(
         &self,
         images: &BTreeMap<String, String>,

@@ -4,9 +4,10 @@
 //! manager's Engine API. Swarm's own rollback stays off: pitwall rolls the
 //! whole stack back, to digests, when a check says so.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -36,6 +37,9 @@ pub struct Swarm {
     /// How long a rolling update may take to converge.
     converge_timeout: Duration,
     docker: DockerApi,
+    /// The tasks that existed before the last `apply`: their failures
+    /// belong to earlier releases and are not this one's restarts.
+    before: Mutex<BTreeSet<String>>,
 }
 
 impl Swarm {
@@ -67,6 +71,7 @@ impl Swarm {
             keys: keys.clone(),
             converge_timeout,
             docker,
+            before: Mutex::default(),
         })
     }
 
@@ -162,35 +167,106 @@ impl Swarm {
         )))
     }
 
-    /// Waits until every service's update is complete (a service just
-    /// created has none). A paused update (a new task failed) is an error
-    /// that says why; so is running out of time.
+    /// The ids of the stack's tasks now.
+    async fn task_ids(&self) -> Result<BTreeSet<String>, EngineError> {
+        Ok(self
+            .tasks()
+            .await?
+            .into_iter()
+            .filter_map(|t| t.id)
+            .collect())
+    }
+
+    /// Tasks created since the last `apply` began.
+    fn is_new(&self, task: &Task) -> bool {
+        let before = self.before.lock().unwrap_or_else(|p| p.into_inner());
+        task.id.as_ref().is_some_and(|id| !before.contains(id))
+    }
+
+    /// Waits until every service of the stack runs its current spec: no
+    /// update in progress, every task the swarm wants running on the
+    /// service's image and running, as many as its replicas. Swarm clears
+    /// and re-sets a service's update status around a spec change, so the
+    /// status alone could say "done" while the old tasks still serve: the
+    /// tasks decide. A paused update, or a new task that failed, is an error
+    /// that says why (the release's tasks won't start); so is running out
+    /// of time.
     async fn converge(&self) -> Result<(), EngineError> {
         let start = Instant::now();
         loop {
+            let tasks = self.tasks().await?;
             let mut waiting = Vec::new();
             for s in self.services().await? {
-                let name = s
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.name.clone())
+                let spec = s.spec.as_ref();
+                let name = spec.and_then(|s| s.name.clone()).unwrap_or_default();
+                let image = spec
+                    .and_then(|s| s.task_template.as_ref())
+                    .and_then(|t| t.container_spec.as_ref())
+                    .and_then(|c| c.image.as_deref())
                     .unwrap_or_default();
-                let Some(status) = s.update_status else {
-                    continue;
-                };
-                let message = status.message.unwrap_or_default();
-                match status.state {
-                    Some(ServiceUpdateStatusStateEnum::UPDATING)
-                    | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
-                        waiting.push(format!("{name}: {message}"))
+                let replicas = spec
+                    .and_then(|s| s.mode.as_ref())
+                    .and_then(|m| m.replicated.as_ref())
+                    .and_then(|r| r.replicas)
+                    .unwrap_or(1);
+                if let Some(status) = &s.update_status {
+                    let message = status.message.clone().unwrap_or_default();
+                    match status.state {
+                        Some(ServiceUpdateStatusStateEnum::PAUSED)
+                        | Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
+                            return Err(EngineError::Apply(format!(
+                                "the update of {name} stopped: {message}"
+                            )));
+                        }
+                        Some(ServiceUpdateStatusStateEnum::UPDATING)
+                        | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
+                            waiting.push(format!("{name}: {message}"));
+                            continue;
+                        }
+                        _ => {}
                     }
-                    Some(ServiceUpdateStatusStateEnum::PAUSED)
-                    | Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
-                        return Err(EngineError::Apply(format!(
-                            "the update of {name} stopped: {message}"
-                        )));
-                    }
-                    _ => {}
+                }
+                let mine: Vec<&Task> = tasks
+                    .iter()
+                    .filter(|t| t.service_id.is_some() && t.service_id == s.id)
+                    .collect();
+                if let Some(failed) = mine.iter().find(|t| {
+                    self.is_new(t)
+                        && task_image(t) == Some(image)
+                        && matches!(
+                            t.status.as_ref().and_then(|s| s.state.as_ref()),
+                            Some(TaskState::FAILED | TaskState::REJECTED)
+                        )
+                }) {
+                    let why = failed
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.err.clone().or(s.message.clone()))
+                        .unwrap_or_default();
+                    return Err(EngineError::Apply(format!(
+                        "a task of {name} ({image}) failed: {why}"
+                    )));
+                }
+                let wanted: Vec<&&Task> = mine
+                    .iter()
+                    .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+                    .collect();
+                let stale = wanted
+                    .iter()
+                    .filter(|t| task_image(t) != Some(image))
+                    .count();
+                let running = wanted
+                    .iter()
+                    .filter(|t| {
+                        task_image(t) == Some(image)
+                            && t.status.as_ref().and_then(|s| s.state.as_ref())
+                                == Some(&TaskState::RUNNING)
+                    })
+                    .count();
+                if stale > 0 || i64::try_from(running).unwrap_or(i64::MAX) < replicas {
+                    waiting.push(format!(
+                        "{name}: {running} of {replicas} tasks running {image}, {stale} on another image"
+                    ));
                 }
             }
             if waiting.is_empty() {
@@ -226,8 +302,9 @@ fn task_image(t: &Task) -> Option<&str> {
 impl StackView for Swarm {
     /// One unit per task the swarm wants running (a rolling update shows
     /// the old task and the new one). A task that failed is replaced by a
-    /// new one: failures of the service's current image since its update
-    /// started count as restarts, so a crash loop is seen as one.
+    /// new one: failures of the service's current image among the tasks
+    /// made since the last apply count as restarts, so a crash loop is seen
+    /// as one and an earlier release's failures are not.
     async fn containers(&self, services: Option<&[String]>) -> Result<Vec<Container>, EngineError> {
         let specs = self.services().await?;
         let tasks = self.tasks().await?;
@@ -266,11 +343,6 @@ impl StackView for Swarm {
                 .and_then(|t| t.container_spec.as_ref())
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default();
-            let since = spec
-                .update_status
-                .as_ref()
-                .and_then(|u| u.started_at.clone())
-                .or(spec.created_at.clone());
             let mine: Vec<&Task> = tasks
                 .iter()
                 .filter(|t| t.service_id.as_deref() == Some(id))
@@ -282,7 +354,7 @@ impl StackView for Swarm {
                         t.status.as_ref().and_then(|s| s.state.as_ref()),
                         Some(TaskState::FAILED | TaskState::REJECTED)
                     ) && task_image(t) == Some(image.as_str())
-                        && t.created_at >= since
+                        && self.is_new(t)
                 })
                 .count();
             let last_exit = mine
@@ -350,6 +422,14 @@ impl Engine for Swarm {
         Ok(None)
     }
 
+    /// Swarm decides itself which tasks a spec change replaces.
+    async fn replaced(
+        &self,
+        _images: &BTreeMap<String, String>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
+        Ok(None)
+    }
+
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError> {
         self.docker.pull(reference, progress).await
     }
@@ -365,6 +445,8 @@ impl Engine for Swarm {
         std::fs::write(&overlay, self.update_order().await?).map_err(|e| {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
+        let before = self.task_ids().await?;
+        *self.before.lock().unwrap_or_else(|p| p.into_inner()) = before;
         let file = self.file.display().to_string();
         let overlay = overlay.display().to_string();
         self.stack(

@@ -269,7 +269,29 @@ impl Lock {
         self.write()
     }
 
+    /// Rewrites the lock, only while it is still ours: a lock cleared by
+    /// hand (`lock release --force`) and taken by another command is never
+    /// overwritten, so two commands never both believe they hold it.
     fn write(&self) -> anyhow::Result<()> {
+        let dir = self.file.parent().unwrap_or(Path::new("."));
+        match read(dir)? {
+            Some(h)
+                if h.pid == self.holder.pid
+                    && h.host == self.holder.host
+                    && h.since == self.holder.since => {}
+            Some(h) => anyhow::bail!(
+                "the deploy lock is no longer ours: {} holds it now (it was cleared by hand meanwhile); stopping",
+                h.describe()
+            ),
+            None => anyhow::bail!(
+                "the deploy lock {} was removed by hand while this command held it; stopping",
+                self.file.display()
+            ),
+        }
+        self.write_unchecked()
+    }
+
+    fn write_unchecked(&self) -> anyhow::Result<()> {
         let json = serde_json::to_vec(&self.holder)?;
         write_atomic(&self.file, &json)
             .with_context(|| format!("cannot update {}", self.file.display()))
@@ -279,7 +301,7 @@ impl Lock {
     /// The stack may be half-way, so the lock stays if the recovery dies
     /// too; it keeps the dead holder's incident for the next recovery.
     pub fn take_over(state_dir: &Path, dead: &Holder) -> anyhow::Result<Lock> {
-        let mut lock = Lock {
+        let lock = Lock {
             file: path(state_dir),
             touched: true,
             holder: Holder {
@@ -294,7 +316,8 @@ impl Lock {
                 incident: dead.incident.clone(),
             },
         };
-        lock.phase(LockPhase::Recovering)?;
+        // The dead holder's file is replaced by ours: this is the takeover.
+        lock.write_unchecked()?;
         Ok(lock)
     }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{Deployer, PullPolicy, Refused, Request, validate_release_id};
 use crate::config::Phase;
 use crate::release::{Image, Release};
+use crate::report::Redactor;
 
 /// What a deploy would do.
 #[derive(Debug, Serialize, JsonSchema)]
@@ -25,6 +26,10 @@ pub struct Plan {
     /// A unified diff of what the engine would apply (the resolved compose
     /// file), secrets scrubbed; `None` when the engine has no such text.
     pub diff: Option<String>,
+    /// The services whose containers the deploy would replace (for their
+    /// image or their configuration); `None` when the engine cannot tell,
+    /// and then `changes` is true: a plan never claims "nothing" unsure.
+    pub replaced: Option<Vec<String>>,
     /// Whether anything would change.
     pub changes: bool,
 }
@@ -46,6 +51,9 @@ pub enum Change {
     Kept,
     /// Another image replaces it.
     Changed,
+    /// The same image, but its container is replaced: the compose file or
+    /// the env file changed what it runs with.
+    Reconfigured,
     /// The first release: nothing runs yet.
     Added,
 }
@@ -55,6 +63,7 @@ impl Change {
         match self {
             Change::Kept => "kept",
             Change::Changed => "changed",
+            Change::Reconfigured => "reconfigured",
             Change::Added => "added",
         }
     }
@@ -134,7 +143,20 @@ impl Deployer {
                 .collect(),
         };
         let diff = self.diff(current.as_ref(), &release).await?;
-        let changes = services.iter().any(|s| s.change != Change::Kept)
+        let replaced = self
+            .engine
+            .replaced(&wanted)
+            .await
+            .map_err(|e| Refused::because("cannot compare the stack with what runs", e))?;
+        if let Some(replaced) = &replaced {
+            for s in services.iter_mut() {
+                if s.change == Change::Kept && replaced.contains(&s.service) {
+                    s.change = Change::Reconfigured;
+                }
+            }
+        }
+        let changes = replaced.is_none()
+            || services.iter().any(|s| s.change != Change::Kept)
             || diff.as_ref().is_some_and(|d| !d.is_empty());
         Ok(Plan {
             release_id: request.release_id.clone(),
@@ -153,6 +175,7 @@ impl Deployer {
                 })
                 .collect(),
             diff,
+            replaced,
             changes,
         })
     }
@@ -202,9 +225,27 @@ impl Deployer {
             Some(r) => render(r.refs(true)).await?.unwrap_or_default(),
             None => String::new(),
         };
+        // The rendered file writes values as compose does: `$` doubled,
+        // quotes and backslashes escaped. Each form of a secret is blanked.
+        let forms: Vec<String> = self
+            .config
+            .secrets
+            .iter()
+            .flat_map(|v| {
+                [
+                    v.clone(),
+                    v.replace('$', "$$"),
+                    v.replace('\\', "\\\\").replace('"', "\\\""),
+                    v.replace('$', "$$")
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\""),
+                ]
+            })
+            .collect();
+        let redactor = Redactor::new(forms);
         let (before, after) = (
-            self.progress.redactor.apply(&before),
-            self.progress.redactor.apply(&after),
+            self.progress.redactor.apply(&redactor.apply(&before)),
+            self.progress.redactor.apply(&redactor.apply(&after)),
         );
         let diff = similar::TextDiff::from_lines(&before, &after)
             .unified_diff()
