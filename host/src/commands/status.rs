@@ -132,7 +132,13 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         lock: lock::read(&s.state_dir)?,
         last: history::read(&s.state_dir)?.pop(),
     };
-    let exit = if status.drift.as_ref().is_some_and(|d| !d.is_empty()) {
+    // While a deploy, rollback or recovery runs, the units are changing
+    // on purpose: that is not drift.
+    let in_progress = status
+        .lock
+        .as_ref()
+        .is_some_and(|h| h.command != lock::Holding::Manual && h.alive() != Some(false));
+    let exit = if !in_progress && status.drift.as_ref().is_some_and(|d| !d.is_empty()) {
         Exit::NeedsHuman
     } else {
         Exit::Ok
@@ -189,6 +195,8 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             "drift: none; the running containers are release {}\n",
             current.release.id
         )),
+        (Some(_), Some(_)) if in_progress => text
+            .push_str("drift: not judged while the command holding the lock changes the stack\n"),
         (Some(drift), Some(current)) => {
             text.push_str(&format!(
                 "DRIFT: the running stack is not release {} as recorded:\n",

@@ -146,7 +146,12 @@ impl Swarm {
     ) -> Result<(), EngineError> {
         let mut cmd = Command::new("docker");
         cmd.arg("stack").args(args).stdin(Stdio::null());
-        cmd.envs(&self.env);
+        // As compose's --env-file: the shell's environment wins.
+        cmd.envs(
+            self.env
+                .iter()
+                .filter(|(k, _)| std::env::var_os(k.as_str()).is_none()),
+        );
         for (service, key) in &self.keys {
             let image = images.get(service).map_or("none", String::as_str);
             cmd.env(format!("{key}_IMAGE"), image);

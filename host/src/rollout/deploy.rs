@@ -61,17 +61,19 @@ impl Deployer {
             self.state_dir(),
         );
         tokio::select! {
-            ran = hooks::run(&self.config.hooks, Stage::PreDeploy, &vars, &self.progress) => {
-                ran.map_err(|e| {
-                    Refused::because("the pre_deploy hook failed; nothing was pulled or applied", e)
-                })?;
-            }
+            // A signal already received wins over a hook that has nothing to run.
+            biased;
             () = self.cancel.cancelled() => {
                 return Err(Refused::new(
                     "cancelled by a signal during the pre_deploy hook (which was stopped); \
                      the stack was not touched",
                 )
                 .into());
+            }
+            ran = hooks::run(&self.config.hooks, Stage::PreDeploy, &vars, &self.progress) => {
+                ran.map_err(|e| {
+                    Refused::because("the pre_deploy hook failed; nothing was pulled or applied", e)
+                })?;
             }
         }
 
