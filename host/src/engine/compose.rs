@@ -173,6 +173,19 @@ impl ComposeFile {
             cmd.env(format!("{key}_IMAGE"), image);
         }
         cmd.args(args).stdin(Stdio::null());
+        // If pitwall dies mid-apply (a second signal, a kill), compose stops
+        // with it: an orphaned `up` would race the `pitwall recover` that
+        // follows, each removing the containers the other is creating.
+        // SAFETY: between fork and exec only prctl runs, one
+        // async-signal-safe system call on constants: no allocation, no locks.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         cmd
     }
 
