@@ -180,11 +180,13 @@ impl Config {
     /// stack: the first problem is an error.
     pub fn load(path: &Path, overrides: &Overrides) -> anyhow::Result<Config> {
         let config = Config::read(path, overrides)?;
+        // Read once for the line numbers of every error.
+        let text = std::fs::read_to_string(path).unwrap_or_default();
         let errors: Vec<String> = config
             .findings(Secrets::Required)
             .into_iter()
             .filter(|f| f.severity == Severity::Error)
-            .map(|f| f.display(path))
+            .map(|f| f.display_in(path, &text))
             .collect();
         if !errors.is_empty() {
             bail!(

@@ -75,7 +75,7 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             v.checked
                 .push(format!("configuration {}", config.path.display()));
             compose(&config, &config_text, &mut v).await;
-            checks(&config, &mut v).await;
+            checks(&config, &config_text, &mut v).await;
         }
     }
     v.valid = v.findings.iter().all(|f| f.severity != Severity::Error);
@@ -175,8 +175,9 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                 );
             }
         }
+        let in_config = variables(config_text);
         for key in keys {
-            if !used.contains_key(key) && !variables(config_text).contains_key(key) {
+            if !used.contains_key(key) && !in_config.contains_key(key) {
                 finding(
                     Severity::Warning,
                     None,
@@ -274,7 +275,7 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
 
 /// Every check loaded (compiled), its configuration accepted by the check
 /// itself, and the capabilities it declares granted.
-async fn checks(config: &Config, v: &mut Validation) {
+async fn checks(config: &Config, config_text: &str, v: &mut Validation) {
     if config.checks.is_empty() {
         return;
     }
@@ -291,7 +292,6 @@ async fn checks(config: &Config, v: &mut Validation) {
             return;
         }
     };
-    let text = std::fs::read_to_string(&config.path).unwrap_or_default();
     let redactor = Redactor::new(config.secrets.clone());
     let loaded = load_checks(&runtime, &config.checks, &redactor).await;
     let ok = loaded.iter().filter(|l| l.is_ok()).count();
@@ -300,7 +300,7 @@ async fn checks(config: &Config, v: &mut Validation) {
         v.findings.push(Located {
             severity: Severity::Error,
             file: Some(config.path.clone()),
-            line: crate::config::line_of(&text, &setting),
+            line: crate::config::line_of(config_text, &setting),
             setting: Some(setting),
             message: format!("check `{}`: {}", problem.check, problem.message),
         });

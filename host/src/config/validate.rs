@@ -61,11 +61,6 @@ impl Finding {
             None => format!("{place}: {}", self.message),
         }
     }
-
-    /// As `display_in`, reading `file` for the line.
-    pub fn display(&self, file: &Path) -> String {
-        self.display_in(file, &std::fs::read_to_string(file).unwrap_or_default())
-    }
 }
 
 impl fmt::Display for Finding {

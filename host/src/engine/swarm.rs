@@ -314,32 +314,23 @@ impl StackView for Swarm {
         let specs = self.services().await?;
         let tasks = self.tasks().await?;
         let mut out = Vec::new();
-        for service in self.keys.keys().chain(
-            // Services of the stack pitwall does not deploy are units too.
-            specs
-                .iter()
-                .filter_map(|s| {
-                    s.spec
-                        .as_ref()?
-                        .name
-                        .as_deref()?
-                        .strip_prefix(&format!("{}_", self.project))
-                })
-                .filter(|s| !self.keys.contains_key(*s))
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .iter(),
-        ) {
-            if services.is_some_and(|only| !only.contains(service)) {
-                continue;
-            }
-            let name = self.service_name(service);
-            let Some(spec) = specs
-                .iter()
-                .find(|s| s.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(&name))
+        // Every service of the stack is a unit source, pitwall's and the
+        // others (a database it does not deploy) alike.
+        let prefix = format!("{}_", self.project);
+        for spec in &specs {
+            let Some(service) = spec
+                .spec
+                .as_ref()
+                .and_then(|s| s.name.as_deref())
+                .and_then(|n| n.strip_prefix(&prefix))
             else {
                 continue;
             };
+            let service = service.to_string();
+            if services.is_some_and(|only| !only.contains(&service)) {
+                continue;
+            }
+            let name = self.service_name(&service);
             let id = spec.id.as_deref().unwrap_or_default();
             let image = spec
                 .spec
