@@ -290,7 +290,7 @@ fn list_and_inspect_describe_the_builtins() {
     let (code, v) = run_json(pitwall().args(["check", "inspect", "builtin:log-5xx"]));
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["name"], "log-5xx");
-    assert_eq!(v["contract"], "pitwall:check@0.1.0");
+    assert_eq!(v["contract"], "pitwall:check@0.2.0");
     assert_eq!(v["capabilities"], json!(["logs"]));
 }
 
@@ -327,15 +327,16 @@ fn logs_recording(
     baseline: Option<&[&str]>,
 ) -> tempfile::NamedTempFile {
     let logs = |since: u64, until: u64, lines: &[&str]| {
+        // No `max_lines`: the check streams the window (`stack.open-logs`).
         json!({"call": "stack.logs", "service": "api", "since_ms": since, "until_ms": until,
-               "max_lines": 10000, "result": {"Ok": lines.iter().map(|l| format!("{l}\n")).collect::<String>()}})
+               "result": {"Ok": lines.iter().map(|l| format!("{l}\n")).collect::<String>()}})
     };
     let mut interactions = vec![logs(STARTED, NOW, lines)];
     if let Some(b) = baseline {
         interactions.push(logs(STARTED - 60_000, STARTED, b));
     }
     let recording = json!({
-        "contract": "pitwall:check@0.1.0",
+        "contract": "pitwall:check@0.2.0",
         "plugin": "builtin:log-5xx",
         "plugin_sha256": "",
         "config": config.to_string(),
@@ -403,7 +404,7 @@ fn log_5xx_mixed_formats_and_lines_without_status() {
     lines.extend_from_slice(NOISE);
     let (code, v) = log_5xx(json!({"services": ["api"], "max_ratio": 0.1}), &lines, None);
     assert_eq!(code, 1, "{v}");
-    assert_eq!(evidence(&v, "lines"), ["8"]);
+    assert_eq!(evidence(&v, "lines_scanned"), ["8"]);
     assert_eq!(evidence(&v, "requests"), ["5"]);
     assert!(
         v["summary"]

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use common::build::guest;
 use common::http::{Reply, Server};
 use pitwall::checks::{
-    Cache, CompileBounds, Compiler, Grants, Io, Limits, Outcome, PluginError, Run, Runtime, Source,
-    Verdict, types,
+    Cache, CompileBounds, Compiler, Grants, Interaction, Io, Limits, LogsQuery, Outcome,
+    PluginError, Run, Runtime, Source, Verdict, types,
 };
 use pitwall::engine::ProjectView;
 
@@ -236,7 +236,7 @@ fn components_that_are_not_checks_are_refused_by_name() {
             .expect("must be refused")
     };
     match load(guest("other-contract")) {
-        PluginError::Contract { found, .. } => assert_eq!(found, "pitwall:check@0.2.0"),
+        PluginError::Contract { found, .. } => assert_eq!(found, "pitwall:check@0.9.0"),
         other => panic!("expected a contract error, got {other}"),
     }
     assert!(matches!(load(core), PluginError::CoreModule(_)));
@@ -290,4 +290,73 @@ fn compilation_is_bounded_and_the_bound_hit_is_named() {
         PluginError::Invalid { reason, .. } => assert!(!reason.is_empty()),
         other => panic!("expected an invalid-component error, got {other}"),
     }
+}
+
+/// A check may read a log window of any size, but only in chunks of at
+/// most 1 MiB (however much it asks for), with at most 16 streams open; a
+/// line longer than a chunk comes cut, and the window still ends.
+#[tokio::test]
+async fn log_streams_are_bounded_however_the_check_reads() {
+    let runtime = runtime();
+    let plugin = runtime.load(&Source::File(guest("hostile"))).unwrap();
+    let grants = Grants {
+        allow_http: vec![],
+        allow_logs: vec!["api".into()],
+    };
+    // 3 MiB of ordinary lines around one 3 MiB line.
+    let mut text = "GET / 200\n".repeat(150_000);
+    text.push_str(&"x".repeat(3 << 20));
+    text.push('\n');
+    text.push_str(&"GET / 500\n".repeat(150_000));
+    let logs = Interaction::StackLogs {
+        query: LogsQuery {
+            service: "api".into(),
+            since_ms: 0,
+            until_ms: None,
+            max_lines: None,
+        },
+        result: Ok(text),
+    };
+    let run = async |mode: &str, grants: &Grants| {
+        runtime
+            .run(
+                &plugin,
+                Run {
+                    context: context(),
+                    config: mode,
+                    grants,
+                    // Not a deadline test: a debug build on a busy machine
+                    // moves 4 MB of lines in well under this.
+                    limits: Limits {
+                        timeout: Duration::from_secs(30),
+                        ..Limits::default()
+                    },
+                    io: Io::canned(vec![], vec![logs.clone()]),
+                },
+            )
+            .await
+    };
+    let v = run("huge-read:api", &grants).await;
+    assert_eq!(v.outcome, Outcome::Pass, "{v:?}");
+    let expected = 3_000_000 + (1 << 20);
+    assert_eq!(
+        v.summary,
+        format!("largest chunk {} of {expected} bytes", 1 << 20),
+        "the long line is cut to one chunk, nothing else is lost"
+    );
+    let v = run("streams:api", &grants).await;
+    assert_eq!(v.outcome, Outcome::Fail, "{v:?}");
+    assert!(
+        v.summary
+            .starts_with("after 16 streams: stack.open-logs refused: 16 log streams are open"),
+        "{}",
+        v.summary
+    );
+    let v = run("huge-read:api", &Grants::default()).await;
+    assert_eq!(v.outcome, Outcome::Fail, "{v:?}");
+    assert!(
+        v.summary.contains("logs of service `api` denied"),
+        "{}",
+        v.summary
+    );
 }

@@ -25,7 +25,7 @@ fn ok(cmd: &mut Command, dir: &Path) -> String {
 fn wit_prints_and_writes_the_contract() {
     let out = run(pitwall().args(["check", "wit"]));
     assert_eq!(out.code, 0);
-    assert!(out.stdout.contains("package pitwall:check@0.1.0;"));
+    assert!(out.stdout.contains("package pitwall:check@0.2.0;"));
     let dir = tempfile::tempdir().unwrap();
     let out = run(pitwall()
         .args(["check", "wit", "-o"])

@@ -143,7 +143,7 @@ async fn main() {
     let log_plugin = runtime
         .load(&Source::parse("builtin:log-5xx").unwrap())
         .unwrap();
-    let config = r#"{"services":["api"],"max_lines":1000000,"max_ratio":1}"#;
+    let config = r#"{"services":["api"],"max_ratio":1}"#;
     let grants = Grants {
         allow_http: vec![],
         allow_logs: vec!["api".into()],
@@ -161,7 +161,7 @@ async fn main() {
                 service: "api".into(),
                 since_ms: 1_000,
                 until_ms: Some(2_000),
-                max_lines: 1_000_000,
+                max_lines: None,
             },
             result: Ok(text.clone()),
         };

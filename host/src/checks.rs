@@ -13,9 +13,10 @@ mod plugin;
 mod runtime;
 mod stderr;
 mod tape;
+mod v1;
 mod verdict;
 
-pub use bindings::{CONTRACT, CONTRACT_WIT, types};
+pub use bindings::{CONTRACT, CONTRACT_WIT, Contract, types};
 pub use cache::{Cache, CacheStatus};
 pub use case::Case;
 pub use compile::{

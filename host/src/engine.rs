@@ -7,6 +7,7 @@
 mod compose;
 mod docker;
 mod images;
+mod spool;
 mod swarm;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compose::{Compose, ComposeFile, ProjectView, Switch, port_conflicts};
 pub use images::LocalImages;
+pub use spool::Spool;
 pub use swarm::Swarm;
 
 /// A failure of the engine, worded for the operator.
@@ -99,13 +101,61 @@ impl Health {
     }
 }
 
-/// Which log lines of a service to read: from `since_ms` to `until_ms`
-/// (open-ended when `None`), the newest `max_lines` of them.
+/// Which log lines of a service to read: those written from `since_ms` to
+/// `until_ms` (ms since the Unix epoch; open-ended when `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogWindow {
     pub since_ms: u64,
     pub until_ms: Option<u64>,
-    pub max_lines: usize,
+}
+
+impl LogWindow {
+    pub fn contains(&self, ms: u64) -> bool {
+        ms >= self.since_ms && self.until_ms.is_none_or(|u| ms < u)
+    }
+}
+
+/// One line a unit logged (stdout or stderr, without its timestamp), with
+/// the engine's time for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub ms: u64,
+    pub text: String,
+}
+
+/// What a log stream carries: lines, and notices that lines were lost on
+/// the way (a spool at its size cap), which the reader reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogItem {
+    Line(LogLine),
+    Lost(String),
+}
+
+/// A service's log lines as they are read, oldest first within each unit.
+/// Whoever reads it holds one line at a time, whatever the window's size.
+pub type LogLines = futures_util::stream::BoxStream<'static, Result<LogItem, EngineError>>;
+
+/// The newest `max` lines of `lines` (by time, across units), oldest
+/// first; memory stays within `max` lines however long the stream is.
+pub async fn newest(mut lines: LogLines, max: usize) -> Result<Vec<String>, EngineError> {
+    use futures_util::StreamExt;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    // A min-heap on (time, arrival): the oldest kept line is dropped first.
+    let mut kept = BinaryHeap::new();
+    let mut arrival = 0u64;
+    while let Some(item) = lines.next().await {
+        if let LogItem::Line(line) = item? {
+            arrival += 1;
+            kept.push(Reverse((line.ms, arrival, line.text)));
+            if kept.len() > max {
+                kept.pop();
+            }
+        }
+    }
+    let mut kept: Vec<_> = kept.into_iter().map(|Reverse(k)| k).collect();
+    kept.sort_unstable();
+    Ok(kept.into_iter().map(|(_, _, text)| text).collect())
 }
 
 /// Pull progress of one image: bytes done and total over all its layers.
@@ -118,8 +168,13 @@ pub trait StackView: Send + Sync {
     /// those of `services` when given.
     async fn containers(&self, services: Option<&[String]>) -> Result<Vec<Container>, EngineError>;
 
-    /// A service's log lines (oldest first, without timestamps) in `window`.
-    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError>;
+    /// A service's log lines in `window`, as the engine still has them.
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError>;
+
+    /// Follows a service's log from `since_ms` for as long as the stream is
+    /// read: the lines of every unit, those running now and those started
+    /// later (replaced, restarted, rescheduled), as they are written.
+    async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError>;
 }
 
 /// Everything the rollout asks of the world that runs the stack.

@@ -29,7 +29,7 @@ use failure::Notes;
 
 use crate::checks::{Io, Runtime};
 use crate::config::{Config, Phase};
-use crate::engine::Engine;
+use crate::engine::{Engine, Spool, StackView};
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
 use crate::release::lock::Lock;
 use crate::release::{Release, state};
@@ -85,6 +85,10 @@ pub struct Deployer {
     progress: Progress,
     cancel: Cancel,
     attribution: Attribution,
+    /// The cap of one service's log spool.
+    spool_cap: u64,
+    /// The logs checks may read, followed from the first apply on.
+    spool: tokio::sync::OnceCell<Option<Arc<Spool>>>,
 }
 
 impl Deployer {
@@ -102,6 +106,8 @@ impl Deployer {
                 loaded.map_err(|p| Refused::because(format!("check `{}`", p.check), p.message))?,
             );
         }
+        let spool_cap =
+            Spool::cap_from_env().map_err(|e| Refused::because("the log spool's size", e))?;
         progress.line(&format!(
             "preflight ok: {} checks, {} via {}",
             checks.len(),
@@ -116,6 +122,8 @@ impl Deployer {
             progress,
             cancel: Cancel::new(),
             attribution: Attribution::default(),
+            spool_cap,
+            spool: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -168,7 +176,10 @@ impl Deployer {
         window: Duration,
         cancellable: bool,
     ) -> Result<Vec<CheckResult>, Failure> {
-        let io = Io::live(self.engine.clone(), false);
+        let io = match self.spool.get() {
+            Some(Some(spool)) => Io::live(spool.clone(), false),
+            _ => Io::live(self.engine.clone(), false),
+        };
         let checks = async {
             let start = Instant::now();
             let results = verify::run_phase(
@@ -222,6 +233,7 @@ impl Deployer {
         let stack = &self.config.stack;
         let t = Instant::now();
         let started_at_ms = crate::whoami::now_ms();
+        self.follow_logs(started_at_ms).await;
         self.progress.step(&format!(
             "applying release {} with {}",
             release.id,
@@ -249,6 +261,38 @@ impl Deployer {
             .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         Ok((results?, started_at_ms))
+    }
+
+    /// Starts following the logs of every service a check may read, once,
+    /// before the first apply: the checks then read whole windows from the
+    /// spool, whatever the engine rotates away. Without a spool they read
+    /// what the engine still has.
+    async fn follow_logs(&self, start_ms: u64) {
+        self.spool
+            .get_or_init(|| async {
+                let mut services: Vec<String> = self
+                    .checks
+                    .iter()
+                    .flat_map(|c| c.spec.grants.allow_logs.iter().cloned())
+                    .collect();
+                services.sort();
+                services.dedup();
+                if services.is_empty() {
+                    return None;
+                }
+                let temp_area = self.state_dir().join("tmp");
+                let view: Arc<dyn StackView> = self.engine.clone();
+                match Spool::start(view, &services, start_ms, &temp_area, self.spool_cap).await {
+                    Ok(spool) => Some(Arc::new(spool)),
+                    Err(e) => {
+                        self.progress.line(&format!(
+                            "warning: checks read logs from the engine, without a spool: {e}"
+                        ));
+                        None
+                    }
+                }
+            })
+            .await;
     }
 
     /// Appends the (scrubbed) record to the history, releases the lock and

@@ -73,6 +73,14 @@ pub fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// A time in ms since the epoch, as RFC 3339 (UTC).
+pub fn rfc3339_ms(ms: u64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
 /// `20261126T130501Z`, for file names.
 pub fn now_compact() -> String {
     let t = OffsetDateTime::now_utc();

@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use futures_util::StreamExt;
 use pitwall::engine::{
-    Container, Engine, EngineError, Health, LogWindow, PullProgress, RunState, StackView,
+    Container, Engine, EngineError, Health, LogItem, LogLine, LogLines, LogWindow, PullProgress,
+    RunState, StackView,
 };
 
 /// How the containers of an image behave once applied.
@@ -267,18 +269,64 @@ impl StackView for MemoryEngine {
             .collect())
     }
 
-    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
         self.check_up()?;
+        let (lines, _) = self.logged(service, window, 0);
+        Ok(futures_util::stream::iter(lines).boxed())
+    }
+
+    /// The lines of applies as they happen, polled: a follow sees the
+    /// applies made after it started, as the Docker one does.
+    async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError> {
+        self.check_up()?;
+        let window = LogWindow {
+            since_ms,
+            until_ms: None,
+        };
+        let (engine, service) = (self.clone(), service.to_string());
+        let polls = futures_util::stream::unfold(0, move |seen| {
+            let (engine, service) = (engine.clone(), service.clone());
+            async move {
+                let (lines, seen) = loop {
+                    let (lines, now_seen) = engine.logged(&service, window, seen);
+                    if now_seen > seen {
+                        break (lines, now_seen);
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                };
+                Some((futures_util::stream::iter(lines), seen))
+            }
+        });
+        Ok(polls.flatten().boxed())
+    }
+}
+
+impl MemoryEngine {
+    /// The lines `service` logged in `window` by applies from number `skip`
+    /// on (stamped with the apply's time), and how many applies there are.
+    fn logged(
+        &self,
+        service: &str,
+        window: LogWindow,
+        skip: usize,
+    ) -> (Vec<Result<LogItem, EngineError>>, usize) {
         let w = self.world();
-        let lines: Vec<String> = w
+        let lines = w
             .applied
             .iter()
-            .filter(|a| a.at_ms >= window.since_ms && window.until_ms.is_none_or(|u| a.at_ms < u))
-            .filter_map(|a| a.images.get(service))
-            .flat_map(|digest| w.images[digest].logs.clone())
+            .skip(skip)
+            .filter(|a| window.contains(a.at_ms))
+            .filter_map(|a| Some((a.at_ms, a.images.get(service)?)))
+            .flat_map(|(ms, digest)| {
+                w.images[digest].logs.iter().map(move |text| {
+                    Ok(LogItem::Line(LogLine {
+                        ms,
+                        text: text.clone(),
+                    }))
+                })
+            })
             .collect();
-        let skip = lines.len().saturating_sub(window.max_lines);
-        Ok(lines.into_iter().skip(skip).collect())
+        (lines, w.applied.len())
     }
 }
 

@@ -300,7 +300,7 @@ impl CaseFile {
                     service: l.service,
                     since_ms: 0,
                     until_ms: None,
-                    max_lines: 0,
+                    max_lines: None,
                 },
                 result: Ok(l.lines.iter().map(|l| format!("{l}\n")).collect()),
             });

@@ -6,6 +6,8 @@ mod http;
 mod log;
 mod stack;
 
+pub use stack::LogStream;
+
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -16,9 +18,10 @@ use super::bindings::types;
 use super::grants::Grants;
 use super::limits::{Limits, MemoryLimiter};
 use super::stderr::StderrTail;
-use super::tape::{Interaction, Replay};
+use super::tape::{Interaction, LogsQuery, Replay};
 use super::verdict::{Evidence, excerpt, visible};
-use crate::engine::StackView;
+use crate::engine::{LogItem, LogLine, LogLines, StackView};
+use futures_util::StreamExt;
 
 /// How host calls are answered. Cloned into every run; shared state is behind
 /// `Arc`s so the three calls of a check (describe, validate, run) and
@@ -50,14 +53,31 @@ struct Tape {
 const MAX_TAPE_BYTES: usize = 32 << 20;
 
 impl Tape {
-    fn push(&mut self, call: Interaction) {
+    /// Appends `call`; its slot, unless the tape is full.
+    fn push(&mut self, call: Interaction) -> Option<usize> {
         let size = call.size();
         if self.overflowed || self.bytes + size > MAX_TAPE_BYTES {
             self.overflowed = true;
-            return;
+            return None;
         }
         self.bytes += size;
         self.calls.push(call);
+        Some(self.calls.len() - 1)
+    }
+
+    /// Appends `text` to the streamed log answer in `slot`.
+    fn more(&mut self, slot: usize, text: &str) {
+        if self.overflowed || self.bytes + text.len() > MAX_TAPE_BYTES {
+            self.overflowed = true;
+            return;
+        }
+        if let Some(Interaction::StackLogs {
+            result: Ok(taped), ..
+        }) = self.calls.get_mut(slot)
+        {
+            self.bytes += text.len();
+            taped.push_str(text);
+        }
     }
 }
 
@@ -119,6 +139,48 @@ impl Io {
             Io::Replay(r) => replay(&mut unpoisoned(r)),
         }
     }
+
+    /// Opens a log window to stream: live from the stack (taped as one
+    /// answer that grows with every chunk read, see `tape_more`), or the
+    /// recorded or canned text. The stream's tape slot comes with it.
+    async fn open_logs(&self, query: &LogsQuery) -> Result<(LogLines, Option<usize>), String> {
+        match self {
+            Io::Live(live) => {
+                let opened = live.stack.logs(&query.service, query.window()).await;
+                let taped = |result| Interaction::StackLogs {
+                    query: query.clone(),
+                    result,
+                };
+                let slot = live.tape.as_ref().and_then(|tape| {
+                    let answer = opened.as_ref().map(|_| String::new());
+                    unpoisoned(tape).push(taped(answer.map_err(|e| e.to_string())))
+                });
+                Ok((opened.map_err(|e| e.to_string())?, slot))
+            }
+            Io::Replay(r) => {
+                let text = unpoisoned(r).logs(query)?;
+                let lines: Vec<_> = text
+                    .lines()
+                    .map(|text| {
+                        Ok(LogItem::Line(LogLine {
+                            ms: 0,
+                            text: text.to_string(),
+                        }))
+                    })
+                    .collect();
+                Ok((futures_util::stream::iter(lines).boxed(), None))
+            }
+        }
+    }
+
+    /// Records `text`, read from the stream taped in `slot`.
+    fn tape_more(&self, slot: usize, text: &str) {
+        if let Io::Live(live) = self
+            && let Some(tape) = &live.tape
+        {
+            unpoisoned(tape).more(slot, text);
+        }
+    }
 }
 
 /// A poisoned lock only means another check panicked in the host; the tape
@@ -149,6 +211,8 @@ pub struct HostState {
     grants: Grants,
     limits: Limits,
     deadline: Instant,
+    /// `log-stream` resources the check holds.
+    open_streams: usize,
 }
 
 /// Host evidence entries kept per run; a chatty check cannot flood the report.
@@ -177,17 +241,29 @@ impl HostState {
             grants,
             limits,
             deadline,
+            open_streams: 0,
         }
     }
 
     /// What the host saw; `value` may quote the check (a URL it asked
     /// for), so it is made visible and capped like the check's own text.
-    fn note(&mut self, label: &str, value: String) {
+    /// Returns where the note is, for `renote`, unless the cap dropped it.
+    fn note(&mut self, label: &str, value: String) -> Option<usize> {
         if self.journal.evidence.len() < MAX_HOST_EVIDENCE {
-            let value = excerpt(&visible(value, false), MAX_NOTE_BYTES);
-            self.journal.evidence.push(Evidence::new(label, value));
+            self.journal
+                .evidence
+                .push(Evidence::new(label, noted(value)));
+            Some(self.journal.evidence.len() - 1)
         } else {
             self.journal.dropped_evidence += 1;
+            None
+        }
+    }
+
+    /// Replaces the value of the note at `index` (a stream's progress).
+    fn renote(&mut self, index: usize, value: String) {
+        if let Some(e) = self.journal.evidence.get_mut(index) {
+            e.value = noted(value);
         }
     }
 
@@ -198,6 +274,10 @@ impl HostState {
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
+}
+
+fn noted(value: String) -> String {
+    excerpt(&visible(value, false), MAX_NOTE_BYTES)
 }
 
 impl WasiView for HostState {

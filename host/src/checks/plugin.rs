@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
-use super::bindings::{CONTRACT, PLUGIN_EXPORT};
+use super::bindings::{CONTRACT, Contract, PLUGIN_EXPORT};
 use super::builtin::{self, BUILTINS};
 use super::cache::Cache;
 use super::compile::CompileError;
@@ -114,7 +114,8 @@ pub enum PluginError {
     )]
     CoreModule(String),
     #[error(
-        "{source_name} was built against {found}, but this pitwall speaks {CONTRACT}: rebuild it against this version's wit/check.wit"
+        "{source_name} was built against {found}, but this pitwall speaks {CONTRACT} (and runs \
+         checks built against pitwall:check@0.1.0): rebuild it against this version's wit/check.wit"
     )]
     Contract { source_name: String, found: String },
     #[error(
@@ -163,10 +164,13 @@ pub fn check_contract<'a>(
     name: &str,
     exports: impl Iterator<Item = &'a str>,
     imports: impl Iterator<Item = &'a str>,
-) -> Result<(), PluginError> {
+) -> Result<Contract, PluginError> {
     let exports: Vec<&str> = exports.collect();
-    if exports.contains(&PLUGIN_EXPORT) {
-        return Ok(());
+    if let Some(contract) = Contract::ALL
+        .into_iter()
+        .find(|c| exports.contains(&c.plugin_export()))
+    {
+        return Ok(contract);
     }
     let other_version = exports
         .iter()
@@ -177,10 +181,12 @@ pub fn check_contract<'a>(
         })
         .map(|(_, version)| format!("pitwall:check@{version}"));
     match other_version {
-        Some(found) if found != CONTRACT => Err(PluginError::Contract {
-            source_name: name.to_string(),
-            found,
-        }),
+        Some(found) if Contract::ALL.iter().all(|c| c.package() != found) => {
+            Err(PluginError::Contract {
+                source_name: name.to_string(),
+                found,
+            })
+        }
         _ => Err(PluginError::NotACheck {
             source_name: name.to_string(),
             exports: if exports.is_empty() {
@@ -214,12 +220,12 @@ mod tests {
     fn contract_version_is_read_from_names() {
         let e = check_contract(
             "p",
-            ["pitwall:check/plugin@0.2.0"].into_iter(),
+            ["pitwall:check/plugin@0.3.0"].into_iter(),
             std::iter::empty(),
         )
         .unwrap_err();
         assert!(
-            e.to_string().contains("built against pitwall:check@0.2.0"),
+            e.to_string().contains("built against pitwall:check@0.3.0"),
             "{e}"
         );
         let e = check_contract(
@@ -232,6 +238,13 @@ mod tests {
         let e = check_contract("p", ["wasi:cli/run@0.2.0"].into_iter(), std::iter::empty())
             .unwrap_err();
         assert!(matches!(e, PluginError::NotACheck { .. }), "{e}");
-        assert!(check_contract("p", [PLUGIN_EXPORT].into_iter(), std::iter::empty()).is_ok());
+        for contract in Contract::ALL {
+            let found = check_contract(
+                "p",
+                [contract.plugin_export()].into_iter(),
+                std::iter::empty(),
+            );
+            assert_eq!(found.unwrap(), contract);
+        }
     }
 }

@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 
-use super::bindings::{Check, CheckPre, types};
+use super::bindings::{Check, CheckPre, Contract, types, v1 as bindings_v1};
 use super::cache::{Cache, CacheStatus};
 use super::compile::{self, CompileError, Compiler};
 use super::grants::{Capability, Grants};
@@ -17,6 +17,7 @@ use super::host::{HostState, Io};
 use super::limits::{Limits, mib};
 use super::plugin::{self, PluginError, Source};
 use super::stderr;
+use super::v1;
 use super::verdict::{Evidence, Outcome, Verdict, check_label, excerpt, visible};
 
 /// How often the epoch advances: the granularity of deadlines and of the
@@ -45,7 +46,31 @@ pub struct Plugin {
     pub sha256: String,
     pub size: usize,
     pub cache: CacheStatus,
-    pre: CheckPre<HostState>,
+    /// The contract it was built against.
+    pub contract: Contract,
+    pre: Pre,
+}
+
+/// A check ready to instantiate, in the bindings of its contract.
+#[derive(Clone)]
+enum Pre {
+    V0_2(CheckPre<HostState>),
+    V0_1(bindings_v1::CheckPre<HostState>),
+}
+
+/// An instance of a check.
+enum Instance {
+    V0_2(Check),
+    V0_1(bindings_v1::Check),
+}
+
+impl Pre {
+    async fn instantiate(&self, store: &mut Store<HostState>) -> wasmtime::Result<Instance> {
+        Ok(match self {
+            Pre::V0_2(pre) => Instance::V0_2(pre.instantiate_async(store).await?),
+            Pre::V0_1(pre) => Instance::V0_1(pre.instantiate_async(store).await?),
+        })
+    }
 }
 
 /// Everything one `run` needs besides the plugin.
@@ -65,7 +90,10 @@ impl Runtime {
         // WASI is linked because guest standard libraries import it; the
         // context behind it (see `HostState::new`) grants nothing.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // Both contracts: their interfaces are named by version, so a 0.1.0
+        // check links against the 0.1.0 names and a 0.2.0 one against its own.
         Check::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        bindings_v1::Check::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Runtime {
             engine,
             linker,
@@ -97,7 +125,7 @@ impl Runtime {
                 },
             })?;
         let ty = component.component_type();
-        plugin::check_contract(
+        let contract = plugin::check_contract(
             &name,
             ty.exports(&self.engine).map(|(n, _)| n),
             ty.imports(&self.engine).map(|(n, _)| n),
@@ -110,12 +138,16 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(link_error)?;
-        let pre = CheckPre::new(pre).map_err(link_error)?;
+        let pre = match contract {
+            Contract::V0_2 => Pre::V0_2(CheckPre::new(pre).map_err(link_error)?),
+            Contract::V0_1 => Pre::V0_1(bindings_v1::CheckPre::new(pre).map_err(link_error)?),
+        };
         Ok(Plugin {
             source: name.clone(),
             sha256,
             size: bytes.len(),
             cache,
+            contract,
             pre,
         })
     }
@@ -215,9 +247,19 @@ impl Runtime {
     pub async fn describe(&self, plugin: &Plugin) -> Result<types::Descriptor, String> {
         let state = self.state(Io::replay(Vec::new()), Grants::default(), Limits::default());
         let (result, _) = self
-            .call(plugin, state, "describe", async |check, store| {
-                check.pitwall_check_plugin().call_describe(store).await
-            })
+            .call(
+                plugin,
+                state,
+                "describe",
+                async |check, store| match check {
+                    Instance::V0_2(c) => c.pitwall_check_plugin().call_describe(store).await,
+                    Instance::V0_1(c) => c
+                        .pitwall_check_plugin()
+                        .call_describe(store)
+                        .await
+                        .map(v1::descriptor),
+                },
+            )
             .await;
         let text = |s: String| excerpt(&visible(s, true), MAX_CHECK_TEXT);
         result.map(|d| types::Descriptor {
@@ -238,12 +280,23 @@ impl Runtime {
     ) -> Result<(), String> {
         let state = self.state(Io::replay(Vec::new()), Grants::default(), limits);
         let (result, _) = self
-            .call(plugin, state, "validate-config", async |check, store| {
-                check
-                    .pitwall_check_plugin()
-                    .call_validate_config(store, config)
-                    .await
-            })
+            .call(
+                plugin,
+                state,
+                "validate-config",
+                async |check, store| match check {
+                    Instance::V0_2(c) => {
+                        c.pitwall_check_plugin()
+                            .call_validate_config(store, config)
+                            .await
+                    }
+                    Instance::V0_1(c) => {
+                        c.pitwall_check_plugin()
+                            .call_validate_config(store, config)
+                            .await
+                    }
+                },
+            )
             .await;
         result?.map_err(|reason| {
             let reason = excerpt(&visible(reason, true), MAX_CHECK_TEXT);
@@ -258,11 +311,17 @@ impl Runtime {
         let state = self.state(run.io, run.grants.clone(), limits);
         let context = run.context;
         let (result, state) = self
-            .call(plugin, state, "run", async |check, store| {
-                check
+            .call(plugin, state, "run", async |check, store| match check {
+                Instance::V0_2(c) => {
+                    c.pitwall_check_plugin()
+                        .call_run(store, &context, run.config)
+                        .await
+                }
+                Instance::V0_1(c) => c
                     .pitwall_check_plugin()
-                    .call_run(store, &context, run.config)
+                    .call_run(store, &v1::context(&context), run.config)
                     .await
+                    .map(v1::verdict),
             })
             .await;
         let mut verdict = match result.and_then(|v| accept(v, &limits)) {
@@ -301,7 +360,7 @@ impl Runtime {
         plugin: &Plugin,
         state: HostState,
         what: &str,
-        f: impl AsyncFnOnce(&Check, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl AsyncFnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> (Result<R, String>, HostState) {
         let timeout = state.timeout();
         let deadline = Instant::now() + timeout;
@@ -320,7 +379,7 @@ impl Runtime {
         // Epochs only tick inside wasm; the outer timeout also bounds time
         // spent in host calls.
         let outcome = tokio::time::timeout(timeout, async {
-            let check = plugin.pre.instantiate_async(&mut store).await?;
+            let check = plugin.pre.instantiate(&mut store).await?;
             f(&check, &mut store).await
         })
         .await;

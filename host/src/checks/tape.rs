@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::bindings::{http, stack, types};
 use super::grants::Grants;
 use super::verdict::Verdict;
+use crate::engine::LogWindow;
 
 /// One host call and its answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,7 +40,19 @@ pub struct LogsQuery {
     pub service: String,
     pub since_ms: u64,
     pub until_ms: Option<u64>,
-    pub max_lines: u32,
+    /// `stack.logs`'s cap; none for `stack.open-logs`, which streams the
+    /// whole window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lines: Option<u32>,
+}
+
+impl LogsQuery {
+    pub fn window(&self) -> LogWindow {
+        LogWindow {
+            since_ms: self.since_ms,
+            until_ms: self.until_ms,
+        }
+    }
 }
 
 /// A call as a key: what identifies it, without its answer.
@@ -54,7 +67,7 @@ pub enum Call {
     /// A service's logs; the window is `None` in a canned answer's key.
     Logs {
         service: String,
-        window: Option<(u64, Option<u64>, u32)>,
+        window: Option<(u64, Option<u64>, Option<u32>)>,
     },
 }
 
@@ -104,9 +117,16 @@ impl std::fmt::Display for Call {
             }
             Call::Containers => write!(f, "stack.containers"),
             Call::Logs { service, window } => {
-                write!(f, "stack.logs {service}")?;
+                let verb = match window {
+                    Some((_, _, None)) => "stack.open-logs",
+                    _ => "stack.logs",
+                };
+                write!(f, "{verb} {service}")?;
                 if let Some((since, until, max)) = window {
-                    write!(f, " since {since} until {until:?} max {max}")?;
+                    write!(f, " since {since} until {until:?}")?;
+                    if let Some(max) = max {
+                        write!(f, " max {max}")?;
+                    }
                 }
                 Ok(())
             }
@@ -149,7 +169,7 @@ const MAX_TAPE_BYTES: u64 = 64 << 20;
 /// A recorded run: everything needed to replay it and the verdict to expect.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Recording {
-    /// The contract the plugin spoke, e.g. `pitwall:check@0.1.0`.
+    /// The contract the plugin spoke, e.g. `pitwall:check@0.2.0`.
     pub contract: String,
     /// How the plugin was named (`builtin:http-probe` or a path).
     pub plugin: String,

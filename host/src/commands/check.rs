@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::checks::builtin::BUILTINS;
 use crate::checks::oci::{self, OciError};
 use crate::checks::{
-    CONTRACT, Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source,
-    Verdict, types,
+    Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source, Verdict,
+    types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
 use crate::engine::ProjectView;
@@ -159,7 +159,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
                 .await;
             if let Some(path) = &args.record {
                 Recording {
-                    contract: CONTRACT.to_string(),
+                    contract: plugin.contract.package().to_string(),
                     // A file is named absolutely: `check test` reads the
                     // recording from wherever it is kept.
                     plugin: std::fs::canonicalize(&args.plugin)
@@ -214,7 +214,7 @@ async fn inspect(spec: &str, json: bool) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
     let info = Inspection {
         plugin: plugin.source.clone(),
-        contract: CONTRACT,
+        contract: plugin.contract.package(),
         name: d.name,
         version: d.version,
         description: d.description,

@@ -11,7 +11,7 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::docker::DockerApi;
-use super::{Container, Engine, EngineError, LogWindow, PullProgress, StackView};
+use super::{Container, Engine, EngineError, LogLines, LogWindow, PullProgress, StackView};
 
 mod switch;
 
@@ -106,11 +106,18 @@ impl StackView for ProjectView {
             .await
     }
 
-    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
         self.docker()
             .await?
             .logs(&self.project, service, window)
             .await
+    }
+
+    async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError> {
+        Ok(self
+            .docker()
+            .await?
+            .follow(&self.project, service, since_ms))
     }
 }
 
@@ -369,8 +376,12 @@ impl StackView for Compose {
         self.view.containers(services).await
     }
 
-    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
         self.view.logs(service, window).await
+    }
+
+    async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError> {
+        self.view.follow(service, since_ms).await
     }
 }
 

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    CreateImageOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RemoveImageOptions, StopContainerOptions,
+    CreateImageOptions, InspectContainerOptions, ListContainersOptions, RemoveContainerOptions,
+    RemoveImageOptions, StopContainerOptions,
 };
 use futures_util::StreamExt;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use super::{Container, EngineError, Health, LogWindow, PullProgress, RunState};
+use super::{Container, EngineError, Health, LogLines, LogWindow, PullProgress, RunState};
+
+mod logs;
 
 /// The label compose puts on every container of a project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -178,26 +178,38 @@ impl DockerApi {
         }
     }
 
-    /// Log lines (stdout and stderr, oldest first, timestamps stripped) of a
-    /// service's containers in `window`.
+    /// The log lines of a service's containers in `window`, container by
+    /// container.
     pub async fn logs(
         &self,
         project: &str,
         service: &str,
         window: LogWindow,
-    ) -> Result<Vec<String>, EngineError> {
-        let mut stamped: Vec<(i128, String)> = Vec::new();
-        for c in self
+    ) -> Result<LogLines, EngineError> {
+        let names = self
             .containers(project, Some(&[service.to_string()]))
             .await?
-        {
-            let options = log_options(window);
-            let stream = self.docker.logs(&c.name, Some(options));
-            stamped.extend(window_lines(stream, window).await?);
-        }
-        stamped.sort_by_key(|(ms, _)| *ms);
-        let skip = stamped.len().saturating_sub(window.max_lines);
-        Ok(stamped.into_iter().skip(skip).map(|(_, l)| l).collect())
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        Ok(logs::containers_window(self.docker.clone(), names, window))
+    }
+
+    /// Follows the log of every container of a service, present and future,
+    /// from `since_ms`.
+    pub fn follow(&self, project: &str, service: &str, since_ms: u64) -> LogLines {
+        logs::follow_compose(
+            self.docker.clone(),
+            project.to_string(),
+            service.to_string(),
+            since_ms,
+        )
+    }
+
+    /// The log lines of swarm service `name` (every task) in `window`; with
+    /// `follow`, on as its tasks write.
+    pub fn service_logs(&self, name: &str, window: LogWindow, follow: bool) -> LogLines {
+        logs::service(self.docker.clone(), name.to_string(), window, follow)
     }
 
     /// Whether the image exists locally; its digest reference (or id) if so.
@@ -344,64 +356,12 @@ fn health(status: bollard::models::HealthStatusEnum) -> Option<Health> {
     }
 }
 
-/// The options that ask Docker for `window`'s lines, with timestamps.
-pub(super) fn log_options(window: LogWindow) -> LogsOptions {
-    LogsOptions {
-        stdout: true,
-        stderr: true,
-        timestamps: true,
-        // The API filters by whole seconds in an i32 (it runs out in
-        // 2038; 0 then means "no bound"); the exact cut is in `window_lines`.
-        since: i32::try_from(window.since_ms / 1000).unwrap_or(0),
-        until: window
-            .until_ms
-            .and_then(|u| i32::try_from(u / 1000 + 1).ok())
-            .unwrap_or(0),
-        ..Default::default()
-    }
-}
-
-/// The lines of a timestamped log stream that fall in `window`, with their
-/// times in milliseconds.
-pub(super) async fn window_lines(
-    mut stream: impl futures_util::Stream<
-        Item = Result<bollard::container::LogOutput, bollard::errors::Error>,
-    > + Unpin,
-    window: LogWindow,
-) -> Result<Vec<(i128, String)>, EngineError> {
-    let mut out = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(api)?;
-        for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
-            let (ts, text) = split_timestamp(line);
-            let ms = ts.map_or(0, |t| t.unix_timestamp_nanos() / 1_000_000);
-            let in_window = ms >= i128::from(window.since_ms)
-                && window.until_ms.is_none_or(|u| ms < i128::from(u));
-            if in_window {
-                out.push((ms, text.to_string()));
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// `registry:5000/team/api:1.4` → `registry:5000/team/api`.
 fn repository(reference: &str) -> &str {
     let without_digest = reference.split('@').next().unwrap_or(reference);
     match without_digest.rfind(':') {
         Some(i) if !without_digest[i..].contains('/') => &without_digest[..i],
         _ => without_digest,
-    }
-}
-
-/// Splits Docker's `2026-11-26T13:00:00.123456789Z message` prefix.
-fn split_timestamp(line: &str) -> (Option<OffsetDateTime>, &str) {
-    match line.split_once(' ') {
-        Some((ts, rest)) => match OffsetDateTime::parse(ts, &Rfc3339) {
-            Ok(t) => (Some(t), rest),
-            Err(_) => (None, line),
-        },
-        None => (OffsetDateTime::parse(line, &Rfc3339).ok(), ""),
     }
 }
 

@@ -16,8 +16,10 @@ use bollard::models::{
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
 use tokio::process::Command;
 
-use super::docker::{DockerApi, api, log_options, window_lines};
-use super::{Container, Engine, EngineError, LogWindow, PullProgress, RunState, StackView};
+use super::docker::{DockerApi, api};
+use super::{
+    Container, Engine, EngineError, LogLines, LogWindow, PullProgress, RunState, StackView,
+};
 
 /// The label `docker stack deploy` puts on everything of a stack.
 const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
@@ -385,15 +387,22 @@ impl StackView for Swarm {
     }
 
     /// The service's log lines from every node, through the manager.
-    async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
-        let stream = self
+    async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
+        Ok(self
             .docker
+            .service_logs(&self.service_name(service), window, false))
+    }
+
+    /// Swarm's own follow covers every task of the service, on every node,
+    /// including those it starts later.
+    async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError> {
+        let window = LogWindow {
+            since_ms,
+            until_ms: None,
+        };
+        Ok(self
             .docker
-            .service_logs(&self.service_name(service), Some(log_options(window)));
-        let mut stamped = window_lines(Box::pin(stream), window).await?;
-        stamped.sort_by_key(|(ms, _)| *ms);
-        let skip = stamped.len().saturating_sub(window.max_lines);
-        Ok(stamped.into_iter().skip(skip).map(|(_, l)| l).collect())
+            .service_logs(&self.service_name(service), window, true))
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{Deployer, Failure};
-use crate::engine::LogWindow;
+use crate::engine::{LogWindow, newest};
 use crate::fsutil::write_atomic;
 use crate::release::Release;
 use crate::release::history::{Record, RecordOutcome, RollbackOutcome};
@@ -32,15 +32,16 @@ pub async fn write(
     let window = LogWindow {
         since_ms: started_at_ms,
         until_ms: None,
-        max_lines: MAX_LOG_LINES,
     };
-    let captures = futures_util::future::join_all(
-        stack
-            .services
-            .keys()
-            .map(|service| async move { (service, d.engine.logs(service, window).await) }),
-    )
-    .await;
+    let captures =
+        futures_util::future::join_all(stack.services.keys().map(|service| async move {
+            let lines = match d.engine.logs(service, window).await {
+                Ok(lines) => newest(lines, MAX_LOG_LINES).await,
+                Err(e) => Err(e),
+            };
+            (service, lines)
+        }))
+        .await;
     let mut logs = String::new();
     for (service, lines) in captures {
         match lines {

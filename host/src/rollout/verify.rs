@@ -124,7 +124,7 @@ async fn settle(
     }
 }
 
-/// Watch phase: an attempt every interval until `soak` ends; fails at
+/// Watch phase: an attempt every interval and one as `soak` ends; fails at
 /// `failure_limit` failed attempts.
 async fn soak(
     runtime: &Runtime,
@@ -144,7 +144,8 @@ async fn soak(
         if matches!(v.outcome, Outcome::Fail | Outcome::Error) {
             failures += 1;
         }
-        if failures >= spec.failure_limit || start.elapsed() + spec.interval >= window {
+        let elapsed = start.elapsed();
+        if failures >= spec.failure_limit || elapsed >= window {
             let result = CheckResult {
                 name: spec.name.clone(),
                 phase: spec.phase,
@@ -155,7 +156,8 @@ async fn soak(
             };
             return (result, FailureMode::Runtime);
         }
-        tokio::time::sleep(spec.interval).await;
+        // The last attempt is at the window's end, so it judges all of it.
+        tokio::time::sleep(spec.interval.min(window - elapsed)).await;
     }
 }
 

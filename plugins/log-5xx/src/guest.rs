@@ -1,6 +1,6 @@
 //! The wasm side: reads logs through the host and reports a verdict.
 
-use pitwall_check::{Capability, Check, Context, Verdict, stack};
+use pitwall_check::{Capability, Check, Context, Evidence, Verdict, stack};
 
 use crate::{Config, evaluate, scan};
 
@@ -29,22 +29,42 @@ fn check(ctx: &Context, config: &Config) -> Result<Verdict, String> {
     } else {
         None
     };
-    Ok(evaluate(config, &now, baseline.as_ref()))
+    let mut verdict = evaluate(config, &now, baseline.as_ref());
+    let covered = crate::window(ctx.started_at_ms, ctx.now_ms);
+    verdict.evidence.insert(
+        1,
+        Evidence {
+            label: "window".into(),
+            value: covered,
+        },
+    );
+    Ok(verdict)
 }
 
+/// Every line of the window (or the newest `max_lines`), service by
+/// service, tallied one chunk at a time: memory stays at one chunk.
 fn tally_window(config: &Config, since_ms: u64, until_ms: u64) -> Result<scan::Tally, String> {
-    let texts = config
-        .services
-        .iter()
-        .map(|service| {
-            stack::logs(service, since_ms, Some(until_ms), config.max_lines)
-                .map_err(|e| format!("cannot read the logs of `{service}`: {e}"))
-        })
-        .collect::<Result<Vec<String>, String>>()?;
-    Ok(scan::tally(
-        texts.iter().flat_map(|t| scan::lines(t)),
-        config.samples,
-    ))
+    let mut total = scan::Tally::default();
+    for service in &config.services {
+        let unreadable = |e: String| format!("cannot read the logs of `{service}`: {e}");
+        let mut add = |text: &str| {
+            let tally = scan::tally(scan::lines(text), config.samples);
+            crate::absorb(&mut total, tally, config.samples);
+        };
+        match config.max_lines {
+            Some(max) => {
+                add(&stack::logs(service, since_ms, Some(until_ms), max).map_err(unreadable)?)
+            }
+            None => {
+                for chunk in
+                    stack::open_logs(service, since_ms, Some(until_ms)).map_err(unreadable)?
+                {
+                    add(&chunk.map_err(unreadable)?);
+                }
+            }
+        }
+    }
+    Ok(total)
 }
 
 pitwall_check::export!(Log5xx);

@@ -1,7 +1,8 @@
 //! `builtin:log-5xx`: fails a release whose containers log too many HTTP 5xx
 //! responses since the rollout started, optionally compared with an equal
 //! window before it (a spike, not a level), and optionally requiring a
-//! request id on every access line.
+//! request id on every access line. It streams the whole window (every
+//! line, in chunks) unless `max_lines` asks for only the newest lines.
 
 pub mod scan;
 
@@ -16,7 +17,7 @@ pub const CONFIG_HELP: &str = r#"JSON object:
   baseline            bool      compare with the equal window before the rollout; fail only on a spike (default false)
   spike_factor        number    with baseline: the ratio must exceed baseline ratio x this, >= 1 (default 2)
   require_request_id  bool      fail when an access line carries no request id (default false)
-  max_lines           integer   newest lines read per service and window (default 10000)
+  max_lines           integer   read only the newest lines per service and window (default: every line, streamed)
   samples             integer   offending lines kept as evidence (default 5)"#;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,17 +36,14 @@ pub struct Config {
     pub spike_factor: f64,
     #[serde(default)]
     pub require_request_id: bool,
-    #[serde(default = "default_max_lines")]
-    pub max_lines: u32,
+    #[serde(default)]
+    pub max_lines: Option<u32>,
     #[serde(default = "default_samples")]
     pub samples: usize,
 }
 
 fn default_spike_factor() -> f64 {
     2.0
-}
-fn default_max_lines() -> u32 {
-    10_000
 }
 fn default_samples() -> usize {
     5
@@ -87,11 +85,35 @@ impl Config {
     }
 }
 
+/// Adds the tally of a further chunk of lines to `total`, keeping the
+/// first `samples` examples of each problem.
+pub fn absorb(total: &mut scan::Tally, more: scan::Tally, samples: usize) {
+    total.lines += more.lines;
+    total.requests += more.requests;
+    total.errors_5xx += more.errors_5xx;
+    total.missing_request_id += more.missing_request_id;
+    for (kept, new) in [
+        (&mut total.samples, more.samples),
+        (&mut total.missing_id_samples, more.missing_id_samples),
+    ] {
+        let room = samples.saturating_sub(kept.len());
+        kept.extend(new.into_iter().take(room));
+    }
+}
+
+/// The window a tally covers, for the evidence: `93.2 s (ms 1764…..1764…)`.
+pub fn window(since_ms: u64, until_ms: u64) -> String {
+    format!(
+        "{:.1} s (ms {since_ms}..{until_ms})",
+        until_ms.saturating_sub(since_ms) as f64 / 1000.0
+    )
+}
+
 /// Decides on the tallies of the rollout window and, if configured, of the
 /// window before it.
 pub fn evaluate(config: &Config, now: &scan::Tally, baseline: Option<&scan::Tally>) -> Verdict {
     let mut evidence = vec![
-        ("lines".to_string(), now.lines.to_string()),
+        ("lines_scanned".to_string(), now.lines.to_string()),
         ("requests".to_string(), now.requests.to_string()),
         ("5xx".to_string(), now.errors_5xx.to_string()),
         ("ratio".to_string(), format!("{:.4}", now.ratio())),
@@ -239,6 +261,17 @@ mod tests {
         let c = config(r#"{"services":["api"],"max_5xx":2}"#);
         assert_eq!(evaluate(&c, &tally(10, 2), None).outcome, Outcome::Pass);
         assert_eq!(evaluate(&c, &tally(10000, 3), None).outcome, Outcome::Fail);
+    }
+
+    #[test]
+    fn chunk_tallies_add_up_and_keep_the_first_samples() {
+        let text = "a 500\nb 200\nc 503\nd 502\n";
+        let whole = scan::tally(scan::lines(text), 2);
+        let mut total = scan::Tally::default();
+        for chunk in ["a 500\nb 200\n", "c 503\n", "d 502\n"] {
+            absorb(&mut total, scan::tally(scan::lines(chunk), 2), 2);
+        }
+        assert_eq!(total, whole);
     }
 
     #[test]

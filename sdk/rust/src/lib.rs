@@ -30,7 +30,7 @@ pub mod bindings {
 pub use bindings::pitwall::check::types::{Context, ServiceImage};
 
 /// The contract this crate speaks, as pitwall names it.
-pub const CONTRACT: &str = "pitwall:check@0.1.0";
+pub const CONTRACT: &str = "pitwall:check@0.2.0";
 
 #[cfg(test)]
 #[test]

@@ -1,10 +1,78 @@
-//! `stack.containers` and `stack.logs`: the units and log lines of the
-//! services the check's `allow_logs` grants, nothing else.
+//! `stack.containers`, `stack.logs` and `stack.open-logs`: the units and log
+//! lines of the services the check's `allow_logs` grants, nothing else.
+
+use futures_util::StreamExt;
+use wasmtime::component::Resource;
 
 use super::super::bindings::stack;
 use super::super::tape::{Call, Interaction, LogsQuery};
 use super::HostState;
-use crate::engine::{Container, LogWindow};
+use crate::engine::{Container, LogItem, LogLines, newest};
+
+/// The largest chunk one `log-stream.read` returns.
+const MAX_CHUNK_BYTES: usize = 1 << 20;
+/// Log streams one run may hold open at once: each may hold a file open.
+const MAX_OPEN_STREAMS: usize = 16;
+
+/// A log window being read by a check (the `log-stream` resource).
+pub struct LogStream {
+    lines: LogLines,
+    /// A line read that did not fit the previous chunk.
+    carry: Option<String>,
+    lines_read: u64,
+    done: bool,
+    /// Where the call is recorded, when recording.
+    tape_slot: Option<usize>,
+    /// The host's evidence line for this stream, kept current.
+    note: Option<usize>,
+    call: String,
+}
+
+impl LogStream {
+    /// Whole lines up to `max` bytes; `None` at the end of the window. The
+    /// notices of lost lines met on the way are returned beside it.
+    async fn chunk(&mut self, max: usize) -> (Result<Option<String>, String>, Vec<String>) {
+        let mut out = String::new();
+        let mut lost = Vec::new();
+        while !self.done {
+            let line = match self.carry.take() {
+                Some(line) => line,
+                None => match self.lines.next().await {
+                    Some(Ok(LogItem::Line(line))) => line.text,
+                    Some(Ok(LogItem::Lost(notice))) => {
+                        lost.push(notice);
+                        continue;
+                    }
+                    Some(Err(e)) => return (Err(e.to_string()), lost),
+                    None => {
+                        self.done = true;
+                        break;
+                    }
+                },
+            };
+            if out.len() + line.len() < max {
+                out.push_str(&line);
+                out.push('\n');
+                self.lines_read += 1;
+                continue;
+            }
+            if out.is_empty() {
+                // A line longer than a whole chunk comes cut.
+                let mut end = max - 1;
+                while !line.is_char_boundary(end) {
+                    end -= 1;
+                }
+                out.push_str(&line[..end]);
+                out.push('\n');
+                self.lines_read += 1;
+            } else {
+                self.carry = Some(line);
+            }
+            break;
+        }
+        (Ok((!out.is_empty()).then_some(out)), lost)
+    }
+}
 
 impl stack::Host for HostState {
     async fn containers(&mut self) -> Result<Vec<stack::Container>, String> {
@@ -53,43 +121,34 @@ impl stack::Host for HostState {
             self.note("host.denied", denied.clone());
             return Err(denied);
         }
+        let cap = u32::try_from(self.limits.max_log_read_lines).unwrap_or(u32::MAX);
         let query = LogsQuery {
             service,
             since_ms,
             until_ms,
-            max_lines: max_lines.min(
-                self.limits
-                    .max_log_read_lines
-                    .try_into()
-                    .unwrap_or(u32::MAX),
-            ),
+            max_lines: Some(max_lines.min(cap)),
         };
+        let max = max_lines.min(cap) as usize;
         let call = Call::logs(&query);
-        let window = LogWindow {
-            since_ms,
-            until_ms,
-            max_lines: query.max_lines as usize,
-        };
+        let window = query.window();
         let result = self
             .io
             .answer(
                 async |live| {
-                    live.stack
-                        .logs(&query.service, window)
-                        .await
-                        .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
-                        .map_err(|e| e.to_string())
+                    let lines = live.stack.logs(&query.service, window).await;
+                    match lines {
+                        Ok(lines) => newest(lines, max).await,
+                        Err(e) => Err(e),
+                    }
+                    .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
+                    .map_err(|e| e.to_string())
                 },
                 |result| Interaction::StackLogs {
                     query: query.clone(),
                     result,
                 },
                 // Capped like a live answer: the newest `max_lines` lines.
-                |replay| {
-                    replay
-                        .logs(&query)
-                        .map(|text| newest_lines(&text, query.max_lines as usize))
-                },
+                |replay| replay.logs(&query).map(|text| newest_lines(&text, max)),
             )
             .await;
         let seen = match &result {
@@ -98,6 +157,93 @@ impl stack::Host for HostState {
         };
         self.note("host.stack", seen);
         result
+    }
+
+    async fn open_logs(
+        &mut self,
+        service: String,
+        since_ms: u64,
+        until_ms: Option<u64>,
+    ) -> Result<Resource<LogStream>, String> {
+        if let Err(denied) = self.grants.check_logs(&service) {
+            self.note("host.denied", denied.clone());
+            return Err(denied);
+        }
+        if self.open_streams >= MAX_OPEN_STREAMS {
+            return Err(format!(
+                "stack.open-logs refused: {MAX_OPEN_STREAMS} log streams are open; drop one first"
+            ));
+        }
+        let query = LogsQuery {
+            service,
+            since_ms,
+            until_ms,
+            max_lines: None,
+        };
+        let call = Call::logs(&query).to_string();
+        let (lines, tape_slot) = match self.io.open_logs(&query).await {
+            Ok(opened) => opened,
+            Err(e) => {
+                self.note("host.stack", format!("{call} → {e}"));
+                return Err(e);
+            }
+        };
+        let note = self.note("host.stack", format!("{call} → opened"));
+        let stream = LogStream {
+            lines,
+            carry: None,
+            lines_read: 0,
+            done: false,
+            tape_slot,
+            note,
+            call,
+        };
+        let handle = self
+            .table
+            .push(stream)
+            .map_err(|e| format!("stack.open-logs: {e}"))?;
+        self.open_streams += 1;
+        Ok(handle)
+    }
+}
+
+impl stack::HostLogStream for HostState {
+    async fn read(
+        &mut self,
+        stream: Resource<LogStream>,
+        max_bytes: u32,
+    ) -> Result<Option<String>, String> {
+        let max = usize::try_from(max_bytes)
+            .unwrap_or(MAX_CHUNK_BYTES)
+            .clamp(2, MAX_CHUNK_BYTES);
+        let s = self
+            .table
+            .get_mut(&stream)
+            .map_err(|e| format!("log-stream.read: {e}"))?;
+        let (chunk, lost) = s.chunk(max).await;
+        let progress = format!(
+            "{} → {} lines{}",
+            s.call,
+            s.lines_read,
+            if s.done { "" } else { " so far" }
+        );
+        let (note, tape_slot) = (s.note, s.tape_slot);
+        if let Some(i) = note {
+            self.renote(i, progress);
+        }
+        for notice in lost {
+            self.note("host.logs", notice);
+        }
+        if let (Some(slot), Ok(Some(text))) = (tape_slot, &chunk) {
+            self.io.tape_more(slot, text);
+        }
+        chunk
+    }
+
+    async fn drop(&mut self, stream: Resource<LogStream>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        self.open_streams -= 1;
+        Ok(())
     }
 }
 

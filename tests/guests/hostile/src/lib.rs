@@ -42,7 +42,7 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.1.0".into(),
             description: "misbehaves as configured".into(),
-            config_help: "one of: pass, loop, memory, recursion, panic, stderr-spam, noise-then-panic, noise-then-trap, exit, files, env, socket, http:URL, logs:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
+            config_help: "one of: pass, loop, memory, recursion, panic, stderr-spam, noise-then-panic, noise-then-trap, exit, files, env, socket, http:URL, logs:SERVICE, streams:SERVICE, huge-read:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
             capabilities: vec!["http".into(), "logs".into()],
         }
     }
@@ -138,6 +138,33 @@ impl Guest for Hostile {
                         Ok(lines) => verdict(Outcome::Pass, format!("{} lines", lines.lines().count())),
                         Err(e) => verdict(Outcome::Fail, e),
                     }
+                } else if let Some(service) = other.strip_prefix("streams:") {
+                    // Holds every stream it opens.
+                    let mut held = Vec::new();
+                    for _ in 0..1000 {
+                        match stack::open_logs(service, 0, None) {
+                            Ok(s) => held.push(s),
+                            Err(e) => return verdict(Outcome::Fail, format!("after {} streams: {e}", held.len())),
+                        }
+                    }
+                    verdict(Outcome::Pass, "held 1000 log streams")
+                } else if let Some(service) = other.strip_prefix("huge-read:") {
+                    let stream = match stack::open_logs(service, 0, None) {
+                        Ok(s) => s,
+                        Err(e) => return verdict(Outcome::Fail, e),
+                    };
+                    let (mut largest, mut total) = (0, 0);
+                    loop {
+                        match stream.read(u32::MAX) {
+                            Ok(Some(chunk)) => {
+                                largest = largest.max(chunk.len());
+                                total += chunk.len();
+                            }
+                            Ok(None) => break,
+                            Err(e) => return verdict(Outcome::Fail, e),
+                        }
+                    }
+                    verdict(Outcome::Pass, format!("largest chunk {largest} of {total} bytes"))
                 } else {
                     verdict(Outcome::Inconclusive, format!("unknown mode {other:?}"))
                 }

@@ -3,7 +3,7 @@
 
 wit_bindgen::generate!({
     inline: "
-        package pitwall:check@0.2.0;
+        package pitwall:check@0.9.0;
         interface plugin {
             run: func(config: string) -> string;
         }
