@@ -20,7 +20,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 # Test binaries that need the Docker engine; everything else is the fast tier.
-docker_tests=(deploy operate zero_downtime)
+docker_tests=(deploy operate zero_downtime log_window)
 
 echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: the pitwall binary here; real
 //! HTTP on loopback (`http`), builds of the test guests and the fixture app
-//! (`build`), a real registry and compose stacks (`docker`), and the
+//! (`build`), a real registry and compose stacks (`docker`), a stack of
+//! one busy service (`busy`), and the
 //! in-memory engine of the state-machine tier (`memory`).
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod build;
+pub mod busy;
 pub mod docker;
 pub mod fault;
 pub mod http;

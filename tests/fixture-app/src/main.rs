@@ -12,6 +12,10 @@
 //!   start, as a real API that loads before it serves;
 //! - `never-listens`: runs but never opens its port.
 //!
+//! Beside any mode, `FIXTURE_BURST=N/MS[/K]` writes N synthetic access lines
+//! (about 85 bytes each, every K-th a 503) evenly over MS ms from start: a
+//! busy service's traffic, for the log spool's tests and benchmark.
+//!
 //! Usage: `fixture-app api`, `fixture-app frontend` (proxies `/api/` to
 //! `API_UPSTREAM`, default `api:8000`), `fixture-app healthcheck URL`.
 //! Every request is logged as an access line with its request id: JSON lines
@@ -100,6 +104,9 @@ fn main() {
             }
         }
         _ => {}
+    }
+    if let Ok(burst) = std::env::var("FIXTURE_BURST") {
+        std::thread::spawn(move || write_burst(&burst));
     }
     let port = env("PORT", if role == "frontend" { "8080" } else { "8000" });
     let listener = TcpListener::bind(format!("0.0.0.0:{port}")).unwrap_or_else(|e| {
@@ -346,6 +353,43 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The incoming `x-request-id`, or a new one.
+/// `N/MS[/K]`: N access lines over MS ms, every K-th a 503.
+fn write_burst(spec: &str) {
+    let parts: Vec<u64> = spec.split('/').filter_map(|p| p.parse().ok()).collect();
+    let (total, ms, every) = match parts[..] {
+        [n, ms] => (n, ms, 0),
+        [n, ms, k] => (n, ms, k),
+        _ => {
+            eprintln!("fixture: FIXTURE_BURST={spec:?} is not N/MS[/K]");
+            return;
+        }
+    };
+    let start = std::time::Instant::now();
+    // Not locked for the whole burst: the request handlers print too.
+    let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
+    let mut written = 0u64;
+    while written < total {
+        // Where the line count should be by now, on a straight line.
+        let due = (start.elapsed().as_millis() as u64 * total / ms.max(1)).min(total);
+        for i in written..due {
+            let status = if every > 0 && (i + 1) % every == 0 {
+                503
+            } else {
+                200
+            };
+            let _ = writeln!(
+                out,
+                r#"{{"ts":{},"method":"GET","path":"/burst/{i}","status":{status},"request_id":"b-{i:08}"}}"#,
+                unix_secs()
+            );
+        }
+        written = due;
+        let _ = out.flush();
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    eprintln!("fixture: burst of {total} lines written");
+}
+
 fn request_id(req: &Request) -> String {
     header(req, "x-request-id")
         .map(str::to_string)
