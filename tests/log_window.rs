@@ -12,7 +12,7 @@ use common::evidence;
 fn every_line_of_a_busy_window_is_scanned_though_docker_rotated_most_away() {
     // 200,000 lines (17 MB) over 6 s, one 503 in 1,000; the check may use
     // 16 MiB, a twentieth of the window.
-    let stack = BusyStack::new("busylog", "200000/6000/1000", Rotation("1m", "2"), 16);
+    let stack = BusyStack::new("busylog", "200000/6000/1000", Some(Rotation("1m", "2")), 16);
     let out = stack.deploy("10s");
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let check = stack.log_check();

@@ -16,17 +16,23 @@ pub struct BusyStack {
     image: String,
 }
 
-/// How Docker rotates the service's log: `max-size`, `max-file`.
+/// How Docker rotates the service's log: `max-size`, `max-file`; `None`
+/// leaves it to the daemon's configuration.
 pub struct Rotation(pub &'static str, pub &'static str);
 
 impl BusyStack {
     /// `burst` is `N/MS[/K]` (N lines over MS ms, every K-th a 503); the
     /// check watches for `soak` and may use `memory_mb` MiB.
-    pub fn new(name: &str, burst: &str, rotation: Rotation, memory_mb: u32) -> BusyStack {
+    pub fn new(name: &str, burst: &str, rotation: Option<Rotation>, memory_mb: u32) -> BusyStack {
         let dir = tempfile::tempdir().unwrap();
         let project = format!("pwtest-{name}-{}", std::process::id());
         let image = fixture_image("healthy", &format!("busy-{}", std::process::id()));
-        let Rotation(size, files) = rotation;
+        let logging = match rotation {
+            Some(Rotation(size, files)) => format!(
+                "    logging:\n      driver: json-file\n      options:\n        max-size: \"{size}\"\n        max-file: \"{files}\"\n"
+            ),
+            None => String::new(),
+        };
         std::fs::write(
             dir.path().join("compose.yml"),
             format!(
@@ -39,12 +45,7 @@ impl BusyStack {
     # Its probes would add access lines of their own.
     healthcheck:
       disable: true
-    logging:
-      driver: json-file
-      options:
-        max-size: "{size}"
-        max-file: "{files}"
-"#
+{logging}"#
             ),
         )
         .unwrap();

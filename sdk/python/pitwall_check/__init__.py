@@ -25,7 +25,7 @@ from .verdict import Outcome, Verdict, failed, inconclusive, passed
 __version__ = "0.1.0"
 
 # The contract this SDK speaks, as pitwall names it.
-CONTRACT = "pitwall:check@0.1.0"
+CONTRACT = "pitwall:check@0.2.0"
 
 __all__ = [
     "CONTRACT",

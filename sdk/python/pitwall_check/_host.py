@@ -10,6 +10,7 @@ A host is any object with these methods:
     http_send(request: http.Request) -> http.Response   # raises HostError
     stack_containers() -> list[stack.Container]         # raises HostError
     stack_logs(service, since_ms, until_ms, max_lines) -> str
+    stack_open_logs(service, since_ms, until_ms) -> reader  # reader.read(max_bytes) -> str | None
     log_write(level: str, message: str) -> None          # debug|info|warn|error
 """
 

@@ -86,8 +86,27 @@ class WasmHost:
         except Err as e:
             raise http.HostError("stack", str(e.value)) from None
 
+    def stack_open_logs(self, service: str, since_ms: int, until_ms: Optional[int]) -> "_LogReader":
+        try:
+            return _LogReader(wit_stack.open_logs(service, since_ms, until_ms))
+        except Err as e:
+            raise http.HostError("stack", str(e.value)) from None
+
     def log_write(self, level: str, message: str) -> None:
         wit_log.write(_LEVELS[level], message)
+
+
+class _LogReader:
+    """The host's `log-stream`, its errors raised as HostError."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int) -> Optional[str]:
+        try:
+            return self._stream.read(max_bytes)
+        except Err as e:
+            raise http.HostError("stack", str(e.value)) from None
 
 
 def plugin_class(check: Any) -> type:

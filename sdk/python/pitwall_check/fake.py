@@ -125,7 +125,34 @@ class FakeHost:
         lines = self._logs[service][-max_lines:] if max_lines else []
         return "".join(line + "\n" for line in lines)
 
+    def stack_open_logs(self, service: str, since_ms: int, until_ms: Optional[int]) -> "_FakeReader":
+        self.calls.append(("stack.open_logs", service, since_ms, until_ms))
+        if service not in self._logs:
+            raise HostError("stack", f"fake host: no logs for service `{service}` (add them with host.add_logs)")
+        return _FakeReader(self._logs[service])
+
     def log_write(self, level: str, message: str) -> None:
         self.calls.append(("log.write", level, message))
         self.messages.append((level, message))
 
+
+
+class _FakeReader:
+    """Canned lines in chunks of whole lines, as the host's `log-stream`
+    gives them (a line longer than a chunk comes cut)."""
+
+    def __init__(self, lines: List[str]) -> None:
+        self._lines = list(lines)
+
+    def read(self, max_bytes: int) -> Optional[str]:
+        if not self._lines:
+            return None
+        chunk: List[str] = []
+        size = 0
+        while self._lines and size + len(self._lines[0]) + 1 <= max_bytes:
+            line = self._lines.pop(0)
+            chunk.append(line + "\n")
+            size += len(line) + 1
+        if not chunk:
+            chunk.append(self._lines.pop(0)[: max_bytes - 1] + "\n")
+        return "".join(chunk)

@@ -50,6 +50,18 @@ class FakeHostTests(unittest.TestCase):
         self.assertEqual(host.calls[0], ("stack.logs", "api", 5, None, 10_000))
         self.assertEqual(host.calls[-1], ("stack.containers",))
 
+    def test_open_logs_streams_the_window_in_chunks(self):
+        lines = [f"GET /{i} 200" for i in range(50_000)]
+        host = FakeHost().add_logs("api", lines)
+        with host:
+            chunks = list(stack.open_logs("api", since_ms=5, until_ms=9))
+            with self.assertRaisesRegex(HostError, "no logs for service `web`"):
+                list(stack.open_logs("web", 0))
+        self.assertGreater(len(chunks), 1)
+        self.assertTrue(all(len(c) <= stack.CHUNK_BYTES and c.endswith("\n") for c in chunks))
+        self.assertEqual("".join(chunks).splitlines(), lines)
+        self.assertEqual(host.calls[0], ("stack.open_logs", "api", 5, 9))
+
     def test_records_log_lines(self):
         host = FakeHost()
         with host:
