@@ -50,6 +50,17 @@ fn context() -> types::Context {
 }
 
 async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Duration) {
+    let io = Io::live(Arc::new(ProjectView::new("hostile-test")), false);
+    run_with(runtime, mode, grants, io, TIMEOUT).await
+}
+
+async fn run_with(
+    runtime: &Runtime,
+    mode: &str,
+    grants: &Grants,
+    io: Io,
+    timeout: Duration,
+) -> (Verdict, Duration) {
     let plugin = runtime.load(&Source::File(guest("hostile"))).unwrap();
     let start = Instant::now();
     let verdict = runtime
@@ -60,10 +71,10 @@ async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Durati
                 config: mode,
                 grants,
                 limits: Limits {
-                    timeout: TIMEOUT,
+                    timeout,
                     ..Limits::default()
                 },
-                io: Io::live(Arc::new(ProjectView::new("hostile-test")), false),
+                io,
             },
         )
         .await;
@@ -298,7 +309,6 @@ fn compilation_is_bounded_and_the_bound_hit_is_named() {
 #[tokio::test]
 async fn log_streams_are_bounded_however_the_check_reads() {
     let runtime = runtime();
-    let plugin = runtime.load(&Source::File(guest("hostile"))).unwrap();
     let grants = Grants {
         allow_http: vec![],
         allow_logs: vec!["api".into()],
@@ -317,24 +327,13 @@ async fn log_streams_are_bounded_however_the_check_reads() {
         },
         result: Ok(text),
     };
+    // Not a deadline test: a debug build on a busy machine moves 4 MB of
+    // lines in well under 30 s.
     let run = async |mode: &str, grants: &Grants| {
-        runtime
-            .run(
-                &plugin,
-                Run {
-                    context: context(),
-                    config: mode,
-                    grants,
-                    // Not a deadline test: a debug build on a busy machine
-                    // moves 4 MB of lines in well under this.
-                    limits: Limits {
-                        timeout: Duration::from_secs(30),
-                        ..Limits::default()
-                    },
-                    io: Io::canned(vec![], vec![logs.clone()]),
-                },
-            )
+        let io = Io::canned(vec![], vec![logs.clone()]);
+        run_with(&runtime, mode, grants, io, Duration::from_secs(30))
             .await
+            .0
     };
     let v = run("huge-read:api", &grants).await;
     assert_eq!(v.outcome, Outcome::Pass, "{v:?}");

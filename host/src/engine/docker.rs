@@ -27,6 +27,25 @@ pub(super) fn api(e: bollard::errors::Error) -> EngineError {
     EngineError::Call(format!("Docker engine: {e}"))
 }
 
+/// The containers of compose project `project` in every state, only those
+/// of `service` when given, as the engine lists them.
+pub(super) async fn listed(
+    docker: &Docker,
+    project: &str,
+    service: Option<&str>,
+) -> Result<Vec<bollard::models::ContainerSummary>, EngineError> {
+    let mut labels = vec![format!("{PROJECT_LABEL}={project}")];
+    labels.extend(service.map(|s| format!("{SERVICE_LABEL}={s}")));
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([("label".to_string(), labels)])),
+            ..Default::default()
+        }))
+        .await
+        .map_err(api)
+}
+
 /// A container of a compose project, with its id and configuration hash.
 #[derive(Debug, Clone)]
 pub struct Unit {
@@ -78,19 +97,7 @@ impl DockerApi {
         project: &str,
         services: Option<&[String]>,
     ) -> Result<Vec<Unit>, EngineError> {
-        let filters = HashMap::from([(
-            "label".to_string(),
-            vec![format!("{PROJECT_LABEL}={project}")],
-        )]);
-        let list = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(filters),
-                ..Default::default()
-            }))
-            .await
-            .map_err(api)?;
+        let list = listed(&self.docker, project, None).await?;
         let mut out = Vec::new();
         for summary in list {
             let labels = summary.labels.unwrap_or_default();

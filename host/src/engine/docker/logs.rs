@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::query_parameters::{ListContainersOptions, LogsOptions};
+use bollard::models::ContainerSummaryStateEnum;
+use bollard::query_parameters::LogsOptions;
 use futures_util::{Stream, StreamExt};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
-use super::{PROJECT_LABEL, SERVICE_LABEL, api};
+use super::{api, listed};
 use crate::engine::{EngineError, LogItem, LogLine, LogLines, LogWindow};
 
 /// Lines in flight between a reading task and the stream's reader.
@@ -132,25 +133,11 @@ async fn list(
     project: &str,
     service: &str,
 ) -> Result<Vec<(String, bool)>, EngineError> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![
-            format!("{PROJECT_LABEL}={project}"),
-            format!("{SERVICE_LABEL}={service}"),
-        ],
-    )]);
-    let list = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await
-        .map_err(api)?;
-    Ok(list
+    Ok(listed(docker, project, Some(service))
+        .await?
         .into_iter()
         .filter_map(|c| {
-            let running = c.state.is_some_and(|s| s.to_string() == "running");
+            let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
             c.id.map(|id| (id, running))
         })
         .collect())
