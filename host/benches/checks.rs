@@ -3,8 +3,9 @@
 //! 1. A whole `pitwall check run` of `builtin:http-probe` against a loopback
 //!    server: cold (empty compile cache) vs warm (cached).
 //! 2. Instantiate + run of a trivial check inside a running process.
-//! 3. `log-5xx` throughput: the wasm check fed through `stack.logs` (replayed)
-//!    vs the same scan compiled natively, on the same lines.
+//! 3. `log-5xx` throughput: the wasm check fed through `stack.open-logs`
+//!    (replayed) vs the same scan compiled natively, on the same lines.
+//! 4. Twenty checks at once against the slowest of them alone.
 //!
 //! Prints a Markdown table; BENCHMARKS.md keeps a copy of a run.
 
@@ -12,13 +13,18 @@
 mod common;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::build::guest;
 use common::http::{Reply, Server};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use pitwall::checks::{
-    Cache, Compiler, Grants, Interaction, Io, Limits, Outcome, Run, Runtime, Source, types,
+    Cache, Compiler, Grants, Interaction, Io, Limits, LogsQuery, Outcome, Plugin, Run, Runtime,
+    Source, types,
 };
+use pitwall::engine::ProjectView;
 
 fn median(mut xs: Vec<Duration>) -> Duration {
     xs.sort();
@@ -76,6 +82,106 @@ fn log_lines(n: usize) -> Vec<String> {
             _ => format!("worker {i} finished a background job in 12ms"),
         })
         .collect()
+}
+
+/// The replayed answer to the log-5xx check's `stack.open-logs` of `api`.
+fn logs_answer(text: String) -> Interaction {
+    Interaction::StackLogs {
+        query: LogsQuery {
+            service: "api".into(),
+            since_ms: 1_000,
+            until_ms: Some(2_000),
+            max_lines: None,
+        },
+        result: Ok(text),
+    }
+}
+
+const LOG_CONFIG: &str = r#"{"services":["api"],"max_ratio":1}"#;
+
+fn log_grants() -> Grants {
+    Grants {
+        allow_http: vec![],
+        allow_logs: vec!["api".into()],
+    }
+}
+
+/// Room for a 200000-line window (the caps of a real run are smaller).
+fn log_limits() -> Limits {
+    Limits {
+        memory_bytes: 1 << 30,
+        timeout: Duration::from_secs(60),
+        max_log_read_lines: 1_000_000,
+        ..Limits::default()
+    }
+}
+
+/// The checks of the concurrency row.
+#[derive(Clone, Copy)]
+enum Mixed {
+    /// `builtin:http-probe` of a loopback endpoint that answers in 50 ms.
+    Probe,
+    /// `builtin:log-5xx` over replayed lines.
+    Logs,
+}
+
+struct Mix<'a> {
+    runtime: &'a Runtime,
+    probe: Plugin,
+    probe_config: String,
+    probe_grants: Grants,
+    /// One live I/O for every probe, as a deploy phase shares one.
+    probe_io: Io,
+    logs: Plugin,
+    logs_text: String,
+}
+
+impl Mix<'_> {
+    /// Runs one check to a passing verdict; returns how long it took.
+    async fn run(&self, check: Mixed) -> Duration {
+        let (plugin, config, grants, limits, io) = match check {
+            Mixed::Probe => (
+                &self.probe,
+                self.probe_config.as_str(),
+                self.probe_grants.clone(),
+                Limits::default(),
+                self.probe_io.clone(),
+            ),
+            Mixed::Logs => (
+                &self.logs,
+                LOG_CONFIG,
+                log_grants(),
+                log_limits(),
+                Io::replay(vec![logs_answer(self.logs_text.clone())]),
+            ),
+        };
+        let start = Instant::now();
+        let v = self
+            .runtime
+            .run(
+                plugin,
+                Run {
+                    context: context(),
+                    config,
+                    grants: &grants,
+                    limits,
+                    io,
+                },
+            )
+            .await;
+        let took = start.elapsed();
+        assert_eq!(v.outcome, Outcome::Pass, "{v:?}");
+        took
+    }
+
+    /// All of `checks` at once, polled together in one task as the verify
+    /// and watch phases poll theirs; returns the wall-clock time.
+    async fn run_all(&self, checks: &[Mixed]) -> Duration {
+        let start = Instant::now();
+        let mut running: FuturesUnordered<_> = checks.iter().map(|&c| self.run(c)).collect();
+        while running.next().await.is_some() {}
+        start.elapsed()
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -143,38 +249,20 @@ async fn main() {
     let log_plugin = runtime
         .load(&Source::parse("builtin:log-5xx").unwrap())
         .unwrap();
-    let config = r#"{"services":["api"],"max_ratio":1}"#;
-    let grants = Grants {
-        allow_http: vec![],
-        allow_logs: vec!["api".into()],
-    };
-    let limits = Limits {
-        memory_bytes: 1 << 30,
-        timeout: Duration::from_secs(60),
-        max_log_read_lines: 1_000_000,
-        ..Limits::default()
-    };
+    let (grants, limits) = (log_grants(), log_limits());
     let mut wasm = Duration::MAX;
     for _ in 0..5 {
-        let answer = Interaction::StackLogs {
-            query: pitwall::checks::LogsQuery {
-                service: "api".into(),
-                since_ms: 1_000,
-                until_ms: Some(2_000),
-                max_lines: None,
-            },
-            result: Ok(text.clone()),
-        };
+        let io = Io::replay(vec![logs_answer(text.clone())]);
         let start = Instant::now();
         let v = runtime
             .run(
                 &log_plugin,
                 Run {
                     context: context(),
-                    config,
+                    config: LOG_CONFIG,
                     grants: &grants,
                     limits,
-                    io: Io::replay(vec![answer]),
+                    io,
                 },
             )
             .await;
@@ -188,6 +276,56 @@ async fn main() {
             bytes as f64 / d.as_secs_f64() / 1e6
         )
     };
+
+    // 4. Twenty checks at once vs the slowest alone: 15 probes that wait on
+    //    the network and 5 log scans that need the CPU.
+    let slow = Server::start(|_, _| {
+        Reply::new(200, r#"{"status":"ok"}"#).delay(Duration::from_millis(50))
+    });
+    const MIX_LOG_LINES: usize = 20_000;
+    let mix = Mix {
+        runtime: &runtime,
+        probe: runtime
+            .load(&Source::parse("builtin:http-probe").unwrap())
+            .unwrap(),
+        probe_config: format!(r#"{{"url":"{}"}}"#, slow.url("/api/health/")),
+        probe_grants: Grants {
+            allow_http: vec![slow.url("/api/")],
+            allow_logs: vec![],
+        },
+        probe_io: Io::live(Arc::new(ProjectView::new("bench")), false),
+        logs: log_plugin.clone(),
+        logs_text: lines[..MIX_LOG_LINES]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect(),
+    };
+    let checks: Vec<Mixed> = (0..20)
+        .map(|i| {
+            if i % 4 == 3 {
+                Mixed::Logs
+            } else {
+                Mixed::Probe
+            }
+        })
+        .collect();
+    // Warm up: the shared HTTP client, the probe's first connection.
+    mix.run_all(&checks).await;
+    let mut alone = Vec::new();
+    for &check in &checks {
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            runs.push(mix.run(check).await);
+        }
+        alone.push(median(runs));
+    }
+    let slowest = alone.iter().max().copied().unwrap();
+    let one_by_one: Duration = alone.iter().sum();
+    let mut together = Vec::new();
+    for _ in 0..5 {
+        together.push(mix.run_all(&checks).await);
+    }
+    let together = median(together);
 
     println!("| measure | result |");
     println!("|---|---|");
@@ -229,5 +367,21 @@ async fn main() {
     println!(
         "| wasm / native throughput | {:.2}x |",
         native.as_secs_f64() / wasm.as_secs_f64()
+    );
+    println!(
+        "| 20 checks at once: 15 `http-probe` (loopback, answers in 50 ms) + 5 `log-5xx` ({MIX_LOG_LINES} replayed lines), one task (median of 5) | {} |",
+        ms(together)
+    );
+    println!(
+        "| the slowest of them alone (median of 5 each) | {} |",
+        ms(slowest)
+    );
+    println!(
+        "| the 20 one after another (sum of their medians alone) | {} |",
+        ms(one_by_one)
+    );
+    println!(
+        "| at once / slowest alone | {:.2}x |",
+        together.as_secs_f64() / slowest.as_secs_f64()
     );
 }

@@ -136,8 +136,7 @@ fn parse_clf(line: &str) -> Option<Access> {
     let rest = &line[close + 1..];
     let mut tokens = rest.split_ascii_whitespace();
     let status = valid_status(tokens.next()?.parse().ok()?)?;
-    let has_request_id =
-        tokens.any(is_request_id_token) || logfmt_value(line, REQUEST_ID_KEYS).is_some();
+    let has_request_id = tokens.any(is_request_id_token) || logfmt(line).request_id.is_some();
     Some(Access {
         status,
         has_request_id,
@@ -153,19 +152,44 @@ fn is_request_id_token(token: &str) -> bool {
 }
 
 fn parse_logfmt(line: &str) -> Option<Access> {
-    let status = valid_status(logfmt_value(line, STATUS_KEYS)?.parse().ok()?)?;
+    let fields = logfmt(line);
+    let status = valid_status(fields.status?.parse().ok()?)?;
     Some(Access {
         status,
-        has_request_id: logfmt_value(line, REQUEST_ID_KEYS).is_some_and(|v| !v.is_empty()),
+        has_request_id: fields.request_id.is_some_and(|v| !v.is_empty()),
     })
 }
 
-/// The value of the first `key=value` pair whose key is one of `keys`.
-fn logfmt_value<'a>(line: &'a str, keys: &[&str]) -> Option<&'a str> {
-    line.split_ascii_whitespace().find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        keys.contains(&k).then(|| v.trim_matches('"'))
-    })
+/// The values of the first status pair and the first request-id pair of a
+/// `key=value` line.
+#[derive(Default)]
+struct Logfmt<'a> {
+    status: Option<&'a str>,
+    request_id: Option<&'a str>,
+}
+
+/// Both lookups in one pass over the pairs; a line without `=` (a plain
+/// message, most non-access lines) costs one vectorised search.
+fn logfmt(line: &str) -> Logfmt<'_> {
+    let mut found = Logfmt::default();
+    if memchr::memchr(b'=', line.as_bytes()).is_none() {
+        return found;
+    }
+    for pair in line.split_ascii_whitespace() {
+        let Some((k, v)) = pair.split_once('=') else {
+            continue;
+        };
+        let v = v.trim_matches('"');
+        if found.status.is_none() && STATUS_KEYS.contains(&k) {
+            found.status = Some(v);
+        } else if found.request_id.is_none() && REQUEST_ID_KEYS.contains(&k) {
+            found.request_id = Some(v);
+        }
+        if found.status.is_some() && found.request_id.is_some() {
+            break;
+        }
+    }
+    found
 }
 
 /// The lines of `text` (without their `\n`), split with a vectorised search:
