@@ -128,6 +128,10 @@ pub struct LogLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogItem {
     Line(LogLine),
+    /// Whole lines in order, each ending in `\n`, already in the window: a
+    /// spool or a recording hands them on in blocks, one copy for many
+    /// lines instead of one allocation each.
+    Lines(String),
     Lost(String),
 }
 
@@ -142,15 +146,24 @@ pub async fn newest(mut lines: LogLines, max: usize) -> Result<Vec<String>, Engi
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
     // A min-heap on (time, arrival): the oldest kept line is dropped first.
+    // Lines of a block take the latest time seen before them.
     let mut kept = BinaryHeap::new();
-    let mut arrival = 0u64;
+    let (mut arrival, mut clock) = (0u64, 0u64);
+    let mut keep = |ms: u64, text: String| {
+        arrival += 1;
+        kept.push(Reverse((ms, arrival, text)));
+        if kept.len() > max {
+            kept.pop();
+        }
+    };
     while let Some(item) = lines.next().await {
-        if let LogItem::Line(line) = item? {
-            arrival += 1;
-            kept.push(Reverse((line.ms, arrival, line.text)));
-            if kept.len() > max {
-                kept.pop();
+        match item? {
+            LogItem::Line(line) => {
+                clock = clock.max(line.ms);
+                keep(line.ms, line.text);
             }
+            LogItem::Lines(block) => block.lines().for_each(|l| keep(clock, l.to_string())),
+            LogItem::Lost(_) => {}
         }
     }
     let mut kept: Vec<_> = kept.into_iter().map(|Reverse(k)| k).collect();

@@ -20,7 +20,7 @@ use super::limits::{Limits, MemoryLimiter};
 use super::stderr::StderrTail;
 use super::tape::{Interaction, LogsQuery, Replay};
 use super::verdict::{Evidence, excerpt, visible};
-use crate::engine::{LogItem, LogLine, LogLines, StackView};
+use crate::engine::{LogItem, LogLines, StackView};
 use futures_util::StreamExt;
 
 /// How host calls are answered. Cloned into every run; shared state is behind
@@ -158,17 +158,12 @@ impl Io {
                 Ok((opened.map_err(|e| e.to_string())?, slot))
             }
             Io::Replay(r) => {
-                let text = unpoisoned(r).logs(query)?;
-                let lines: Vec<_> = text
-                    .lines()
-                    .map(|text| {
-                        Ok(LogItem::Line(LogLine {
-                            ms: 0,
-                            text: text.to_string(),
-                        }))
-                    })
-                    .collect();
-                Ok((futures_util::stream::iter(lines).boxed(), None))
+                let mut text = unpoisoned(r).logs(query)?;
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                let block = futures_util::stream::iter([Ok(LogItem::Lines(text))]);
+                Ok((block.boxed(), None))
             }
         }
     }

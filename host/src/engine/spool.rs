@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
 
-use super::{Container, EngineError, LogItem, LogLine, LogLines, LogWindow, StackView};
+use super::{Container, EngineError, LogItem, LogLines, LogWindow, StackView};
 
 /// The default cap of one service's spool file.
 const DEFAULT_CAP_MIB: u64 = 256;
@@ -286,8 +286,10 @@ async fn follow(tail: Arc<Tail>, mut lines: LogLines, file: File, cap: u64) {
         };
         let line = match next {
             Some(Ok(LogItem::Line(line))) => line,
-            // Engine streams report no losses of their own.
-            Some(Ok(LogItem::Lost(_))) => continue,
+            // Engine streams hand over single lines with their times and
+            // report no losses of their own: blocks and notices come from
+            // spools and recordings, which are not followed.
+            Some(Ok(LogItem::Lines(_) | LogItem::Lost(_))) => continue,
             Some(Err(e)) => break e.to_string(),
             None => break "the engine ended the log stream".to_string(),
         };
@@ -342,35 +344,40 @@ fn stop(tail: &Tail, why: String) {
     tail.mark().stopped = Some(why);
 }
 
-/// The lines of a spool file that fall in `window`, one at a time.
+/// The lines of a spool file that fall in `window`, in blocks of whole
+/// lines of about `BLOCK_BYTES`.
 fn read_back(reader: impl BufRead + Send + 'static, window: LogWindow) -> LogLines {
     futures_util::stream::unfold(reader, move |mut reader| async move {
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
+        let (mut block, mut record) = (String::new(), Vec::new());
+        while block.len() < BLOCK_BYTES {
+            record.clear();
+            match reader.read_until(b'\n', &mut record) {
+                Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
                     let e = EngineError::Call(format!("cannot read the log spool: {e}"));
                     return Some((Err(e), reader));
                 }
             }
-            let Some((ms, text)) = parse(&buf) else {
-                continue;
-            };
-            if window.contains(ms) {
-                return Some((Ok(LogItem::Line(LogLine { ms, text })), reader));
+            if let Some((ms, text)) = parse(&record)
+                && window.contains(ms)
+            {
+                block.push_str(&String::from_utf8_lossy(text));
+                block.push('\n');
             }
         }
+        (!block.is_empty()).then(|| (Ok(LogItem::Lines(block)), reader))
     })
     .boxed()
 }
 
+/// How much a block read back from a spool holds.
+const BLOCK_BYTES: usize = 256 << 10;
+
 /// `MS\tTEXT\n` → (MS, TEXT).
-fn parse(record: &[u8]) -> Option<(u64, String)> {
+fn parse(record: &[u8]) -> Option<(u64, &[u8])> {
     let record = record.strip_suffix(b"\n")?;
-    let tab = record.iter().position(|&b| b == b'\t')?;
+    let tab = memchr::memchr(b'\t', record)?;
     let ms = std::str::from_utf8(&record[..tab]).ok()?.parse().ok()?;
-    Some((ms, String::from_utf8_lossy(&record[tab + 1..]).into_owned()))
+    Some((ms, &record[tab + 1..]))
 }

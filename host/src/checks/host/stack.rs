@@ -17,8 +17,8 @@ const MAX_OPEN_STREAMS: usize = 16;
 /// A log window being read by a check (the `log-stream` resource).
 pub struct LogStream {
     lines: LogLines,
-    /// A line read that did not fit the previous chunk.
-    carry: Option<String>,
+    /// Whole lines read but not yet handed over, from the offset on.
+    carry: Option<(String, usize)>,
     lines_read: u64,
     done: bool,
     /// Where the call is recorded, when recording.
@@ -35,10 +35,11 @@ impl LogStream {
         let mut out = String::new();
         let mut lost = Vec::new();
         while !self.done {
-            let line = match self.carry.take() {
-                Some(line) => line,
+            let (block, at) = match self.carry.take() {
+                Some(carried) => carried,
                 None => match self.lines.next().await {
-                    Some(Ok(LogItem::Line(line))) => line.text,
+                    Some(Ok(LogItem::Line(line))) => (line.text + "\n", 0),
+                    Some(Ok(LogItem::Lines(block))) => (block, 0),
                     Some(Ok(LogItem::Lost(notice))) => {
                         lost.push(notice);
                         continue;
@@ -50,27 +51,43 @@ impl LogStream {
                     }
                 },
             };
-            if out.len() + line.len() < max {
-                out.push_str(&line);
-                out.push('\n');
-                self.lines_read += 1;
+            let rest = &block[at..];
+            let room = max - out.len();
+            if rest.len() <= room {
+                self.take(&mut out, rest);
                 continue;
             }
-            if out.is_empty() {
-                // A line longer than a whole chunk comes cut.
-                let mut end = max - 1;
-                while !line.is_char_boundary(end) {
-                    end -= 1;
+            // The whole lines that fit; the rest waits for the next read.
+            let fits = memchr::memrchr(b'\n', &rest.as_bytes()[..room]);
+            match fits {
+                Some(end) => {
+                    self.take(&mut out, &rest[..=end]);
+                    self.carry = Some((block, at + end + 1));
                 }
-                out.push_str(&line[..end]);
-                out.push('\n');
-                self.lines_read += 1;
-            } else {
-                self.carry = Some(line);
+                None if out.is_empty() => {
+                    // A line longer than a whole chunk comes cut.
+                    let line_end = memchr::memchr(b'\n', rest.as_bytes()).unwrap_or(rest.len());
+                    let mut cut = max - 1;
+                    while !rest.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    out.push_str(&rest[..cut]);
+                    out.push('\n');
+                    self.lines_read += 1;
+                    let next = (at + line_end + 1).min(block.len());
+                    self.carry = Some((block, next));
+                }
+                None => self.carry = Some((block, at)),
             }
             break;
         }
         (Ok((!out.is_empty()).then_some(out)), lost)
+    }
+
+    /// Appends whole lines (or a cut line's start) to the chunk.
+    fn take(&mut self, out: &mut String, lines: &str) {
+        out.push_str(lines);
+        self.lines_read += memchr::memchr_iter(b'\n', lines.as_bytes()).count() as u64;
     }
 }
 
