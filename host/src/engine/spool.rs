@@ -366,7 +366,7 @@ fn read_back(reader: impl BufRead + Send + 'static, window: LogWindow) -> LogLin
                 block.push('\n');
             }
         }
-        (!block.is_empty()).then(|| (Ok(LogItem::Lines(block)), reader))
+        (!block.is_empty()).then_some((Ok(LogItem::Lines(block)), reader))
     })
     .boxed()
 }
