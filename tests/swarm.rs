@@ -167,6 +167,11 @@ fn swarm_start_first_deploys_and_rolls_back_without_a_failed_request() {
     assert!(tally.went("1.1", Some("1.2"), "1.1"), "{tally:?}");
     assert_eq!(tally.failures, 0, "{tally:?}");
     assert_eq!(stack.version().as_deref(), Some("1.1"));
+    // Deploys and rollbacks pin the same digest references, so the
+    // frontend, on one image throughout, was never updated.
+    let frontend = format!("{}_frontend", stack.name);
+    let tasks = docker(&["service", "ps", "--quiet", &frontend]);
+    assert_eq!(tasks.lines().count(), 1, "{tasks}");
 }
 
 fn hostname() -> String {

@@ -53,11 +53,7 @@ impl Cluster {
         let net = Netns::create();
         let swarm = Swarm::manager_at(&net.host_addr);
         let registry = Registry::start();
-        let built = images(
-            &registry,
-            name,
-            &[("healthy", "1.0"), ("errors", "2.0")],
-        );
+        let built = images(&registry, name, &[("healthy", "1.0"), ("errors", "2.0")]);
         let worker = Worker::join(&net, &swarm, &registry);
         let (manager, on_worker) = (net.host_addr.clone(), net.worker_addr.clone());
         let stack = Stack::with(name, COMPOSE, |port| {
@@ -87,11 +83,14 @@ impl Cluster {
     /// container's config name the image without its digest).
     fn on_worker(&self) -> Vec<(String, String)> {
         let namespace = format!("label=com.docker.stack.namespace={}", self.stack.name);
-        let ids = self.worker.docker(&["ps", "--quiet", "--filter", &namespace]);
+        let ids = self
+            .worker
+            .docker(&["ps", "--quiet", "--filter", &namespace]);
         let mut running: Vec<(String, String)> = ids
             .split_whitespace()
             .map(|id| {
-                let format = r#"{{index .Config.Labels "com.docker.swarm.service.name"}} {{.Image}}"#;
+                let format =
+                    r#"{{index .Config.Labels "com.docker.swarm.service.name"}} {{.Image}}"#;
                 let found = self.worker.docker(&["inspect", "--format", format, id]);
                 let (service, image) = found.trim().split_once(' ').unwrap();
                 let digests = self.worker.docker(&[
@@ -138,7 +137,13 @@ fn swarm_two_nodes_deploy_then_a_broken_release_rolled_back_on_both() {
     let released = stack.history().pop().unwrap();
     assert_eq!(
         checks(&released, true),
-        ["health-manager", "health-worker", "items-manager", "items-worker", "logs"],
+        [
+            "health-manager",
+            "health-worker",
+            "items-manager",
+            "items-worker",
+            "logs"
+        ],
         "{released}"
     );
     assert_eq!(cluster.versions(), one("1.0"));
@@ -152,10 +157,15 @@ fn swarm_two_nodes_deploy_then_a_broken_release_rolled_back_on_both() {
     // the pinned digest, pulled from its side of the registry.
     let on_worker = cluster.on_worker();
     assert!(
-        on_worker.iter().any(|(s, _)| *s == format!("{}_frontend", stack.name)),
+        on_worker
+            .iter()
+            .any(|(s, _)| *s == format!("{}_frontend", stack.name)),
         "{on_worker:?}"
     );
-    assert!(on_worker.iter().all(|(_, d)| d.contains(sha)), "{on_worker:?}");
+    assert!(
+        on_worker.iter().all(|(_, d)| d.contains(sha)),
+        "{on_worker:?}"
+    );
 
     // A release whose checks fail on every node: both nodes back on 1.0's
     // digests.
@@ -179,10 +189,15 @@ fn swarm_two_nodes_deploy_then_a_broken_release_rolled_back_on_both() {
     assert_eq!(stack.service_image("frontend"), digest);
     let on_worker = cluster.on_worker();
     assert!(
-        on_worker.iter().any(|(s, _)| *s == format!("{}_frontend", stack.name)),
+        on_worker
+            .iter()
+            .any(|(s, _)| *s == format!("{}_frontend", stack.name)),
         "{on_worker:?}"
     );
-    assert!(on_worker.iter().all(|(_, d)| d.contains(sha)), "{on_worker:?}");
+    assert!(
+        on_worker.iter().all(|(_, d)| d.contains(sha)),
+        "{on_worker:?}"
+    );
 
     let status = stack.pitwall(&["status"]);
     assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);

@@ -107,7 +107,6 @@ fn health(port: u16) -> Result<String, String> {
         .ok_or_else(|| format!("no version in {text}"))
 }
 
-
 /// Runs `work` under load on `port`; what the load saw, also printed as a
 /// `load during LABEL: …` line (the numbers BENCHMARKS.md quotes).
 pub fn under_load<R>(port: u16, label: &str, work: impl FnOnce() -> R) -> (R, Tally) {

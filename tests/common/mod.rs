@@ -43,7 +43,12 @@ pub fn detach(cmd: &mut Command) {
     // exec-error pipe still works.
     unsafe {
         cmd.pre_exec(|| {
-            if libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) != 0 {
+            if libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            ) != 0
+            {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

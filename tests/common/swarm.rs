@@ -159,7 +159,9 @@ pub struct Stack {
 impl Stack {
     /// The reference stack, checked through its port on loopback.
     pub fn new(name: &str) -> Stack {
-        Stack::with(name, COMPOSE, |port| probes("", &format!("127.0.0.1:{port}")))
+        Stack::with(name, COMPOSE, |port| {
+            probes("", &format!("127.0.0.1:{port}"))
+        })
     }
 
     /// Stack `name` of `compose`, with the probes `checks` gives for its

@@ -182,7 +182,10 @@ impl Worker {
                 let log = std::fs::read_to_string(self.dir.path().join("dockerd.log"))
                     .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(20).collect();
-                panic!("waited 30 s for {what}; dockerd.log ends:\n{}", tail.join("\n"));
+                panic!(
+                    "waited 30 s for {what}; dockerd.log ends:\n{}",
+                    tail.join("\n")
+                );
             }
             thread::sleep(Duration::from_millis(200));
         }

@@ -10,10 +10,9 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::models::{
-    Service, ServiceUpdateStatusStateEnum, Task, TaskState,
-};
+use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
+use futures_util::StreamExt;
 use tokio::process::Command;
 
 use super::docker::{DockerApi, api, log_options, window_lines};
@@ -24,6 +23,13 @@ const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
 
 /// How often convergence is looked at.
 const POLL: Duration = Duration::from_millis(500);
+
+/// How long a service's log stream may stay silent before it is taken as
+/// complete. Docker sometimes never closes a (non-follow) service log
+/// stream once the service has shut-down tasks (moby/moby#38640,
+/// docker/cli#4678; seen here after every start-first update), which would
+/// hang every read of the window, the incident capture's too.
+const LOG_SILENCE: Duration = Duration::from_secs(2);
 
 /// A stack on a swarm, driven from a manager node.
 pub struct Swarm {
@@ -414,12 +420,17 @@ impl StackView for Swarm {
         Ok(out)
     }
 
-    /// The service's log lines from every node, through the manager.
+    /// The service's log lines from every node, through the manager; the
+    /// stream ends at its end or after `LOG_SILENCE` without a line.
     async fn logs(&self, service: &str, window: LogWindow) -> Result<Vec<String>, EngineError> {
         let stream = self
             .docker
             .docker
             .service_logs(&self.service_name(service), Some(log_options(window)));
+        let stream = futures_util::stream::unfold(Box::pin(stream), |mut stream| async move {
+            let next = tokio::time::timeout(LOG_SILENCE, stream.next()).await;
+            next.ok().flatten().map(|item| (item, stream))
+        });
         let mut stamped = window_lines(Box::pin(stream), window).await?;
         stamped.sort_by_key(|(ms, _)| *ms);
         let skip = stamped.len().saturating_sub(window.max_lines);
@@ -435,6 +446,10 @@ impl Engine for Swarm {
 
     async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
         self.docker.image_digest(reference).await
+    }
+
+    fn pins_deploys(&self) -> bool {
+        true
     }
 
     async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
