@@ -7,7 +7,8 @@
 #   3. the Docker suite: end to end on the real engine and registry, once
 #      with Compose v2 (`docker compose`) and once with Debian's v1
 #      (`docker-compose`, forced with PITWALL_COMPOSE); then the Swarm
-#      engine on a single-node swarm the tests make and leave;
+#      engine on a single-node swarm the tests make and leave, and on a
+#      two-node one (a second dockerd in a network namespace, as root);
 #   4. the Python check kit (scripts/python-kit.sh): SDK tests, the template
 #      and the example built with componentize-py and run by `check test`.
 # Extra arguments go to the test runner of both tiers (e.g. a name filter).
@@ -21,24 +22,27 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 # Test binaries that need the Docker engine; everything else is the fast tier.
 docker_tests=(deploy operate zero_downtime log_window)
+# Those that make a swarm of the daemon: after the others, one at a time.
+swarm_tests=(swarm swarm_nodes)
 
 echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   docker_filter="$(printf 'binary(%s) | ' "${docker_tests[@]}")none()"
+  swarm_filter="$(printf 'binary(%s) | ' "${swarm_tests[@]}")none()"
   DOCKER_HOST=unix:///nonexistent \
-    cargo nextest run --workspace --no-fail-fast -E "not ($docker_filter | binary(swarm))" "$@"
+    cargo nextest run --workspace --no-fail-fast -E "not ($docker_filter | $swarm_filter)" "$@"
   for compose in plugin docker-compose; do
     echo "==> Docker suite, compose: $compose" >&2
     PITWALL_COMPOSE="$compose" \
       cargo nextest run --workspace --no-fail-fast -E "$docker_filter" "$@"
   done
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
-  cargo nextest run --workspace --no-fail-fast -E "binary(swarm)" "$@"
+  cargo nextest run --workspace --no-fail-fast -E "$swarm_filter" "$@"
 else
   fast=()
   for t in tests/*.rs; do
     name="$(basename "$t" .rs)"
-    [[ " ${docker_tests[*]} swarm " == *" $name "* ]] || fast+=(--test "$name")
+    [[ " ${docker_tests[*]} ${swarm_tests[*]} " == *" $name "* ]] || fast+=(--test "$name")
   done
   DOCKER_HOST=unix:///nonexistent \
     cargo test --workspace --lib --bins "${fast[@]}" --no-fail-fast -- "$@"
@@ -48,7 +52,7 @@ else
       cargo test -p pitwall $(printf -- '--test %s ' "${docker_tests[@]}") --no-fail-fast -- "$@"
   done
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
-  cargo test -p pitwall --test swarm --no-fail-fast -- "$@"
+  cargo test -p pitwall $(printf -- '--test %s ' "${swarm_tests[@]}") --no-fail-fast -- "$@"
 fi
 
 echo "==> Python check kit" >&2

@@ -1,237 +1,17 @@
 //! The Swarm engine end to end on a real single-node swarm: the same
 //! compose file deployed as a stack, pinned to registry digests, judged by
-//! the same checks, rolled back as a whole. The swarm is made for the test
-//! and left afterwards (tests take turns through a file lock), so the
-//! compose tests on the same daemon are unaffected.
+//! the same checks, rolled back as a whole, and switched start-first under
+//! load. The swarm is made for the test and left afterwards (tests take
+//! turns through a file lock), so the compose tests on the same daemon are
+//! unaffected. Two nodes: tests/swarm_nodes.rs.
 
 mod common;
 
-use std::fs::File;
-use std::os::fd::AsRawFd;
-use std::path::PathBuf;
 use std::process::Command;
 
-use common::build::fixture_image;
 use common::docker::{Registry, docker};
-use common::{Output, root, run};
-
-/// This machine's daemon as a swarm manager, for one test at a time.
-struct Swarm {
-    _turn: File,
-    made: bool,
-}
-
-impl Swarm {
-    /// This test's turn at the daemon's swarm membership: held until the
-    /// file is closed (dropped), even if the test panics.
-    fn turn() -> File {
-        let turn = File::create(root().join("target/swarm-tests.lock")).unwrap();
-        // SAFETY: flock on a file descriptor owned by `turn`, valid here.
-        assert_eq!(unsafe { libc::flock(turn.as_raw_fd(), libc::LOCK_EX) }, 0);
-        turn
-    }
-
-    fn join() -> Swarm {
-        let turn = Swarm::turn();
-        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-        let made = state.trim() != "active";
-        if made {
-            docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
-        }
-        Swarm { _turn: turn, made }
-    }
-}
-
-impl Drop for Swarm {
-    fn drop(&mut self) {
-        if self.made {
-            let _ = Command::new("docker")
-                .args(["swarm", "leave", "--force"])
-                .output();
-        }
-    }
-}
-
-/// A stack of the fixture app on the swarm: its own name, port, state.
-struct Stack {
-    name: String,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-const COMPOSE: &str = r#"# The reference stack for a swarm: DNS round robin (no VIP) and a
-# host-mode published port, which this sandbox supports.
-services:
-  api:
-    image: ${BACKEND_IMAGE}
-    command: ["api"]
-    environment:
-      PORT: "8000"
-      SECRET_KEY: ${SECRET_KEY:-}
-    deploy:
-      endpoint_mode: dnsrr
-  frontend:
-    image: ${FRONTEND_IMAGE}
-    command: ["frontend"]
-    environment:
-      PORT: "8080"
-      API_UPSTREAM: api:8000
-    ports:
-      - target: 8080
-        published: ${FRONTEND_PORT}
-        mode: host
-    deploy:
-      endpoint_mode: dnsrr
-"#;
-
-impl Stack {
-    fn new(name: &str) -> Stack {
-        let dir = tempfile::tempdir().unwrap();
-        let port = common::http::free_port();
-        let name = format!("pwswarm-{name}-{}", std::process::id());
-        std::fs::write(dir.path().join("compose.yml"), COMPOSE).unwrap();
-        std::fs::write(
-            dir.path().join(".env"),
-            format!("SECRET_KEY=swarm-s3cret-{name}\nFRONTEND_PORT={port}\n"),
-        )
-        .unwrap();
-        let config = format!(
-            r#"[stack]
-engine = "swarm"
-compose_file = "compose.yml"
-project = "{name}"
-env_file = ".env"
-wait_timeout = "90s"
-
-[stack.services.api]
-key = "BACKEND"
-
-[stack.services.frontend]
-key = "FRONTEND"
-
-[defaults]
-interval = "500ms"
-deadline = "40s"
-startup = "40s"
-
-[[checks]]
-name = "health"
-plugin = "builtin:http-probe"
-allow_http = ["http://127.0.0.1:{port}/api/"]
-successes = 2
-config = {{ url = "http://127.0.0.1:{port}/api/health/", json_field = "status", json_equals = "ok" }}
-
-[[checks]]
-name = "items"
-plugin = "builtin:http-probe"
-allow_http = ["http://127.0.0.1:{port}/api/"]
-config = {{ url = "http://127.0.0.1:{port}/api/items" }}
-
-[[checks]]
-name = "logs"
-plugin = "builtin:log-5xx"
-phase = "watch"
-interval = "1s"
-allow_logs = ["api"]
-config = {{ services = ["api"], max_ratio = 0.05 }}
-"#
-        );
-        std::fs::write(dir.path().join("pitwall.toml"), config).unwrap();
-        Stack { name, port, dir }
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.dir.path().join("releases")
-    }
-
-    fn pitwall(&self, args: &[&str]) -> Output {
-        run(common::pitwall()
-            .args(args)
-            .arg("--config")
-            .arg(self.dir.path().join("pitwall.toml")))
-    }
-
-    fn deploy(&self, release: &str, image: &str) -> Output {
-        self.pitwall(&[
-            "deploy",
-            "--release-id",
-            release,
-            "--image",
-            &format!("api={image}"),
-            "--image",
-            &format!("frontend={image}"),
-            "--soak",
-            "2s",
-        ])
-    }
-
-    fn version(&self) -> Option<String> {
-        let out = Command::new("curl")
-            .args(["-sf", "--max-time", "3"])
-            .arg(format!("http://127.0.0.1:{}/api/health/", self.port))
-            .output()
-            .ok()?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        v["version"].as_str().map(str::to_string)
-    }
-
-    /// The image the swarm service runs, as its spec says.
-    fn service_image(&self, service: &str) -> String {
-        docker(&[
-            "service",
-            "inspect",
-            "--format",
-            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
-            &format!("{}_{service}", self.name),
-        ])
-        .trim()
-        .to_string()
-    }
-
-    fn history(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["stack", "rm", &self.name])
-            .output();
-        // The network goes once the tasks are gone; wait so the swarm can
-        // be left clean.
-        for _ in 0..60 {
-            let left = docker(&[
-                "network",
-                "ls",
-                "--quiet",
-                "--filter",
-                &format!("label=com.docker.stack.namespace={}", self.name),
-            ]);
-            if left.trim().is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-    }
-}
-
-/// Images in a registry, as a swarm's nodes pull them: (mode, version).
-fn images(registry: &Registry, name: &str, which: &[(&str, &str)]) -> Vec<String> {
-    which
-        .iter()
-        .map(|(mode, version)| {
-            registry.push(
-                &fixture_image(mode, version),
-                &format!("{name}/app:{version}"),
-            )
-        })
-        .collect()
-}
+use common::load::under_load;
+use common::swarm::{Stack, Swarm, images};
 
 #[test]
 fn swarm_good_release_then_a_broken_one_rolled_back_to_pinned_digests() {
@@ -347,6 +127,51 @@ fn swarm_engine_is_refused_where_docker_is_not_a_manager() {
         !stack.state_dir().join("history.jsonl").exists(),
         "nothing recorded"
     );
+}
+
+/// Start-first on Swarm: the api (no published port) is updated and rolled
+/// back while a loopback load requests `/api/health/` through the frontend,
+/// whose image does not change (it publishes a host-mode port, so it would
+/// be stopped first), which resolves `api` per request.
+#[test]
+fn swarm_start_first_deploys_and_rolls_back_without_a_failed_request() {
+    let _swarm = Swarm::join();
+    let registry = Registry::start();
+    let built = images(
+        &registry,
+        "zdt",
+        &[("healthy", "1.0"), ("healthy", "1.1"), ("errors", "1.2")],
+    );
+    let stack = Stack::new("zdt");
+    let out = stack.deploy("1.0", &built[0]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+
+    let (out, tally) = under_load(stack.port, "swarm 1.1", || {
+        stack.deploy_each("1.1", &built[1], &built[0])
+    });
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(tally.went("1.0", None, "1.1"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+
+    // A broken release the checks reject (`/api/items` answers 500), rolled
+    // back start-first to 1.1.
+    let (out, tally) = under_load(stack.port, "swarm 1.2, rolled back", || {
+        stack.deploy_each("1.2", &built[2], &built[0])
+    });
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("rolled back to 1.1, which is verified"),
+        "{}",
+        out.stdout
+    );
+    assert!(tally.went("1.1", Some("1.2"), "1.1"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(stack.version().as_deref(), Some("1.1"));
+    // Deploys and rollbacks pin the same digest references, so the
+    // frontend, on one image throughout, was never updated.
+    let frontend = format!("{}_frontend", stack.name);
+    let tasks = docker(&["service", "ps", "--quiet", &frontend]);
+    assert_eq!(tasks.lines().count(), 1, "{tasks}");
 }
 
 fn hostname() -> String {

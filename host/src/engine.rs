@@ -219,6 +219,16 @@ pub trait Engine: StackView {
         images: &BTreeMap<String, String>,
     ) -> Result<Option<Vec<String>>, EngineError>;
 
+    /// Whether a deploy hands `apply` the digests it resolved rather than
+    /// the references as given. A swarm's nodes each resolve a tag on their
+    /// own, so only a digest makes them run the same bytes, and a rollback
+    /// then hands back the very reference a service already runs (which
+    /// Swarm would otherwise take for a change and update again). Compose
+    /// runs the tag it has just pulled, as the runbook does.
+    fn pins_deploys(&self) -> bool {
+        false
+    }
+
     /// Fetches `reference` from its registry.
     async fn pull(&self, reference: &str, progress: PullProgress<'_>) -> Result<(), EngineError>;
 

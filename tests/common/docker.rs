@@ -2,7 +2,7 @@
 //! project, port, env file and state directory of the test's own.
 
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use super::{Output, pitwall, root, run};
 pub struct Registry {
     pub host: String,
     child: std::process::Child,
+    config: PathBuf,
     _storage: tempfile::TempDir,
 }
 
@@ -61,6 +62,7 @@ impl Registry {
                 return Registry {
                     host,
                     child,
+                    config: config_file,
                     _storage: storage,
                 };
             }
@@ -69,6 +71,21 @@ impl Registry {
         let _ = child.kill();
         let _ = child.wait();
         panic!("the registry did not start on {host}");
+    }
+
+    /// The same registry (storage, loopback port) served in another
+    /// network namespace too, so that a daemon there pulls the same
+    /// references; it serves while the child runs.
+    pub fn serve_in(&self, netns: &Path) -> std::process::Child {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", netns.display()))
+            .arg("docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        super::detach(&mut cmd);
+        cmd.spawn().expect("nsenter docker-registry")
     }
 
     /// Tags a local image into this registry and pushes it; returns the ref.

@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: the pitwall binary here; real
-//! HTTP on loopback (`http`), builds of the test guests and the fixture app
-//! (`build`), a real registry and compose stacks (`docker`), a stack of
-//! one busy service (`busy`), and the
-//! in-memory engine of the state-machine tier (`memory`).
+//! HTTP on loopback (`http`), load on a published port (`load`), builds of
+//! the test guests and the fixture app (`build`), a real registry and
+//! compose stacks (`docker`), a stack of one busy service (`busy`), a swarm
+//! and its stacks (`swarm`), a second Docker daemon joined to it
+//! (`worker`), and the in-memory engine of the state-machine tier
+//! (`memory`).
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod build;
@@ -10,7 +12,10 @@ pub mod busy;
 pub mod docker;
 pub mod fault;
 pub mod http;
+pub mod load;
 pub mod memory;
+pub mod swarm;
+pub mod worker;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,6 +33,29 @@ pub fn pitwall() -> Command {
     cmd.env("PITWALL_CACHE_DIR", root().join("target/test-cache"));
     cmd.env_remove("PITWALL_PROJECT");
     cmd
+}
+
+/// Lets `cmd`'s child inherit nothing but stdio: a daemon the test starts
+/// must not hold what the test inherited (the shared Docker lock that
+/// `flock … cargo test` passes down), should it outlive the test.
+pub fn detach(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: close_range is async-signal-safe and touches no memory; with
+    // CLOSE_RANGE_CLOEXEC the descriptors close at exec, so std's own
+    // exec-error pipe still works.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::close_range(
+                3,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 pub struct Output {

@@ -10,9 +10,7 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::models::{
-    EndpointPortConfigPublishModeEnum, Service, ServiceUpdateStatusStateEnum, Task, TaskState,
-};
+use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
 use tokio::process::Command;
 
@@ -116,18 +114,22 @@ impl Swarm {
 
     /// The override that makes every update of a pitwall service start the
     /// new task before stopping the old one (no gap), except where a
-    /// host-mode published port means two tasks cannot share a node.
-    async fn update_order(&self) -> Result<String, EngineError> {
-        let running = self.services().await?;
+    /// host-mode published port means two tasks cannot share a node. The
+    /// compose file being applied decides: a release may add or drop a
+    /// published port.
+    fn update_order(&self) -> Result<String, EngineError> {
+        let host_ports = std::fs::read_to_string(&self.file)
+            .map_err(|e| e.to_string())
+            .and_then(|text| host_port_services(&text).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                EngineError::Apply(format!(
+                    "cannot read the published ports of {}: {e}",
+                    self.file.display()
+                ))
+            })?;
         let mut text = String::from("services:\n");
         for service in self.keys.keys() {
-            let name = self.service_name(service);
-            let host_port = running
-                .iter()
-                .filter(|s| s.spec.as_ref().and_then(|s| s.name.as_deref()) == Some(&name))
-                .flat_map(|s| s.endpoint.iter().flat_map(|e| e.ports.iter().flatten()))
-                .any(|p| p.publish_mode == Some(EndpointPortConfigPublishModeEnum::HOST));
-            let order = if host_port {
+            let order = if host_ports.contains(service) {
                 "stop-first"
             } else {
                 "start-first"
@@ -291,6 +293,32 @@ impl Swarm {
     }
 }
 
+/// The services of a compose file that publish a port in host mode (the
+/// long syntax's `mode: host`; the short syntax means ingress on a swarm).
+fn host_port_services(compose: &str) -> Result<BTreeSet<String>, serde_norway::Error> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        services: BTreeMap<String, Option<Service>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Service {
+        #[serde(default)]
+        ports: Vec<serde_norway::Value>,
+    }
+    let file: File = serde_norway::from_str(compose)?;
+    Ok(file
+        .services
+        .into_iter()
+        .filter(|(_, s)| {
+            s.iter()
+                .flat_map(|s| &s.ports)
+                .any(|p| p.get("mode").and_then(|m| m.as_str()) == Some("host"))
+        })
+        .map(|(name, _)| name)
+        .collect())
+}
+
 /// Swarm's task states as the container watch reads units.
 fn run_state(state: Option<&TaskState>) -> RunState {
     match state {
@@ -386,7 +414,8 @@ impl StackView for Swarm {
         Ok(out)
     }
 
-    /// The service's log lines from every node, through the manager.
+    /// The service's log lines from every node, through the manager (a read
+    /// ends after a silence: see `docker::logs::LOG_SILENCE`).
     async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
         Ok(self
             .docker
@@ -414,6 +443,10 @@ impl Engine for Swarm {
 
     async fn image_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
         self.docker.image_digest(reference).await
+    }
+
+    fn pins_deploys(&self) -> bool {
+        true
     }
 
     async fn registry_digest(&self, reference: &str) -> Result<Option<String>, EngineError> {
@@ -447,7 +480,7 @@ impl Engine for Swarm {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let overlay = dir.path().join("pitwall-update-order.yml");
-        std::fs::write(&overlay, self.update_order().await?).map_err(|e| {
+        std::fs::write(&overlay, self.update_order()?).map_err(|e| {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let before = self.task_ids().await?;
@@ -495,5 +528,35 @@ impl Engine for Swarm {
             self.project,
             humantime::format_duration(self.converge_timeout)
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_mode_ports_are_read_from_the_compose_file() {
+        let compose = r#"
+services:
+  frontend:
+    image: ${FRONTEND_IMAGE}
+    ports:
+      - target: 8080
+        published: ${FRONTEND_PORT}
+        mode: host
+  api:
+    ports: ["8000:8000"]
+  worker:
+    ports:
+      - target: 9000
+        published: 9000
+  db:
+"#;
+        assert_eq!(
+            host_port_services(compose).unwrap(),
+            BTreeSet::from(["frontend".to_string()])
+        );
+        assert!(host_port_services("services: [").is_err());
     }
 }

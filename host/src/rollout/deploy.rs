@@ -98,7 +98,7 @@ impl Deployer {
             .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
         let rollout_started_ms = whoami::now_ms();
         let mut result = self
-            .apply_and_verify(&release, false, &mut durations, "")
+            .apply_and_verify(&release, self.engine.pins_deploys(), &mut durations, "")
             .await;
         let watching = self.checks.iter().any(|c| c.spec.phase == Phase::Watch);
         if let Ok((verified, started_at_ms)) = &result

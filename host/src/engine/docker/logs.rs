@@ -23,6 +23,12 @@ use crate::engine::{EngineError, LogItem, LogLine, LogLines, LogWindow};
 const CHANNEL_LINES: usize = 4096;
 /// How often a follow looks for units that started since.
 const DISCOVERY_INTERVAL: Duration = Duration::from_millis(250);
+/// How long a service's log stream may stay silent before it is taken as
+/// complete. Docker sometimes never closes a (non-follow) service log
+/// stream once the service has shut-down tasks (moby/moby#38640,
+/// docker/cli#4678; seen here after every start-first update), which would
+/// hang every read of the window, the incident capture's too.
+const LOG_SILENCE: Duration = Duration::from_secs(2);
 
 type Sender = mpsc::Sender<Result<LogItem, EngineError>>;
 
@@ -64,7 +70,15 @@ pub fn service(docker: Docker, name: String, window: LogWindow, follow: bool) ->
             &name,
             Some(options(window.since_ms, window.until_ms, follow)),
         );
-        let _ = forward(lines, window, 0, Order::Merged, &tx).await;
+        if follow {
+            let _ = forward(lines, window, 0, Order::Merged, &tx).await;
+            return;
+        }
+        let until_silent = futures_util::stream::unfold(Box::pin(lines), |mut lines| async move {
+            let next = tokio::time::timeout(LOG_SILENCE, lines.next()).await;
+            next.ok().flatten().map(|item| (item, lines))
+        });
+        let _ = forward(until_silent, window, 0, Order::Merged, &tx).await;
     })
 }
 
