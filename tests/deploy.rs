@@ -166,7 +166,7 @@ fn a_5xx_spike_during_the_soak_is_a_runtime_failure_and_rolls_back() {
     let stack = Stack::new("spike");
     let good = fixture_image("healthy", "1.0");
     let bad = fixture_image("errors", "2.0");
-    assert_eq!(stack.deploy("1.0", &good, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.0", &good, &["--pull", "missing"]);
     // Real traffic against the release: /api/items fails only in the bad one,
     // which the checklist's probes never touch; only the logs show it.
     let stop = Arc::new(AtomicBool::new(false));
@@ -204,7 +204,7 @@ fn a_missing_image_is_refused_before_the_stack_is_touched() {
     let registry = Registry::start();
     let good = registry.push(&fixture_image("healthy", "1.0"), "shop/app:1.0");
     let stack = Stack::new("missing");
-    assert_eq!(stack.deploy("1.0", &good, &[]).code, 0);
+    stack.deployed("1.0", &good, &[]);
     let before = stack.state();
     let history = stack.history().len();
 
@@ -235,8 +235,8 @@ fn manual_rollback_and_rollback_to_a_named_release() {
     let stack = Stack::new("manual");
     let v1 = fixture_image("healthy", "1.0");
     let v2 = fixture_image("healthy", "1.1");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
-    assert_eq!(stack.deploy("1.1", &v2, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "missing"]);
+    stack.deployed("1.1", &v2, &["--pull", "missing"]);
     assert_eq!(stack.live_version().as_deref(), Some("1.1"));
 
     let out = run(&mut stack.pitwall(&["rollback"]));
@@ -310,7 +310,7 @@ fn a_deploy_killed_during_verification_is_noticed_and_recovered() {
     let stack = Stack::new("killed");
     let v1 = fixture_image("healthy", "1.0");
     let v2 = fixture_image("healthy", "1.1");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "missing"]);
 
     let mut victim = stack
         .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "30s"])
@@ -348,7 +348,7 @@ fn a_deploy_killed_during_verification_is_noticed_and_recovered() {
     assert_eq!(last(&stack)["action"], "recover");
     assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));
     // And deploys work again.
-    assert_eq!(stack.deploy("1.1", &v2, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.1", &v2, &["--pull", "missing"]);
 }
 
 #[test]
@@ -503,7 +503,7 @@ fn sigterm_during_the_soak_rolls_back_and_records_the_deploy_as_cancelled() {
     let stack = Stack::new("sigterm");
     let v1 = fixture_image("healthy", "1.0");
     let v2 = fixture_image("healthy", "1.1");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "missing"]);
     let deploy = stack
         .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "60s"])
         .stdout(Stdio::piped())
@@ -529,7 +529,7 @@ fn a_second_signal_stops_at_once_and_leaves_the_lock_for_recover() {
     let stack = Stack::new("sigtwice");
     let v1 = fixture_image("healthy", "1.0");
     let v2 = fixture_image("healthy", "1.1");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "missing"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "missing"]);
     let mut deploy = stack
         .deploy_command("1.1", &v2, &["--pull", "missing", "--soak", "60s"])
         .stdout(Stdio::null())

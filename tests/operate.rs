@@ -35,7 +35,7 @@ fn plan_shows_the_change_resolved_in_the_registry_and_touches_nothing() {
     let v1 = registry.push(&fixture_image("healthy", "1.0"), "plan/app:1.0");
     let v2 = registry.push(&fixture_image("healthy", "1.1"), "plan/app:1.1");
     let stack = Stack::new("plan");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "always"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "always"]);
     let state = stack.state();
     let api = format!("api={v2}");
 
@@ -149,7 +149,7 @@ fn status_names_a_service_whose_container_was_swapped_by_hand() {
     let stack = Stack::new("drift");
     let v1 = own_image(&stack, "healthy", "1.0");
     let other = own_image(&stack, "healthy", "1.1");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "never"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "never"]);
 
     let (code, status) = run_json(&mut stack.pitwall(&["status"]));
     assert_eq!(code, 0, "{status}");
@@ -221,7 +221,7 @@ fn status_names_a_service_whose_container_was_swapped_by_hand() {
 fn status_and_history_read_the_record_without_the_env_file_or_docker() {
     let stack = Stack::new("offline");
     let v1 = own_image(&stack, "healthy", "1.0");
-    assert_eq!(stack.deploy("1.0", &v1, &["--pull", "never"]).code, 0);
+    stack.deployed("1.0", &v1, &["--pull", "never"]);
     // The reference configuration names deploy/.env.production, which this
     // machine does not have; Docker is unreachable.
     let offline = |verb: &str| {
@@ -265,7 +265,7 @@ fn prune_keeps_every_rollback_target_and_releases_says_which_are_gone() {
         .collect();
     let broken = own_image(&stack, "crash", "1.3");
     for (v, image) in ["1.0", "1.1", "1.2"].iter().zip(&images) {
-        assert_eq!(stack.deploy(v, image, &["--pull", "never"]).code, 0);
+        stack.deployed(v, image, &["--pull", "never"]);
     }
     let failed = stack.deploy("1.3", &broken, &["--pull", "never"]);
     assert_eq!(failed.code, 1, "rolled back\n{}", failed.stderr);

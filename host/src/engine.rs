@@ -121,6 +121,9 @@ impl LogWindow {
 pub struct LogLine {
     pub ms: u64,
     pub text: String,
+    /// The unit (container) that wrote it, where the stream tells them
+    /// apart; shared by the lines of one unit.
+    pub unit: Option<std::sync::Arc<str>>,
 }
 
 /// What a log stream carries: lines, and notices that lines were lost on

@@ -217,6 +217,16 @@ impl Stack {
         run(&mut self.deploy_command(release, image, extra))
     }
 
+    /// `deploy`, which must release: its output is the failure message.
+    pub fn deployed(&self, release: &str, image: &str, extra: &[&str]) {
+        let out = self.deploy(release, image, extra);
+        assert_eq!(
+            out.code, 0,
+            "deploy {release} failed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+    }
+
     pub fn state(&self) -> String {
         std::fs::read_to_string(self.state_dir().join("state.env")).unwrap_or_default()
     }

@@ -322,6 +322,7 @@ impl MemoryEngine {
                     Ok(LogItem::Line(LogLine {
                         ms,
                         text: text.clone(),
+                        unit: None,
                     }))
                 })
             })

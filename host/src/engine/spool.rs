@@ -8,7 +8,7 @@
 //! The spool is a [`StackView`] over the engine's: a service it does not
 //! follow, and the part of a window before it started, come from the engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -127,9 +127,20 @@ impl Spool {
         let file = File::open(&tail.path).map_err(|e| {
             EngineError::Call(format!("cannot read the log spool of `{service}`: {e}"))
         })?;
+        // As the engine would answer: the lines of the units there are
+        // now. A unit replaced since (a recreated container) takes its
+        // lines with it, as it does from Docker.
+        let units: HashSet<String> = self
+            .inner
+            .containers(Some(&[service.to_string()]))
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
         let lines = read_back(
             BufReader::with_capacity(256 << 10, file.take(mark.bytes)),
             window,
+            units,
         );
         let mut notices = Vec::new();
         if mark.lost > 0 {
@@ -268,7 +279,7 @@ impl Tail {
     }
 }
 
-/// Appends the lines of `lines` to `file` (`MS\tTEXT\n`) up to `cap` bytes,
+/// Appends the lines of `lines` to `file` (`MS\tUNIT\tTEXT\n`) up to `cap` bytes,
 /// publishing its progress whenever the stream pauses.
 async fn follow(tail: Arc<Tail>, mut lines: LogLines, file: File, cap: u64) {
     let mut out = BufWriter::with_capacity(256 << 10, file);
@@ -294,15 +305,16 @@ async fn follow(tail: Arc<Tail>, mut lines: LogLines, file: File, cap: u64) {
             None => break "the engine ended the log stream".to_string(),
         };
         mark.seen_ms = mark.seen_ms.max(line.ms);
-        // `MS\tTEXT\n`
-        let size =
-            u64::from(line.ms.checked_ilog10().unwrap_or(0) + 1) + 2 + line.text.len() as u64;
+        // `MS\tUNIT\tTEXT\n`
+        let unit = line.unit.as_deref().unwrap_or("");
+        let digits = u64::from(line.ms.checked_ilog10().unwrap_or(0) + 1);
+        let size = digits + 3 + unit.len() as u64 + line.text.len() as u64;
         if mark.lost > 0 || mark.bytes + size > cap {
             if mark.lost == 0 {
                 mark.full_at_ms = line.ms;
             }
             mark.lost += 1;
-        } else if let Err(e) = writeln!(out, "{}\t{}", line.ms, line.text) {
+        } else if let Err(e) = writeln!(out, "{}\t{unit}\t{}", line.ms, line.text) {
             break format!("cannot write the log spool: {e}");
         } else {
             mark.bytes += size;
@@ -346,8 +358,15 @@ fn stop(tail: &Tail, why: String) {
 
 /// The lines of a spool file that fall in `window`, in blocks of whole
 /// lines of about `BLOCK_BYTES`.
-fn read_back(reader: impl BufRead + Send + 'static, window: LogWindow) -> LogLines {
-    futures_util::stream::unfold(reader, move |mut reader| async move {
+/// Lines of a unit not in `units` are left out; lines of no particular
+/// unit (a swarm service's) are kept.
+fn read_back(
+    reader: impl BufRead + Send + 'static,
+    window: LogWindow,
+    units: HashSet<String>,
+) -> LogLines {
+    let state = (reader, units);
+    futures_util::stream::unfold(state, move |(mut reader, units)| async move {
         let (mut block, mut record) = (String::new(), Vec::new());
         while block.len() < BLOCK_BYTES {
             record.clear();
@@ -356,17 +375,18 @@ fn read_back(reader: impl BufRead + Send + 'static, window: LogWindow) -> LogLin
                 Ok(_) => {}
                 Err(e) => {
                     let e = EngineError::Call(format!("cannot read the log spool: {e}"));
-                    return Some((Err(e), reader));
+                    return Some((Err(e), (reader, units)));
                 }
             }
-            if let Some((ms, text)) = parse(&record)
+            if let Some((ms, unit, text)) = parse(&record)
                 && window.contains(ms)
+                && (unit.is_empty() || units.contains(unit))
             {
                 block.push_str(&String::from_utf8_lossy(text));
                 block.push('\n');
             }
         }
-        (!block.is_empty()).then_some((Ok(LogItem::Lines(block)), reader))
+        (!block.is_empty()).then_some((Ok(LogItem::Lines(block)), (reader, units)))
     })
     .boxed()
 }
@@ -374,10 +394,13 @@ fn read_back(reader: impl BufRead + Send + 'static, window: LogWindow) -> LogLin
 /// How much a block read back from a spool holds.
 const BLOCK_BYTES: usize = 256 << 10;
 
-/// `MS\tTEXT\n` → (MS, TEXT).
-fn parse(record: &[u8]) -> Option<(u64, &[u8])> {
+/// `MS\tUNIT\tTEXT\n` → (MS, UNIT, TEXT).
+fn parse(record: &[u8]) -> Option<(u64, &str, &[u8])> {
     let record = record.strip_suffix(b"\n")?;
     let tab = memchr::memchr(b'\t', record)?;
     let ms = std::str::from_utf8(&record[..tab]).ok()?.parse().ok()?;
-    Some((ms, &record[tab + 1..]))
+    let rest = &record[tab + 1..];
+    let tab = memchr::memchr(b'\t', rest)?;
+    let unit = std::str::from_utf8(&rest[..tab]).ok()?;
+    Some((ms, unit, &rest[tab + 1..]))
 }

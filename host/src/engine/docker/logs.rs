@@ -5,6 +5,7 @@
 //! buffer, and dropping the stream ends the task.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -52,7 +53,7 @@ pub fn containers_window(docker: Docker, names: Vec<String>, window: LogWindow) 
                 &name,
                 Some(options(window.since_ms, window.until_ms, false)),
             );
-            if forward(lines, window, 0, Order::OneUnit, &tx)
+            if forward(lines, window, 0, Source::Unit(name.as_str().into()), &tx)
                 .await
                 .is_err()
             {
@@ -71,14 +72,14 @@ pub fn service(docker: Docker, name: String, window: LogWindow, follow: bool) ->
             Some(options(window.since_ms, window.until_ms, follow)),
         );
         if follow {
-            let _ = forward(lines, window, 0, Order::Merged, &tx).await;
+            let _ = forward(lines, window, 0, Source::Merged, &tx).await;
             return;
         }
         let until_silent = futures_util::stream::unfold(Box::pin(lines), |mut lines| async move {
             let next = tokio::time::timeout(LOG_SILENCE, lines.next()).await;
             next.ok().flatten().map(|item| (item, lines))
         });
-        let _ = forward(until_silent, window, 0, Order::Merged, &tx).await;
+        let _ = forward(until_silent, window, 0, Source::Merged, &tx).await;
     })
 }
 
@@ -101,7 +102,7 @@ pub fn follow_compose(docker: Docker, project: String, service: String, since_ms
                     return;
                 }
             };
-            for (id, running) in containers {
+            for (id, name, running) in containers {
                 let seen = followed.entry(id.clone()).or_default();
                 if let Some(task) = seen.task.take_if(|t| t.is_finished()) {
                     seen.last_ns = seen.last_ns.max(task.await.unwrap_or(seen.last_ns));
@@ -117,7 +118,7 @@ pub fn follow_compose(docker: Docker, project: String, service: String, since_ms
                     };
                     seen.task = Some(tokio::spawn(async move {
                         let lines = docker.logs(&id, Some(options(from_ms, None, true)));
-                        forward(lines, window, after, Order::OneUnit, &tx)
+                        forward(lines, window, after, Source::Unit(name.into()), &tx)
                             .await
                             .unwrap_or(after)
                     }));
@@ -141,30 +142,32 @@ struct Followed {
     started: bool,
 }
 
-/// Ids of the containers of `service` in `project`, with whether each runs.
+/// Ids and names of the containers of `service` in `project`, with whether
+/// each runs.
 async fn list(
     docker: &Docker,
     project: &str,
     service: &str,
-) -> Result<Vec<(String, bool)>, EngineError> {
+) -> Result<Vec<(String, String, bool)>, EngineError> {
     Ok(listed(docker, project, Some(service))
         .await?
         .into_iter()
         .filter_map(|c| {
             let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
-            c.id.map(|id| (id, running))
+            let name = c.names?.first()?.trim_start_matches('/').to_string();
+            c.id.map(|id| (id, name, running))
         })
         .collect())
 }
 
-/// How the lines of a stream are ordered.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Order {
-    /// One container's log: its times only go forward. Docker 20.10's
-    /// follow reads some lines twice where json-file rotates (measured:
-    /// about 2,000 of 200,000 lines at 1 MB files); they are the ones not
-    /// after the last line read, and are dropped.
-    OneUnit,
+/// Whose lines a stream carries.
+#[derive(Clone, PartialEq, Eq)]
+enum Source {
+    /// One container's log (named): its times only go forward. Docker
+    /// 20.10's follow reads some lines twice where json-file rotates
+    /// (measured: about 2,000 of 200,000 lines at 1 MB files); they are
+    /// the ones not after the last line read, and are dropped.
+    Unit(Arc<str>),
     /// Several units interleaved (a swarm service): times go back and forth.
     Merged,
 }
@@ -176,7 +179,7 @@ async fn forward(
     stream: impl Stream<Item = Result<LogOutput, bollard::errors::Error>>,
     window: LogWindow,
     after: i128,
-    order: Order,
+    source: Source,
     tx: &Sender,
 ) -> Result<i128, ()> {
     let mut last = after;
@@ -191,9 +194,9 @@ async fn forward(
         };
         for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
             let (ns, text) = split_timestamp(line);
-            let seen = match order {
-                Order::OneUnit => last,
-                Order::Merged => after,
+            let seen = match source {
+                Source::Unit(_) => last,
+                Source::Merged => after,
             };
             if ns <= seen {
                 continue;
@@ -204,6 +207,10 @@ async fn forward(
                 let line = LogLine {
                     ms,
                     text: text.to_string(),
+                    unit: match &source {
+                        Source::Unit(name) => Some(name.clone()),
+                        Source::Merged => None,
+                    },
                 };
                 tx.send(Ok(LogItem::Line(line))).await.map_err(drop)?;
             }
