@@ -42,6 +42,10 @@ pub enum EngineError {
 pub struct Container {
     pub service: String,
     pub name: String,
+    /// The engine's id of the unit: a name may be reused (compose gives a
+    /// recreated container its predecessor's), an id never is.
+    #[serde(default)]
+    pub id: String,
     /// The image as the unit was created from it (a reference or an id).
     pub image: String,
     /// The id (`sha256:…`) of the image the unit runs: what drift compares.

@@ -245,6 +245,7 @@ impl MemoryEngine {
                 };
                 Container {
                     service: service.clone(),
+                    id: format!("{service}-1"),
                     name: format!("{service}-1"),
                     image: digest.clone(),
                     image_id: digest.clone(),

@@ -124,6 +124,7 @@ impl DockerApi {
             let state = inspect.state.unwrap_or_default();
             let container = Container {
                 service,
+                id: id.clone(),
                 name: inspect
                     .name
                     .unwrap_or_default()
@@ -193,13 +194,13 @@ impl DockerApi {
         service: &str,
         window: LogWindow,
     ) -> Result<LogLines, EngineError> {
-        let names = self
+        let ids = self
             .containers(project, Some(&[service.to_string()]))
             .await?
             .into_iter()
-            .map(|c| c.name)
+            .map(|c| c.id)
             .collect();
-        Ok(logs::containers_window(self.docker.clone(), names, window))
+        Ok(logs::containers_window(self.docker.clone(), ids, window))
     }
 
     /// Follows the log of every container of a service, present and future,

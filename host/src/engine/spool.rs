@@ -135,7 +135,7 @@ impl Spool {
             .containers(Some(&[service.to_string()]))
             .await?
             .into_iter()
-            .map(|c| c.name)
+            .map(|c| c.id)
             .collect();
         let lines = read_back(
             BufReader::with_capacity(256 << 10, file.take(mark.bytes)),

@@ -394,6 +394,7 @@ impl StackView for Swarm {
                 let state = t.status.as_ref().and_then(|s| s.state.as_ref());
                 out.push(Container {
                     service: service.clone(),
+                    id: t.id.clone().unwrap_or_default(),
                     name: format!(
                         "{name}.{}.{}",
                         t.slot.unwrap_or_default(),

@@ -146,6 +146,7 @@ mod tests {
     fn container(service: &str, id: &str, state: RunState) -> Container {
         Container {
             service: service.into(),
+            id: format!("{service}-1"),
             name: format!("{service}-1"),
             image: format!("reg/{service}:1"),
             image_id: id.into(),

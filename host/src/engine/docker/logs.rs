@@ -45,15 +45,12 @@ where
         .boxed()
 }
 
-/// The lines of the containers `names` (one after the other) in `window`.
-pub fn containers_window(docker: Docker, names: Vec<String>, window: LogWindow) -> LogLines {
+/// The lines of the containers `ids` (one after the other) in `window`.
+pub fn containers_window(docker: Docker, ids: Vec<String>, window: LogWindow) -> LogLines {
     pumped(async move |tx| {
-        for name in names {
-            let lines = docker.logs(
-                &name,
-                Some(options(window.since_ms, window.until_ms, false)),
-            );
-            if forward(lines, window, 0, Source::Unit(name.as_str().into()), &tx)
+        for id in ids {
+            let lines = docker.logs(&id, Some(options(window.since_ms, window.until_ms, false)));
+            if forward(lines, window, 0, Source::Unit(id.as_str().into()), &tx)
                 .await
                 .is_err()
             {
@@ -102,7 +99,7 @@ pub fn follow_compose(docker: Docker, project: String, service: String, since_ms
                     return;
                 }
             };
-            for (id, name, running) in containers {
+            for (id, running) in containers {
                 let seen = followed.entry(id.clone()).or_default();
                 if let Some(task) = seen.task.take_if(|t| t.is_finished()) {
                     seen.last_ns = seen.last_ns.max(task.await.unwrap_or(seen.last_ns));
@@ -118,7 +115,8 @@ pub fn follow_compose(docker: Docker, project: String, service: String, since_ms
                     };
                     seen.task = Some(tokio::spawn(async move {
                         let lines = docker.logs(&id, Some(options(from_ms, None, true)));
-                        forward(lines, window, after, Source::Unit(name.into()), &tx)
+                        let unit = Source::Unit(id.as_str().into());
+                        forward(lines, window, after, unit, &tx)
                             .await
                             .unwrap_or(after)
                     }));
@@ -142,20 +140,18 @@ struct Followed {
     started: bool,
 }
 
-/// Ids and names of the containers of `service` in `project`, with whether
-/// each runs.
+/// Ids of the containers of `service` in `project`, with whether each runs.
 async fn list(
     docker: &Docker,
     project: &str,
     service: &str,
-) -> Result<Vec<(String, String, bool)>, EngineError> {
+) -> Result<Vec<(String, bool)>, EngineError> {
     Ok(listed(docker, project, Some(service))
         .await?
         .into_iter()
         .filter_map(|c| {
             let running = c.state == Some(ContainerSummaryStateEnum::RUNNING);
-            let name = c.names?.first()?.trim_start_matches('/').to_string();
-            c.id.map(|id| (id, name, running))
+            c.id.map(|id| (id, running))
         })
         .collect())
 }
@@ -163,7 +159,7 @@ async fn list(
 /// Whose lines a stream carries.
 #[derive(Clone, PartialEq, Eq)]
 enum Source {
-    /// One container's log (named): its times only go forward. Docker
+    /// One container's log (by id): its times only go forward. Docker
     /// 20.10's follow reads some lines twice where json-file rotates
     /// (measured: about 2,000 of 200,000 lines at 1 MB files); they are
     /// the ones not after the last line read, and are dropped.
