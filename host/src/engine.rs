@@ -147,8 +147,9 @@ pub enum LogItem {
 pub type LogLines = futures_util::stream::BoxStream<'static, Result<LogItem, EngineError>>;
 
 /// The newest `max` lines of `lines` (by time, across units), oldest
-/// first; memory stays within `max` lines however long the stream is.
-pub async fn newest(mut lines: LogLines, max: usize) -> Result<Vec<String>, EngineError> {
+/// first, with the stream's notices of lost lines; memory stays within
+/// `max` lines however long the stream is.
+pub async fn newest(mut lines: LogLines, max: usize) -> Result<Newest, EngineError> {
     use futures_util::StreamExt;
     use std::cmp::Reverse;
     use std::collections::BinaryHeap;
@@ -156,6 +157,7 @@ pub async fn newest(mut lines: LogLines, max: usize) -> Result<Vec<String>, Engi
     // Lines of a block take the latest time seen before them.
     let mut kept = BinaryHeap::new();
     let (mut arrival, mut clock) = (0u64, 0u64);
+    let mut lost = Vec::new();
     let mut keep = |ms: u64, text: String| {
         arrival += 1;
         kept.push(Reverse((ms, arrival, text)));
@@ -170,12 +172,22 @@ pub async fn newest(mut lines: LogLines, max: usize) -> Result<Vec<String>, Engi
                 keep(line.ms, line.text);
             }
             LogItem::Lines(block) => block.lines().for_each(|l| keep(clock, l.to_string())),
-            LogItem::Lost(_) => {}
+            LogItem::Lost(notice) => lost.push(notice),
         }
     }
     let mut kept: Vec<_> = kept.into_iter().map(|Reverse(k)| k).collect();
     kept.sort_unstable();
-    Ok(kept.into_iter().map(|(_, _, text)| text).collect())
+    Ok(Newest {
+        lines: kept.into_iter().map(|(_, _, text)| text).collect(),
+        lost,
+    })
+}
+
+/// What `newest` keeps.
+pub struct Newest {
+    pub lines: Vec<String>,
+    /// Notices of lines lost on the way (a spool at its cap).
+    pub lost: Vec<String>,
 }
 
 /// Pull progress of one image: bytes done and total over all its layers.

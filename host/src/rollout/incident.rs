@@ -36,7 +36,7 @@ pub async fn write(
     let captures =
         futures_util::future::join_all(stack.services.keys().map(|service| async move {
             let lines = match d.engine.logs(service, window).await {
-                Ok(lines) => newest(lines, MAX_LOG_LINES).await,
+                Ok(lines) => newest(lines, MAX_LOG_LINES).await.map(|n| n.lines),
                 Err(e) => Err(e),
             };
             (service, lines)

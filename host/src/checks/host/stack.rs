@@ -148,6 +148,8 @@ impl stack::Host for HostState {
         let max = max_lines.min(cap) as usize;
         let call = Call::logs(&query);
         let window = query.window();
+        // A spool at its cap says so; the evidence carries it.
+        let mut lost = Vec::new();
         let result = self
             .io
             .answer(
@@ -157,7 +159,10 @@ impl stack::Host for HostState {
                         Ok(lines) => newest(lines, max).await,
                         Err(e) => Err(e),
                     }
-                    .map(|lines| lines.iter().map(|l| format!("{l}\n")).collect())
+                    .map(|kept| {
+                        lost = kept.lost;
+                        kept.lines.iter().map(|l| format!("{l}\n")).collect()
+                    })
                     .map_err(|e| e.to_string())
                 },
                 |result| Interaction::StackLogs {
@@ -173,6 +178,9 @@ impl stack::Host for HostState {
             Err(e) => format!("{call} → {e}"),
         };
         self.note("host.stack", seen);
+        for notice in lost {
+            self.note("host.logs", notice);
+        }
         result
     }
 
