@@ -262,10 +262,6 @@ impl HostState {
         }
     }
 
-    pub(super) fn timeout(&self) -> Duration {
-        self.limits.timeout
-    }
-
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use tokio::sync::oneshot;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
@@ -21,7 +22,7 @@ use super::v1;
 use super::verdict::{Evidence, Outcome, Verdict, check_label, excerpt, visible};
 
 /// How often the epoch advances: the granularity of deadlines and of the
-/// points where a running check yields to other tasks.
+/// points where a running check notices its caller gave up.
 const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// Bytes kept of a description or a configuration rejection: the check
@@ -245,20 +246,13 @@ impl Runtime {
 
     /// The check's self-description. It is given no capabilities.
     pub async fn describe(&self, plugin: &Plugin) -> Result<types::Descriptor, String> {
-        let state = self.state(Io::replay(Vec::new()), Grants::default(), Limits::default());
         let (result, _) = self
             .call(
                 plugin,
-                state,
-                "describe",
-                async |check, store| match check {
-                    Instance::V0_2(c) => c.pitwall_check_plugin().call_describe(store).await,
-                    Instance::V0_1(c) => c
-                        .pitwall_check_plugin()
-                        .call_describe(store)
-                        .await
-                        .map(v1::descriptor),
-                },
+                Io::replay(Vec::new()),
+                Grants::default(),
+                Limits::default(),
+                Describe,
             )
             .await;
         let text = |s: String| excerpt(&visible(s, true), MAX_CHECK_TEXT);
@@ -278,24 +272,14 @@ impl Runtime {
         config: &str,
         limits: Limits,
     ) -> Result<(), String> {
-        let state = self.state(Io::replay(Vec::new()), Grants::default(), limits);
+        let call = ValidateConfig(config.to_string());
         let (result, _) = self
             .call(
                 plugin,
-                state,
-                "validate-config",
-                async |check, store| match check {
-                    Instance::V0_2(c) => {
-                        c.pitwall_check_plugin()
-                            .call_validate_config(store, config)
-                            .await
-                    }
-                    Instance::V0_1(c) => {
-                        c.pitwall_check_plugin()
-                            .call_validate_config(store, config)
-                            .await
-                    }
-                },
+                Io::replay(Vec::new()),
+                Grants::default(),
+                limits,
+                call,
             )
             .await;
         result?.map_err(|reason| {
@@ -308,21 +292,12 @@ impl Runtime {
     pub async fn run(&self, plugin: &Plugin, run: Run<'_>) -> Verdict {
         let start = Instant::now();
         let limits = run.limits;
-        let state = self.state(run.io, run.grants.clone(), limits);
-        let context = run.context;
+        let call = RunCheck {
+            context: run.context,
+            config: run.config.to_string(),
+        };
         let (result, state) = self
-            .call(plugin, state, "run", async |check, store| match check {
-                Instance::V0_2(c) => {
-                    c.pitwall_check_plugin()
-                        .call_run(store, &context, run.config)
-                        .await
-                }
-                Instance::V0_1(c) => c
-                    .pitwall_check_plugin()
-                    .call_run(store, &v1::context(&context), run.config)
-                    .await
-                    .map(v1::verdict),
-            })
+            .call(plugin, run.io, run.grants.clone(), limits, call)
             .await;
         let mut verdict = match result.and_then(|v| accept(v, &limits)) {
             Ok(v) => v,
@@ -348,48 +323,163 @@ impl Runtime {
         verdict
     }
 
-    fn state(&self, io: Io, grants: Grants, limits: Limits) -> HostState {
-        HostState::new(io, grants, limits, Instant::now() + limits.timeout)
-    }
-
-    /// Instantiates `plugin` in a fresh store with `state` and calls `f`,
-    /// under the memory cap and the deadline. Returns the store's data too,
-    /// for what the host recorded during the call.
-    async fn call<R>(
+    /// Instantiates `plugin` in a fresh store (with `io`, `grants` and
+    /// `limits`) and calls `export`, under the memory cap and the deadline.
+    /// Returns the store's data too, for what the host recorded during the
+    /// call.
+    ///
+    /// The call runs on a thread of its own (tokio's blocking pool), so the
+    /// checks a phase awaits together use every core. It also keeps wasm off
+    /// the runtime's workers, which drive every socket: a log scan running
+    /// there held up the probes' connects beside it until it finished.
+    async fn call<E: Export>(
         &self,
         plugin: &Plugin,
-        state: HostState,
-        what: &str,
-        f: impl AsyncFnOnce(&Instance, &mut Store<HostState>) -> wasmtime::Result<R>,
-    ) -> (Result<R, String>, HostState) {
-        let timeout = state.timeout();
+        io: Io,
+        grants: Grants,
+        limits: Limits,
+        export: E,
+    ) -> (Result<E::Output, String>, HostState) {
+        let timeout = limits.timeout;
         let deadline = Instant::now() + timeout;
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        // Every tick a running check yields to the executor (so concurrent
-        // checks and host I/O progress) and is stopped once past its deadline.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            Ok(if Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
+        let (engine, pre) = (self.engine.clone(), plugin.pre.clone());
+        // Everything from the store on is done in the call's thread: the
+        // caller may be setting up twenty checks in turn.
+        let work = async move {
+            let state = HostState::new(io, grants, limits, deadline);
+            let mut store = Store::new(&engine, state);
+            store.limiter(|s| &mut s.limiter);
+            // Every tick a running check yields (so a caller that gave up is
+            // noticed) and is stopped once past its deadline.
+            store.set_epoch_deadline(1);
+            store.epoch_deadline_callback(move |_| {
+                Ok(if Instant::now() >= deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                })
+            });
+            // Epochs only tick inside wasm; the outer timeout also bounds
+            // time spent in host calls.
+            let outcome = tokio::time::timeout(timeout, async {
+                let check = pre.instantiate(&mut store).await?;
+                export.call(&check, &mut store).await
+            })
+            .await;
+            (outcome, store.into_data())
+        };
+        // While this future lives, so does `_caller`; dropped (a phase
+        // stopping at its first failure), the call ends at its next yield.
+        let (_caller, dropped) = oneshot::channel::<()>();
+        let runtime = tokio::runtime::Handle::current();
+        let thread = tokio::task::spawn_blocking(move || {
+            runtime.block_on(async {
+                tokio::select! {
+                    done = work => Some(done),
+                    _ = dropped => None,
+                }
             })
         });
-        // Epochs only tick inside wasm; the outer timeout also bounds time
-        // spent in host calls.
-        let outcome = tokio::time::timeout(timeout, async {
-            let check = plugin.pre.instantiate(&mut store).await?;
-            f(&check, &mut store).await
-        })
-        .await;
-        let state = store.into_data();
+        let (outcome, state) = match thread.await {
+            Ok(Some(done)) => done,
+            Ok(None) => unreachable!("the check's caller is here, awaiting it"),
+            // A panic in the host's half of a call is a pitwall bug: let it
+            // surface as one, where it would have without the thread.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => unreachable!("the check's thread ended without finishing: {e}"),
+        };
         let result = match outcome {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(explain(&e, &state, what, timeout)),
-            Err(_) => Err(timed_out(what, timeout)),
+            Ok(Err(e)) => Err(explain(&e, &state, E::NAME, timeout)),
+            Err(_) => Err(timed_out(E::NAME, timeout)),
         };
         (result, state)
+    }
+}
+
+/// An export of the check the host calls, in either contract's bindings.
+trait Export: Send + 'static {
+    /// How the operator reads it in an error: the WIT name.
+    const NAME: &'static str;
+    type Output: Send + 'static;
+    fn call(
+        self,
+        check: &Instance,
+        store: &mut Store<HostState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send;
+}
+
+struct Describe;
+
+impl Export for Describe {
+    const NAME: &'static str = "describe";
+    type Output = types::Descriptor;
+    async fn call(
+        self,
+        check: &Instance,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<types::Descriptor> {
+        match check {
+            Instance::V0_2(c) => c.pitwall_check_plugin().call_describe(store).await,
+            Instance::V0_1(c) => c
+                .pitwall_check_plugin()
+                .call_describe(store)
+                .await
+                .map(v1::descriptor),
+        }
+    }
+}
+
+struct ValidateConfig(String);
+
+impl Export for ValidateConfig {
+    const NAME: &'static str = "validate-config";
+    type Output = Result<(), String>;
+    async fn call(
+        self,
+        check: &Instance,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match check {
+            Instance::V0_2(c) => {
+                c.pitwall_check_plugin()
+                    .call_validate_config(store, &self.0)
+                    .await
+            }
+            Instance::V0_1(c) => {
+                c.pitwall_check_plugin()
+                    .call_validate_config(store, &self.0)
+                    .await
+            }
+        }
+    }
+}
+
+struct RunCheck {
+    context: types::Context,
+    config: String,
+}
+
+impl Export for RunCheck {
+    const NAME: &'static str = "run";
+    type Output = types::Verdict;
+    async fn call(
+        self,
+        check: &Instance,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<types::Verdict> {
+        match check {
+            Instance::V0_2(c) => {
+                c.pitwall_check_plugin()
+                    .call_run(store, &self.context, &self.config)
+                    .await
+            }
+            Instance::V0_1(c) => c
+                .pitwall_check_plugin()
+                .call_run(store, &v1::context(&self.context), &self.config)
+                .await
+                .map(v1::verdict),
+        }
     }
 }
 
