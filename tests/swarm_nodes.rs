@@ -11,7 +11,10 @@ use common::docker::Registry;
 use common::swarm::{Stack, Swarm, images, probes};
 use common::worker::{Netns, Worker};
 
-/// Two of each service; one frontend per node, as its host port allows.
+/// Two of each service, one per node: the frontends as their host port
+/// allows, the api as its placement says. Neither leaves a node free for a
+/// start-first update, so both must be updated stop-first (a start-first
+/// update would wait forever for a node).
 const COMPOSE: &str = r#"services:
   api:
     image: ${BACKEND_IMAGE}
@@ -22,6 +25,8 @@ const COMPOSE: &str = r#"services:
     deploy:
       endpoint_mode: dnsrr
       replicas: 2
+      placement:
+        max_replicas_per_node: 1
   frontend:
     image: ${FRONTEND_IMAGE}
     command: ["frontend"]

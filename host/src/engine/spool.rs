@@ -404,3 +404,105 @@ fn parse(record: &[u8]) -> Option<(u64, &str, &[u8])> {
     let unit = std::str::from_utf8(&rest[..tab]).ok()?;
     Some((ms, unit, &rest[tab + 1..]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::LogLine;
+
+    /// An engine whose one service logs `lines` as soon as it is followed,
+    /// then keeps the stream open, as a live service does.
+    struct Logging {
+        lines: Vec<String>,
+    }
+
+    #[async_trait::async_trait]
+    impl StackView for Logging {
+        async fn containers(&self, _: Option<&[String]>) -> Result<Vec<Container>, EngineError> {
+            Ok(Vec::new())
+        }
+
+        async fn logs(&self, _: &str, _: LogWindow) -> Result<LogLines, EngineError> {
+            Ok(futures_util::stream::empty().boxed())
+        }
+
+        async fn follow(&self, _: &str, since_ms: u64) -> Result<LogLines, EngineError> {
+            let lines = self
+                .lines
+                .clone()
+                .into_iter()
+                .enumerate()
+                .map(move |(i, text)| {
+                    Ok(LogItem::Line(LogLine {
+                        ms: since_ms + i as u64,
+                        text,
+                        unit: None,
+                    }))
+                });
+            Ok(futures_util::stream::iter(lines)
+                .chain(futures_util::stream::pending())
+                .boxed())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_spool_keeps_whole_lines_up_to_its_cap_and_counts_the_rest() {
+        let lines: Vec<String> = (0..100).map(|i| format!("GET /item/{i} 200")).collect();
+        let state = tempfile::tempdir().unwrap();
+        let temp_area = state.path().join("tmp");
+        // Each record is `1000\t\tGET /item/N 200\n`: 20 to 22 bytes.
+        let cap = 500;
+        let inner = Arc::new(Logging {
+            lines: lines.clone(),
+        });
+        let spool = Spool::start(inner, &["api".into()], 1000, &temp_area, cap)
+            .await
+            .unwrap();
+        let window = LogWindow {
+            since_ms: 1000,
+            until_ms: Some(1099),
+        };
+        let items: Vec<LogItem> = spool
+            .logs("api", window)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+
+        let mut kept = String::new();
+        let mut notices = Vec::new();
+        for item in items {
+            match item {
+                LogItem::Lines(block) => kept.push_str(&block),
+                LogItem::Line(line) => kept.push_str(&format!("{}\n", line.text)),
+                LogItem::Lost(notice) => notices.push(notice),
+            }
+        }
+        let kept: Vec<&str> = kept.lines().collect();
+        // The oldest lines, whole and in order, as many as fit.
+        assert!(!kept.is_empty() && kept.len() < lines.len(), "{kept:?}");
+        assert_eq!(kept, lines[..kept.len()]);
+        let on_disk = std::fs::metadata(temp_area.join("logs/0.log"))
+            .unwrap()
+            .len();
+        assert!(on_disk <= cap, "{on_disk} bytes spooled, cap {cap}");
+        assert!(
+            on_disk + 22 > cap,
+            "stopped early: {on_disk} of {cap} bytes"
+        );
+        // The rest counted and reported, with the way out.
+        let lost = lines.len() - kept.len();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0].contains(&format!("{lost} later lines were not kept"))
+                && notices[0].contains("PITWALL_LOG_SPOOL_MIB"),
+            "{}",
+            notices[0]
+        );
+
+        // Nothing is left behind.
+        drop(spool);
+        assert!(!temp_area.exists());
+    }
+}

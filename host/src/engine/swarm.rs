@@ -10,7 +10,9 @@ use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bollard::models::{Service, ServiceUpdateStatusStateEnum, Task, TaskState};
+use bollard::models::{
+    NodeSpecAvailabilityEnum, NodeState, Service, ServiceUpdateStatusStateEnum, Task, TaskState,
+};
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
 use tokio::process::Command;
 
@@ -113,33 +115,45 @@ impl Swarm {
     }
 
     /// The override that makes every update of a pitwall service start the
-    /// new task before stopping the old one (no gap), except where a
-    /// host-mode published port means two tasks cannot share a node. The
-    /// compose file being applied decides: a release may add or drop a
-    /// published port.
-    fn update_order(&self) -> Result<String, EngineError> {
-        let host_ports = std::fs::read_to_string(&self.file)
+    /// new task before stopping the old one (no gap) wherever the new task
+    /// has somewhere to run (see `Placement::order`). The compose file being
+    /// applied decides: a release may add a published port or a replica.
+    async fn update_order(&self) -> Result<String, EngineError> {
+        let placements = std::fs::read_to_string(&self.file)
             .map_err(|e| e.to_string())
-            .and_then(|text| host_port_services(&text).map_err(|e| e.to_string()))
+            .and_then(|text| placements(&text).map_err(|e| e.to_string()))
             .map_err(|e| {
                 EngineError::Apply(format!(
-                    "cannot read the published ports of {}: {e}",
+                    "cannot read the placement of the services in {}: {e}",
                     self.file.display()
                 ))
             })?;
+        let nodes = self.ready_nodes().await?;
         let mut text = String::from("services:\n");
         for service in self.keys.keys() {
-            let order = if host_ports.contains(service) {
-                "stop-first"
-            } else {
-                "start-first"
-            };
+            let order = placements
+                .get(service)
+                .map_or(Order::StartFirst, |p| p.order(nodes))
+                .as_str();
             text.push_str(&format!(
                 "  {service}:\n    deploy:\n      update_config:\n        order: {order}\n        failure_action: pause\n      \
                  rollback_config:\n        order: {order}\n"
             ));
         }
         Ok(text)
+    }
+
+    /// The nodes a new task can be scheduled on: ready and active.
+    async fn ready_nodes(&self) -> Result<u64, EngineError> {
+        let nodes = self.docker.docker.list_nodes(None).await.map_err(api)?;
+        Ok(nodes
+            .iter()
+            .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
+            .filter(|n| {
+                n.spec.as_ref().and_then(|s| s.availability)
+                    == Some(NodeSpecAvailabilityEnum::ACTIVE)
+            })
+            .count() as u64)
     }
 
     /// Runs `docker stack …` with the env file's entries and the images.
@@ -293,9 +307,64 @@ impl Swarm {
     }
 }
 
-/// The services of a compose file that publish a port in host mode (the
-/// long syntax's `mode: host`; the short syntax means ingress on a swarm).
-fn host_port_services(compose: &str) -> Result<BTreeSet<String>, serde_norway::Error> {
+/// How a rolling update replaces a service's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    StartFirst,
+    StopFirst,
+}
+
+impl Order {
+    fn as_str(self) -> &'static str {
+        match self {
+            Order::StartFirst => "start-first",
+            Order::StopFirst => "stop-first",
+        }
+    }
+}
+
+/// What of a service's placement decides whether its new tasks can start
+/// beside the old ones.
+#[derive(Debug, Default, PartialEq)]
+struct Placement {
+    /// A port published in host mode (the long syntax's `mode: host`; the
+    /// short syntax means ingress on a swarm): one task per node and port.
+    host_port: bool,
+    /// `deploy.replicas`; `None` when not a number (interpolated, global).
+    replicas: Option<u64>,
+    /// `deploy.placement.max_replicas_per_node`.
+    max_per_node: Option<u64>,
+    /// `deploy.update_config.parallelism`: tasks replaced at once.
+    parallelism: Option<u64>,
+}
+
+impl Placement {
+    /// Start-first needs room for `parallelism` more tasks beside the running
+    /// ones; where there is none, the update would wait forever for a node
+    /// ("max replicas per node limit exceed"), so the service goes
+    /// stop-first. Placement constraints are not weighed: they can only
+    /// make room scarcer than `nodes` says.
+    fn order(&self, nodes: u64) -> Order {
+        if self.host_port {
+            return Order::StopFirst;
+        }
+        let Some(max) = self.max_per_node.filter(|m| *m > 0) else {
+            return Order::StartFirst;
+        };
+        let replicas = self.replicas.unwrap_or(1);
+        let extra = self.parallelism.filter(|p| *p > 0).unwrap_or(1);
+        // In u128, neither side can overflow.
+        if u128::from(replicas) + u128::from(extra) <= u128::from(max) * u128::from(nodes) {
+            Order::StartFirst
+        } else {
+            Order::StopFirst
+        }
+    }
+}
+
+/// The placement of each service of a compose file (see `Placement`).
+fn placements(compose: &str) -> Result<BTreeMap<String, Placement>, serde_norway::Error> {
+    use serde_norway::Value;
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(default)]
@@ -304,18 +373,38 @@ fn host_port_services(compose: &str) -> Result<BTreeSet<String>, serde_norway::E
     #[derive(serde::Deserialize)]
     struct Service {
         #[serde(default)]
-        ports: Vec<serde_norway::Value>,
+        ports: Vec<Value>,
+        #[serde(default)]
+        deploy: Value,
     }
     let file: File = serde_norway::from_str(compose)?;
+    let number = |v: Option<&Value>| v.and_then(Value::as_u64);
     Ok(file
         .services
         .into_iter()
-        .filter(|(_, s)| {
-            s.iter()
-                .flat_map(|s| &s.ports)
-                .any(|p| p.get("mode").and_then(|m| m.as_str()) == Some("host"))
+        .map(|(name, service)| {
+            let placement = service.map_or_else(Placement::default, |s| {
+                let deploy = &s.deploy;
+                Placement {
+                    host_port: s
+                        .ports
+                        .iter()
+                        .any(|p| p.get("mode").and_then(Value::as_str) == Some("host")),
+                    replicas: number(deploy.get("replicas")),
+                    max_per_node: number(
+                        deploy
+                            .get("placement")
+                            .and_then(|p| p.get("max_replicas_per_node")),
+                    ),
+                    parallelism: number(
+                        deploy
+                            .get("update_config")
+                            .and_then(|u| u.get("parallelism")),
+                    ),
+                }
+            });
+            (name, placement)
         })
-        .map(|(name, _)| name)
         .collect())
 }
 
@@ -481,7 +570,7 @@ impl Engine for Swarm {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let overlay = dir.path().join("pitwall-update-order.yml");
-        std::fs::write(&overlay, self.update_order()?).map_err(|e| {
+        std::fs::write(&overlay, self.update_order().await?).map_err(|e| {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let before = self.task_ids().await?;
@@ -537,7 +626,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_mode_ports_are_read_from_the_compose_file() {
+    fn placements_are_read_from_the_compose_file() {
         let compose = r#"
 services:
   frontend:
@@ -548,16 +637,68 @@ services:
         mode: host
   api:
     ports: ["8000:8000"]
+    deploy:
+      replicas: 3
+      placement:
+        max_replicas_per_node: 2
+      update_config:
+        parallelism: 2
   worker:
     ports:
       - target: 9000
         published: 9000
+    deploy:
+      replicas: ${WORKERS}
   db:
 "#;
+        let read = placements(compose).unwrap();
+        assert!(read["frontend"].host_port);
         assert_eq!(
-            host_port_services(compose).unwrap(),
-            BTreeSet::from(["frontend".to_string()])
+            read["api"],
+            Placement {
+                host_port: false,
+                replicas: Some(3),
+                max_per_node: Some(2),
+                parallelism: Some(2),
+            }
         );
-        assert!(host_port_services("services: [").is_err());
+        assert_eq!(read["worker"], Placement::default());
+        assert_eq!(read["db"], Placement::default());
+        assert!(placements("services: [").is_err());
+    }
+
+    #[test]
+    fn start_first_only_where_a_new_task_has_a_node_to_run_on() {
+        let spread = |replicas, max_per_node| Placement {
+            replicas: Some(replicas),
+            max_per_node: Some(max_per_node),
+            ..Placement::default()
+        };
+        // Nothing limits placement: always room.
+        assert_eq!(Placement::default().order(1), Order::StartFirst);
+        // A host port: the old task holds it on its node.
+        let host = Placement {
+            host_port: true,
+            ..Placement::default()
+        };
+        assert_eq!(host.order(5), Order::StopFirst);
+        // One per node, as many as there are nodes: no node is free.
+        assert_eq!(spread(2, 1).order(2), Order::StopFirst);
+        assert_eq!(spread(2, 1).order(3), Order::StartFirst);
+        assert_eq!(spread(3, 2).order(2), Order::StartFirst);
+        assert_eq!(spread(4, 2).order(2), Order::StopFirst);
+        // Replacing two at once needs two free slots.
+        let wide = Placement {
+            parallelism: Some(2),
+            ..spread(3, 2)
+        };
+        assert_eq!(wide.order(2), Order::StopFirst);
+        // A swarm with no ready node, hostile numbers: never start-first
+        // into nowhere, never overflow.
+        assert_eq!(spread(1, 1).order(0), Order::StopFirst);
+        assert_eq!(spread(u64::MAX, 1).order(u64::MAX), Order::StopFirst);
+        assert_eq!(spread(u64::MAX - 1, 1).order(u64::MAX), Order::StartFirst);
+        // `max_replicas_per_node: 0` means no limit, as in Swarm.
+        assert_eq!(spread(5, 0).order(1), Order::StartFirst);
     }
 }
