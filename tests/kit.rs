@@ -36,6 +36,21 @@ fn wit_prints_and_writes_the_contract() {
         written,
         std::fs::read_to_string(common::root().join("wit/check.wit")).unwrap()
     );
+
+    // The earlier contract, for a check that stays on it.
+    let out = run(pitwall().args(["check", "wit", "--contract", "0.1.0"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        std::fs::read_to_string(common::root().join("wit/0.1.0/check.wit")).unwrap()
+    );
+    let out = run(pitwall().args(["check", "wit", "--contract", "0.3.0"]));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("0.3.0") && out.stderr.contains("contracts 0.2.0 and 0.1.0"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::checks::Contract;
 use crate::exit::Exit;
 
 #[derive(Debug, Parser)]
@@ -238,6 +239,9 @@ pub enum CheckCommand {
         /// Write DIR/check.wit instead of printing it
         #[arg(short = 'o', long = "out", value_name = "DIR")]
         out: Option<PathBuf>,
+        /// The contract: 0.2.0 (the one this pitwall speaks) or 0.1.0 (its checks still run)
+        #[arg(long, value_name = "VERSION", default_value = Contract::V0_2.version(), value_parser = contract)]
+        contract: Contract,
     },
     /// Create a check project that builds with one command and whose tests pass
     #[command(after_help = CHECK_NEW_EXAMPLES)]
@@ -464,6 +468,17 @@ pub struct DeployArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub rollout: RolloutArgs,
+}
+
+/// A contract version this pitwall runs checks of.
+fn contract(version: &str) -> Result<Contract, String> {
+    Contract::from_version(version).ok_or_else(|| {
+        let known: Vec<&str> = Contract::ALL.iter().map(|c| c.version()).collect();
+        format!(
+            "this pitwall runs checks of contracts {}",
+            known.join(" and ")
+        )
+    })
 }
 
 /// `--timeout`: a duration within what a check may be given.

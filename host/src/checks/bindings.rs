@@ -45,6 +45,27 @@ impl Contract {
         }
     }
 
+    /// The version, e.g. `0.2.0`.
+    pub const fn version(self) -> &'static str {
+        match self {
+            Contract::V0_2 => "0.2.0",
+            Contract::V0_1 => "0.1.0",
+        }
+    }
+
+    /// The contract's text, as `pitwall check wit` prints it.
+    pub const fn wit(self) -> &'static str {
+        match self {
+            Contract::V0_2 => include_str!("../../../wit/check.wit"),
+            Contract::V0_1 => include_str!("../../../wit/0.1.0/check.wit"),
+        }
+    }
+
+    /// The contract of `version` (`0.2.0`), if this host runs it.
+    pub fn from_version(version: &str) -> Option<Contract> {
+        Contract::ALL.into_iter().find(|c| c.version() == version)
+    }
+
     /// The interface every check of this version exports.
     pub const fn plugin_export(self) -> &'static str {
         match self {
@@ -57,6 +78,6 @@ impl Contract {
 /// The contract this host speaks, as it appears in component export names.
 pub const CONTRACT: &str = Contract::V0_2.package();
 /// The contract's text, as `pitwall check wit` prints it.
-pub const CONTRACT_WIT: &str = include_str!("../../../wit/check.wit");
+pub const CONTRACT_WIT: &str = Contract::V0_2.wit();
 /// The interface every check exports.
 pub const PLUGIN_EXPORT: &str = Contract::V0_2.plugin_export();

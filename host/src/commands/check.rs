@@ -46,7 +46,7 @@ pub async fn execute(command: CheckCommand) -> anyhow::Result<ExitCode> {
         }
         CheckCommand::Inspect { plugin, json } => inspect(&plugin, json).await,
         CheckCommand::Precompile { plugins } => precompile(&plugins).await,
-        CheckCommand::Wit { out } => scaffold::wit(out.as_deref()),
+        CheckCommand::Wit { out, contract } => scaffold::wit(out.as_deref(), contract),
         CheckCommand::New { name, lang, dir } => scaffold::new(&name, lang, dir.as_deref()),
         CheckCommand::Test { paths, plugin } => {
             let runtime = Runtime::new(Cache::from_env(), Compiler::isolated()?)?;

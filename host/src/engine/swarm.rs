@@ -4,7 +4,7 @@
 //! manager's Engine API. Swarm's own rollback stays off: pitwall rolls the
 //! whole stack back, to digests, when a check says so.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
@@ -253,21 +253,19 @@ impl Swarm {
                     .iter()
                     .filter(|t| t.service_id.is_some() && t.service_id == s.id)
                     .collect();
-                if let Some(failed) = mine.iter().find(|t| {
-                    self.is_new(t)
-                        && task_image(t) == Some(image)
-                        && matches!(
-                            t.status.as_ref().and_then(|s| s.state.as_ref()),
-                            Some(TaskState::FAILED | TaskState::REJECTED)
-                        )
-                }) {
-                    let why = failed
-                        .status
-                        .as_ref()
+                if let Some(ended) = mine
+                    .iter()
+                    .find(|t| self.is_new(t) && task_image(t) == Some(image) && ended(t))
+                {
+                    let status = ended.status.as_ref();
+                    let why = status
                         .and_then(|s| s.err.clone().or(s.message.clone()))
                         .unwrap_or_default();
+                    let code = status
+                        .and_then(|s| s.container_status.as_ref()?.exit_code)
+                        .map_or(String::new(), |c| format!(" with code {c}"));
                     return Err(EngineError::Apply(format!(
-                        "a task of {name} ({image}) failed: {why}"
+                        "a task of {name} ({image}) ended{code}: {why}"
                     )));
                 }
                 let wanted: Vec<&&Task> = mine
@@ -418,6 +416,47 @@ fn run_state(state: Option<&TaskState>) -> RunState {
     }
 }
 
+/// The tasks of one service that stand for its units: those the swarm
+/// wants running, and for each slot (a node, for a global service) with
+/// none, its newest task made since the last apply. Such a slot's task ended
+/// and will not be replaced (restart policy `none`, `on-failure` after a
+/// clean exit, attempts used up): Swarm marks it for shutdown, and leaving it
+/// out would make an exited unit look like no unit at all.
+fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task> {
+    let slot = |t: &Task| {
+        (
+            t.slot,
+            t.slot.is_none().then(|| t.node_id.clone()).flatten(),
+        )
+    };
+    let wanted = |t: &Task| t.desired_state == Some(TaskState::RUNNING);
+    let mut out: Vec<&Task> = tasks.iter().copied().filter(|t| wanted(t)).collect();
+    let served: HashSet<_> = out.iter().map(|t| slot(t)).collect();
+    let mut ended: BTreeMap<_, &Task> = BTreeMap::new();
+    for &t in tasks {
+        if wanted(t) || !is_new(t) || served.contains(&slot(t)) {
+            continue;
+        }
+        let version = |t: &Task| t.version.as_ref().and_then(|v| v.index);
+        let newest = ended.entry(slot(t)).or_insert(t);
+        if version(t) > version(newest) {
+            *newest = t;
+        }
+    }
+    out.extend(ended.into_values());
+    out
+}
+
+/// Whether a task's container ended on its own: failed, refused, or exited
+/// (a service's process is not meant to finish, even with code 0: compose
+/// deploys treat it the same way).
+fn ended(t: &Task) -> bool {
+    matches!(
+        t.status.as_ref().and_then(|s| s.state.as_ref()),
+        Some(TaskState::FAILED | TaskState::REJECTED | TaskState::COMPLETE)
+    )
+}
+
 fn task_image(t: &Task) -> Option<&str> {
     t.spec.as_ref()?.container_spec.as_ref()?.image.as_deref()
 }
@@ -425,7 +464,8 @@ fn task_image(t: &Task) -> Option<&str> {
 #[async_trait::async_trait]
 impl StackView for Swarm {
     /// One unit per task the swarm wants running (a rolling update shows
-    /// the old task and the new one). A task that failed is replaced by a
+    /// the old task and the new one), and per slot whose task ended for good
+    /// (see `shown`). A task that failed is replaced by a
     /// new one: failures of the service's current image among the tasks
     /// made since the last apply count as restarts, so a crash loop is seen
     /// as one and an earlier release's failures are not.
@@ -464,22 +504,13 @@ impl StackView for Swarm {
                 .collect();
             let failures = mine
                 .iter()
-                .filter(|t| {
-                    matches!(
-                        t.status.as_ref().and_then(|s| s.state.as_ref()),
-                        Some(TaskState::FAILED | TaskState::REJECTED)
-                    ) && task_image(t) == Some(image.as_str())
-                        && self.is_new(t)
-                })
+                .filter(|t| ended(t) && task_image(t) == Some(image.as_str()) && self.is_new(t))
                 .count();
             let last_exit = mine
                 .iter()
                 .rev()
                 .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code);
-            for t in mine
-                .iter()
-                .filter(|t| t.desired_state == Some(TaskState::RUNNING))
-            {
+            for t in shown(&mine, |t| self.is_new(t)) {
                 let state = t.status.as_ref().and_then(|s| s.state.as_ref());
                 out.push(Container {
                     service: service.clone(),
@@ -496,7 +527,11 @@ impl StackView for Swarm {
                     state: run_state(state),
                     health: None,
                     restart_count: failures.try_into().unwrap_or(u32::MAX),
-                    exit_code: last_exit,
+                    exit_code: t
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.container_status.as_ref()?.exit_code)
+                        .or(last_exit),
                 });
             }
         }
@@ -700,5 +735,54 @@ services:
         assert_eq!(spread(u64::MAX - 1, 1).order(u64::MAX), Order::StartFirst);
         // `max_replicas_per_node: 0` means no limit, as in Swarm.
         assert_eq!(spread(5, 0).order(1), Order::StartFirst);
+    }
+
+    fn task(id: &str, slot: u64, desired: TaskState, state: TaskState, version: u64) -> Task {
+        Task {
+            id: Some(id.into()),
+            slot: Some(slot.try_into().unwrap()),
+            desired_state: Some(desired),
+            status: Some(bollard::models::TaskStatus {
+                state: Some(state),
+                ..Default::default()
+            }),
+            version: Some(bollard::models::ObjectVersion {
+                index: Some(version),
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_slot_whose_task_ended_for_good_shows_that_task() {
+        use TaskState::{COMPLETE, FAILED, RUNNING, SHUTDOWN};
+        let tasks = [
+            // Slot 1: an old release's task, replaced by a running one.
+            task("old-1", 1, SHUTDOWN, SHUTDOWN, 10),
+            task("new-1", 1, RUNNING, RUNNING, 20),
+            // Slot 2: exited after the apply, not restarted (policy none),
+            // after an earlier failed attempt.
+            task("old-2", 2, SHUTDOWN, SHUTDOWN, 11),
+            task("try-2", 2, SHUTDOWN, FAILED, 21),
+            task("end-2", 2, SHUTDOWN, COMPLETE, 30),
+        ];
+        let refs: Vec<&Task> = tasks.iter().collect();
+        let before = ["old-1", "old-2"];
+        let is_new = |t: &Task| !before.contains(&t.id.as_deref().unwrap());
+        let ids: Vec<&str> = shown(&refs, is_new)
+            .iter()
+            .map(|t| t.id.as_deref().unwrap())
+            .collect();
+        assert_eq!(ids, ["new-1", "end-2"]);
+        assert_eq!(
+            run_state(tasks[4].status.as_ref().unwrap().state.as_ref()),
+            RunState::Exited
+        );
+        // Before any task of this apply ended, nothing extra is shown.
+        let ids: Vec<&str> = shown(&refs[..2], is_new)
+            .iter()
+            .map(|t| t.id.as_deref().unwrap())
+            .collect();
+        assert_eq!(ids, ["new-1"]);
     }
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use include_dir::{Dir, include_dir};
 
-use crate::checks::{CONTRACT, CONTRACT_WIT};
+use crate::checks::{CONTRACT, CONTRACT_WIT, Contract};
 use crate::cli::Lang;
 use crate::exit::Exit;
 use crate::report;
@@ -23,16 +23,17 @@ static PYTHON_SDK: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../sdk/python/pit
 const WIT_FILE: &str = "check.wit";
 
 /// `check wit`: the contract on stdout, or written to DIR/check.wit.
-pub fn wit(out: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub fn wit(out: Option<&Path>, contract: Contract) -> anyhow::Result<ExitCode> {
     let Some(dir) = out else {
-        report::print(CONTRACT_WIT)?;
+        report::print(contract.wit())?;
         return Ok(ExitCode::SUCCESS);
     };
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(WIT_FILE);
-    crate::fsutil::write_atomic(&path, CONTRACT_WIT.as_bytes())
+    crate::fsutil::write_atomic(&path, contract.wit().as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    report::print(&format!("wrote {} ({CONTRACT})\n", path.display()))?;
+    let package = contract.package();
+    report::print(&format!("wrote {} ({package})\n", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
