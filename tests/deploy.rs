@@ -208,8 +208,11 @@ fn a_missing_image_is_refused_before_the_stack_is_touched() {
     let before = stack.state();
     let history = stack.history().len();
 
-    let missing = format!("{}/shop/app:does-not-exist", registry.host);
+    // A reference that holds an env file value: the error quotes it, and
+    // prints it redacted.
+    let missing = format!("{}/shop/app:{}", registry.host, stack.secret);
     let out = stack.deploy("2.0", &missing, &[]);
+    assert_no_secret(&stack, &out);
     assert_eq!(
         out.code, 4,
         "exit 4 = refused\n{}\n{}",
