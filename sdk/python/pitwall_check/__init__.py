@@ -22,7 +22,7 @@ from .fake import FakeHost
 from .http import HostError, Request, Response
 from .verdict import Outcome, Verdict, failed, inconclusive, passed
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # The contract this SDK speaks, as pitwall names it.
 CONTRACT = "pitwall:check@0.2.0"
