@@ -152,6 +152,15 @@ fn swarm_two_nodes_deploy_then_a_broken_release_rolled_back_on_both() {
         "{released}"
     );
     assert_eq!(cluster.versions(), one("1.0"));
+    // No node has room for a third task of either: both update stop-first.
+    for service in ["api", "frontend"] {
+        let order = "{{.Spec.UpdateConfig.Order}} {{.Spec.RollbackConfig.Order}}";
+        assert_eq!(
+            stack.service_spec(service, order),
+            "stop-first stop-first",
+            "{service}"
+        );
+    }
     let digest = released["images"]["frontend"]["digest"]
         .as_str()
         .unwrap()

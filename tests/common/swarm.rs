@@ -250,11 +250,16 @@ startup = "40s"
 
     /// The image the swarm service runs, as its spec says.
     pub fn service_image(&self, service: &str) -> String {
+        self.service_spec(service, "{{.Spec.TaskTemplate.ContainerSpec.Image}}")
+    }
+
+    /// A field of the service's spec, as `docker service inspect --format`.
+    pub fn service_spec(&self, service: &str, format: &str) -> String {
         docker(&[
             "service",
             "inspect",
             "--format",
-            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            format,
             &format!("{}_{service}", self.name),
         ])
         .trim()
