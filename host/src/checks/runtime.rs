@@ -360,8 +360,9 @@ impl Runtime {
                 })
             });
             // Epochs only tick inside wasm; the outer timeout also bounds
-            // time spent in host calls.
-            let outcome = tokio::time::timeout(timeout, async {
+            // time spent in host calls. Both keep the one deadline, set
+            // before the call waited for its thread.
+            let outcome = tokio::time::timeout_at(deadline.into(), async {
                 let check = pre.instantiate(&mut store).await?;
                 export.call(&check, &mut store).await
             })

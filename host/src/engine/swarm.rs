@@ -328,29 +328,62 @@ struct Placement {
     /// A port published in host mode (the long syntax's `mode: host`; the
     /// short syntax means ingress on a swarm): one task per node and port.
     host_port: bool,
-    /// `deploy.replicas`; `None` when not a number (interpolated, global).
-    replicas: Option<u64>,
-    /// `deploy.placement.max_replicas_per_node`.
-    max_per_node: Option<u64>,
-    /// `deploy.update_config.parallelism`: tasks replaced at once.
-    parallelism: Option<u64>,
+    /// `deploy.replicas` (default 1).
+    replicas: Setting,
+    /// `deploy.placement.max_replicas_per_node` (0: no limit).
+    max_per_node: Setting,
+    /// `deploy.update_config.parallelism`: tasks replaced at once (default
+    /// 1; 0: all of them).
+    parallelism: Setting,
+}
+
+/// A number of the compose file, as far as pitwall can read it.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+enum Setting {
+    #[default]
+    Absent,
+    Number(u64),
+    /// Not a number before interpolation (`${REPLICAS}`).
+    Unknown,
+}
+
+impl Setting {
+    fn read(value: Option<&serde_norway::Value>) -> Setting {
+        match value {
+            None | Some(serde_norway::Value::Null) => Setting::Absent,
+            Some(v) => v.as_u64().map_or(Setting::Unknown, Setting::Number),
+        }
+    }
 }
 
 impl Placement {
-    /// Start-first needs room for `parallelism` more tasks beside the running
-    /// ones; where there is none, the update would wait forever for a node
-    /// ("max replicas per node limit exceed"), so the service goes
-    /// stop-first. Placement constraints are not weighed: they can only
+    /// Start-first needs room for the tasks replaced at once beside the
+    /// running ones; where there is none, the update would wait forever for
+    /// a node ("max replicas per node limit exceed"), so the service goes
+    /// stop-first, as it does when pitwall cannot tell (a number set by
+    /// interpolation). Placement constraints are not weighed: they can only
     /// make room scarcer than `nodes` says.
     fn order(&self, nodes: u64) -> Order {
+        use Setting::{Absent, Number, Unknown};
         if self.host_port {
             return Order::StopFirst;
         }
-        let Some(max) = self.max_per_node.filter(|m| *m > 0) else {
-            return Order::StartFirst;
+        let max = match self.max_per_node {
+            Absent | Number(0) => return Order::StartFirst,
+            Number(max) => max,
+            Unknown => return Order::StopFirst,
         };
-        let replicas = self.replicas.unwrap_or(1);
-        let extra = self.parallelism.filter(|p| *p > 0).unwrap_or(1);
+        let replicas = match self.replicas {
+            Absent => 1,
+            Number(n) => n,
+            Unknown => return Order::StopFirst,
+        };
+        let extra = match self.parallelism {
+            Absent => 1,
+            Number(0) => replicas,
+            Number(n) => n.min(replicas),
+            Unknown => return Order::StopFirst,
+        };
         // In u128, neither side can overflow.
         if u128::from(replicas) + u128::from(extra) <= u128::from(max) * u128::from(nodes) {
             Order::StartFirst
@@ -360,7 +393,8 @@ impl Placement {
     }
 }
 
-/// The placement of each service of a compose file (see `Placement`).
+/// The placement of each service of a compose file (see `Placement`), YAML
+/// merge keys (`<<: *defaults`) applied.
 fn placements(compose: &str) -> Result<BTreeMap<String, Placement>, serde_norway::Error> {
     use serde_norway::Value;
     #[derive(serde::Deserialize)]
@@ -375,8 +409,9 @@ fn placements(compose: &str) -> Result<BTreeMap<String, Placement>, serde_norway
         #[serde(default)]
         deploy: Value,
     }
-    let file: File = serde_norway::from_str(compose)?;
-    let number = |v: Option<&Value>| v.and_then(Value::as_u64);
+    let mut yaml: Value = serde_norway::from_str(compose)?;
+    yaml.apply_merge()?;
+    let file: File = serde_norway::from_value(yaml)?;
     Ok(file
         .services
         .into_iter()
@@ -388,13 +423,13 @@ fn placements(compose: &str) -> Result<BTreeMap<String, Placement>, serde_norway
                         .ports
                         .iter()
                         .any(|p| p.get("mode").and_then(Value::as_str) == Some("host")),
-                    replicas: number(deploy.get("replicas")),
-                    max_per_node: number(
+                    replicas: Setting::read(deploy.get("replicas")),
+                    max_per_node: Setting::read(
                         deploy
                             .get("placement")
                             .and_then(|p| p.get("max_replicas_per_node")),
                     ),
-                    parallelism: number(
+                    parallelism: Setting::read(
                         deploy
                             .get("update_config")
                             .and_then(|u| u.get("parallelism")),
@@ -417,11 +452,13 @@ fn run_state(state: Option<&TaskState>) -> RunState {
 }
 
 /// The tasks of one service that stand for its units: those the swarm
-/// wants running, and for each slot (a node, for a global service) with
-/// none, its newest task made since the last apply. Such a slot's task ended
-/// and will not be replaced (restart policy `none`, `on-failure` after a
-/// clean exit, attempts used up): Swarm marks it for shutdown, and leaving it
-/// out would make an exited unit look like no unit at all.
+/// wants running (or is about to start), and for each slot (a node, for a
+/// global service) with none, its newest task made since the last apply if
+/// that task ended on its own (see `ended`). Such a task will not be
+/// replaced (restart policy `none`, `on-failure` after a clean exit,
+/// attempts used up): Swarm marks it for shutdown, and leaving it out would
+/// make an exited unit look like no unit at all. A task Swarm stopped itself
+/// (a drained node) is not one: its slot is the scheduler's to fill.
 fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task> {
     let slot = |t: &Task| {
         (
@@ -430,21 +467,33 @@ fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task
         )
     };
     let wanted = |t: &Task| t.desired_state == Some(TaskState::RUNNING);
-    let mut out: Vec<&Task> = tasks.iter().copied().filter(|t| wanted(t)).collect();
-    let served: HashSet<_> = out.iter().map(|t| slot(t)).collect();
-    let mut ended: BTreeMap<_, &Task> = BTreeMap::new();
-    for &t in tasks {
-        if wanted(t) || !is_new(t) || served.contains(&slot(t)) {
-            continue;
-        }
-        let version = |t: &Task| t.version.as_ref().and_then(|v| v.index);
-        let newest = ended.entry(slot(t)).or_insert(t);
-        if version(t) > version(newest) {
-            *newest = t;
+    let served: HashSet<_> = tasks
+        .iter()
+        .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING | TaskState::READY)))
+        .map(|t| slot(t))
+        .collect();
+    let mut newest: BTreeMap<_, &Task> = BTreeMap::new();
+    for &t in tasks.iter().filter(|t| !wanted(t) && is_new(t)) {
+        let latest = newest.entry(slot(t)).or_insert(t);
+        if created(t) > created(latest) {
+            *latest = t;
         }
     }
-    out.extend(ended.into_values());
+    let mut out: Vec<&Task> = tasks.iter().copied().filter(|t| wanted(t)).collect();
+    out.extend(
+        newest
+            .into_iter()
+            .filter(|(slot, t)| !served.contains(slot) && ended(t))
+            .map(|(_, t)| t),
+    );
     out
+}
+
+/// When a task was made (Swarm's version index moves with every status
+/// update, so it does not order tasks).
+fn created(t: &Task) -> Option<time::OffsetDateTime> {
+    let at = t.created_at.as_deref()?;
+    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
 }
 
 /// Whether a task's container ended on its own: failed, refused, or exited
@@ -663,6 +712,9 @@ mod tests {
     #[test]
     fn placements_are_read_from_the_compose_file() {
         let compose = r#"
+x-spread: &spread
+  placement:
+    max_replicas_per_node: 1
 services:
   frontend:
     image: ${FRONTEND_IMAGE}
@@ -683,30 +735,41 @@ services:
       - target: 9000
         published: 9000
     deploy:
+      <<: *spread
       replicas: ${WORKERS}
   db:
 "#;
+        use Setting::{Absent, Number, Unknown};
         let read = placements(compose).unwrap();
         assert!(read["frontend"].host_port);
         assert_eq!(
             read["api"],
             Placement {
                 host_port: false,
-                replicas: Some(3),
-                max_per_node: Some(2),
-                parallelism: Some(2),
+                replicas: Number(3),
+                max_per_node: Number(2),
+                parallelism: Number(2),
             }
         );
-        assert_eq!(read["worker"], Placement::default());
+        assert_eq!(
+            read["worker"],
+            Placement {
+                host_port: false,
+                replicas: Unknown,
+                max_per_node: Number(1),
+                parallelism: Absent,
+            }
+        );
         assert_eq!(read["db"], Placement::default());
         assert!(placements("services: [").is_err());
     }
 
     #[test]
     fn start_first_only_where_a_new_task_has_a_node_to_run_on() {
+        use Setting::{Number, Unknown};
         let spread = |replicas, max_per_node| Placement {
-            replicas: Some(replicas),
-            max_per_node: Some(max_per_node),
+            replicas: Number(replicas),
+            max_per_node: Number(max_per_node),
             ..Placement::default()
         };
         // Nothing limits placement: always room.
@@ -722,12 +785,25 @@ services:
         assert_eq!(spread(2, 1).order(3), Order::StartFirst);
         assert_eq!(spread(3, 2).order(2), Order::StartFirst);
         assert_eq!(spread(4, 2).order(2), Order::StopFirst);
-        // Replacing two at once needs two free slots.
-        let wide = Placement {
-            parallelism: Some(2),
+        // Replacing two at once needs two free slots; 0 means all at once.
+        let wide = |parallelism| Placement {
+            parallelism: Number(parallelism),
             ..spread(3, 2)
         };
-        assert_eq!(wide.order(2), Order::StopFirst);
+        assert_eq!(wide(2).order(2), Order::StopFirst);
+        assert_eq!(wide(0).order(3), Order::StartFirst);
+        assert_eq!(wide(0).order(2), Order::StopFirst);
+        // What pitwall cannot read, it does not bet on.
+        let unknown = Placement {
+            replicas: Unknown,
+            ..spread(1, 1)
+        };
+        assert_eq!(unknown.order(10), Order::StopFirst);
+        let unknown_max = Placement {
+            max_per_node: Unknown,
+            ..spread(1, 1)
+        };
+        assert_eq!(unknown_max.order(10), Order::StopFirst);
         // A swarm with no ready node, hostile numbers: never start-first
         // into nowhere, never overflow.
         assert_eq!(spread(1, 1).order(0), Order::StopFirst);
@@ -737,7 +813,8 @@ services:
         assert_eq!(spread(5, 0).order(1), Order::StartFirst);
     }
 
-    fn task(id: &str, slot: u64, desired: TaskState, state: TaskState, version: u64) -> Task {
+    /// A task made at second `at` of a minute.
+    fn task(id: &str, slot: u64, desired: TaskState, state: TaskState, at: u32) -> Task {
         Task {
             id: Some(id.into()),
             slot: Some(slot.try_into().unwrap()),
@@ -746,16 +823,15 @@ services:
                 state: Some(state),
                 ..Default::default()
             }),
-            version: Some(bollard::models::ObjectVersion {
-                index: Some(version),
-            }),
+            // Swarm writes nanoseconds; the digits vary.
+            created_at: Some(format!("2026-12-06T06:00:{at:02}.5{at}Z")),
             ..Default::default()
         }
     }
 
     #[test]
     fn a_slot_whose_task_ended_for_good_shows_that_task() {
-        use TaskState::{COMPLETE, FAILED, RUNNING, SHUTDOWN};
+        use TaskState::{COMPLETE, FAILED, READY, RUNNING, SHUTDOWN};
         let tasks = [
             // Slot 1: an old release's task, replaced by a running one.
             task("old-1", 1, SHUTDOWN, SHUTDOWN, 10),
@@ -765,24 +841,24 @@ services:
             task("old-2", 2, SHUTDOWN, SHUTDOWN, 11),
             task("try-2", 2, SHUTDOWN, FAILED, 21),
             task("end-2", 2, SHUTDOWN, COMPLETE, 30),
+            // Slot 3: its task crashed, the replacement waits to start.
+            task("try-3", 3, SHUTDOWN, FAILED, 22),
+            task("next-3", 3, READY, READY, 31),
+            // Slot 4: Swarm stopped its task (a drained node).
+            task("moved-4", 4, SHUTDOWN, SHUTDOWN, 23),
         ];
         let refs: Vec<&Task> = tasks.iter().collect();
         let before = ["old-1", "old-2"];
         let is_new = |t: &Task| !before.contains(&t.id.as_deref().unwrap());
-        let ids: Vec<&str> = shown(&refs, is_new)
-            .iter()
-            .map(|t| t.id.as_deref().unwrap())
-            .collect();
-        assert_eq!(ids, ["new-1", "end-2"]);
+        let ids = |shown: Vec<&Task>| -> Vec<String> {
+            shown.iter().map(|t| t.id.clone().unwrap()).collect()
+        };
+        assert_eq!(ids(shown(&refs, is_new)), ["new-1", "end-2"]);
         assert_eq!(
             run_state(tasks[4].status.as_ref().unwrap().state.as_ref()),
             RunState::Exited
         );
         // Before any task of this apply ended, nothing extra is shown.
-        let ids: Vec<&str> = shown(&refs[..2], is_new)
-            .iter()
-            .map(|t| t.id.as_deref().unwrap())
-            .collect();
-        assert_eq!(ids, ["new-1"]);
+        assert_eq!(ids(shown(&refs[..2], is_new)), ["new-1"]);
     }
 }
