@@ -124,7 +124,9 @@ impl Swarm {
             .and_then(|text| placements(&text).map_err(|e| e.to_string()))
             .map_err(|e| {
                 EngineError::Apply(format!(
-                    "cannot read the placement of the services in {}: {e}",
+                    "cannot read the placement of the services in {}: {e}; nothing was \
+                     changed: fix the file (`docker stack config -c FILE` shows what Swarm \
+                     reads) and deploy again",
                     self.file.display()
                 ))
             })?;
@@ -145,7 +147,12 @@ impl Swarm {
 
     /// The nodes a new task can be scheduled on: ready and active.
     async fn ready_nodes(&self) -> Result<u64, EngineError> {
-        let nodes = self.docker.docker.list_nodes(None).await.map_err(api)?;
+        let nodes = self.docker.docker.list_nodes(None).await.map_err(|e| {
+            EngineError::Apply(format!(
+                "cannot list the swarm's nodes to choose each service's update order \
+                 (nothing was changed; is this node still a manager?): {e}"
+            ))
+        })?;
         Ok(nodes
             .iter()
             .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
