@@ -224,3 +224,49 @@ fn an_unreadable_configuration_is_one_clear_error() {
     assert_eq!(out.code, 4);
     assert!(out.stdout.contains("pass --config PATH"), "{}", out.stdout);
 }
+
+/// A value interpolated into a setting of the wrong type makes the
+/// configuration unreadable, and the parser's error quotes it. Whichever
+/// command reads the configuration, the value is not shown.
+#[test]
+fn an_env_value_quoted_by_a_configuration_error_is_not_shown() {
+    let secret = "hunter2-typed-into-a-number";
+    let folder = Folder::new(|t| t.replacen("successes = 1 ", "successes = \"${APP_KEY}\" ", 1));
+    folder.write(".env.production", &format!("APP_KEY={secret}\n"));
+    let config = folder.path("pitwall.toml");
+    let shown = |out: &Output| format!("{}{}", out.stdout, out.stderr);
+
+    let text = folder.validate();
+    assert_eq!(text.code, 4, "{}", shown(&text));
+    assert!(
+        text.stdout
+            .contains("defaults.successes: invalid type: string \"***\""),
+        "{}",
+        shown(&text)
+    );
+    let (code, json) = run_json(&mut folder.command());
+    assert_eq!(code, 4, "{json}");
+    let mut outputs = vec![shown(&text), json.to_string()];
+    for args in [
+        &["status"][..],
+        &["history"],
+        &["deploy", "--image", "api=shop/api:1", "--release-id", "r1"],
+        &["rollback"],
+    ] {
+        let out = run(common::pitwall()
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock"));
+        assert_eq!(out.code, 4, "{args:?}: {}", shown(&out));
+        assert!(
+            out.stderr.contains("defaults.successes"),
+            "{args:?}: {}",
+            shown(&out)
+        );
+        outputs.push(shown(&out));
+    }
+    for out in outputs {
+        assert!(!out.contains(secret), "the env value was shown:\n{out}");
+    }
+}

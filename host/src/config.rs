@@ -238,7 +238,9 @@ impl Config {
             Some(f) if f.is_file() => read_env_file(f, "the env file")?,
             _ => BTreeMap::new(),
         };
-        let secrets = vars.values().cloned().collect();
+        let secrets: Vec<String> = vars.values().cloned().collect();
+        // Before anything can fail on them: an error below may quote one.
+        crate::report::remember(&secrets);
         let env_entries = vars.clone();
         announce::refuse_env_file_in_commands(&value, &env_entries)?;
         vars.extend(std::env::vars());

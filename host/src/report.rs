@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use events::{Ending, Event, EventLine, Events};
 pub use github::{Github, command, escape_data, escape_property, markdown_cell};
 pub use progress::{Progress, PullBar};
-pub use redact::Redactor;
+pub use redact::{Redactor, remember};
 
 use crate::checks::{Outcome, Verdict};
 
@@ -40,8 +40,10 @@ pub fn print(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Writes a line to stderr; there is nowhere to report a failure to.
+/// Writes a line to stderr, without the env file values read so far (a
+/// final error may quote one); there is nowhere to report a failure to.
 pub fn warn(line: &str) {
+    let line = Redactor::process().apply(line);
     let _ = writeln!(anstream::stderr().lock(), "{line}");
 }
 

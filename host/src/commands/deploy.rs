@@ -297,18 +297,8 @@ impl Run {
                 })
             },
         );
-        let report = match result {
-            Ok(report) => report,
-            // main prints it: the env file's values stay out of it too, and
-            // a refusal stays one (its exit code).
-            Err(_) => {
-                let message = self.progress.redactor.apply(&message);
-                return Err(match exit {
-                    Exit::Refused => Refused::new(message).into(),
-                    _ => anyhow::anyhow!(message),
-                });
-            }
-        };
+        // main prints an error through `report::warn`, which redacts it.
+        let report = result?;
         print(&report, self.json, self.progress.events_on_stdout())?;
         Ok(exit.into())
     }

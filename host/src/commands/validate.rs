@@ -79,6 +79,12 @@ pub async fn validate(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         }
     }
     v.valid = v.findings.iter().all(|f| f.severity != Severity::Error);
+    // A message may quote an env file value, e.g. one interpolated into a
+    // setting that wants a number.
+    let redactor = Redactor::process();
+    for f in &mut v.findings {
+        f.message = redactor.apply(&f.message);
+    }
     print(&v, stack.json)?;
     Ok(if v.valid { Exit::Ok } else { Exit::Refused }.into())
 }

@@ -1,6 +1,6 @@
 //! Keeps the env file's values out of everything pitwall prints or writes.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use regex::Regex;
 use serde::Serialize;
@@ -72,7 +72,25 @@ fn shapes() -> &'static [(Regex, &'static str)] {
     })
 }
 
+/// Every env file value this process has read. An error can quote one
+/// before any command holds a configuration (a value interpolated into a
+/// setting of the wrong type, say), so redaction cannot wait for one.
+static READ: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Adds `values` (an env file's) to what [`Redactor::process`] removes.
+pub fn remember(values: &[String]) {
+    READ.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend_from_slice(values);
+}
+
 impl Redactor {
+    /// A redactor for every env file value read so far, whichever command
+    /// read it: for what pitwall writes to stderr.
+    pub fn process() -> Redactor {
+        Redactor::new(READ.lock().unwrap_or_else(|p| p.into_inner()).clone())
+    }
+
     /// Values that cannot be secrets and would only garble the output when
     /// blanked (ports, booleans, tiny words) are left alone.
     pub fn new(values: Vec<String>) -> Redactor {
