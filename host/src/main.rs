@@ -62,7 +62,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            pitwall::report::warn(&format!("error: {e:#}"));
+            // Whichever command failed, its error may quote an env file
+            // value (the configuration's parser quotes what it rejects).
+            let message = pitwall::report::Redactor::process().apply(&format!("{e:#}"));
+            pitwall::report::warn(&format!("error: {message}"));
             Exit::of_error(&e).into()
         }
     }

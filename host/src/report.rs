@@ -40,10 +40,8 @@ pub fn print(text: &str) -> std::io::Result<()> {
     }
 }
 
-/// Writes a line to stderr, without the env file values read so far (a
-/// final error may quote one); there is nowhere to report a failure to.
+/// Writes a line to stderr; there is nowhere to report a failure to.
 pub fn warn(line: &str) {
-    let line = Redactor::process().apply(line);
     let _ = writeln!(anstream::stderr().lock(), "{line}");
 }
 

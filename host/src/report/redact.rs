@@ -77,16 +77,21 @@ fn shapes() -> &'static [(Regex, &'static str)] {
 /// setting of the wrong type, say), so redaction cannot wait for one.
 static READ: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Adds `values` (an env file's) to what [`Redactor::process`] removes.
+/// Adds `values` (an env file's) to what [`Redactor::process`] removes,
+/// each also as a parser quotes it: escaped as a Rust string (`\"`, `\\`,
+/// `\n`), which is how serde's errors show a rejected string.
 pub fn remember(values: &[String]) {
-    READ.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend_from_slice(values);
+    let escaped = values.iter().map(|v| {
+        let quoted = format!("{v:?}");
+        quoted[1..quoted.len() - 1].to_string()
+    });
+    let mut read = READ.lock().unwrap_or_else(|p| p.into_inner());
+    read.extend(values.iter().cloned().chain(escaped));
 }
 
 impl Redactor {
     /// A redactor for every env file value read so far, whichever command
-    /// read it: for what pitwall writes to stderr.
+    /// read it: for a command's final error.
     pub fn process() -> Redactor {
         Redactor::new(READ.lock().unwrap_or_else(|p| p.into_inner()).clone())
     }
