@@ -91,9 +91,14 @@ pub fn remember(values: &[String]) {
 
 impl Redactor {
     /// A redactor for every env file value read so far, whichever command
-    /// read it: for a command's final error.
+    /// read it: for a command's final error. Values only: pitwall's own
+    /// messages say `credentials: run …`, which a credential shape would
+    /// blank.
     pub fn process() -> Redactor {
-        Redactor::new(READ.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        Redactor {
+            shapes: &[],
+            ..Redactor::new(READ.lock().unwrap_or_else(|p| p.into_inner()).clone())
+        }
     }
 
     /// Values that cannot be secrets and would only garble the output when
