@@ -270,4 +270,10 @@ fn an_env_value_quoted_by_a_configuration_error_is_not_shown() {
     for out in outputs {
         assert!(!out.contains("hunter2"), "the env value was shown:\n{out}");
     }
+    // A CI secret in the process environment overrides the file's entry,
+    // and is as secret.
+    let ci = run(folder.command().env("APP_KEY", "s3cret-from-ci"));
+    assert_eq!(ci.code, 4, "{}", shown(&ci));
+    assert!(ci.stdout.contains("string \"***\""), "{}", shown(&ci));
+    assert!(!shown(&ci).contains("s3cret"), "{}", shown(&ci));
 }

@@ -238,8 +238,11 @@ impl Config {
             Some(f) if f.is_file() => read_env_file(f, "the env file")?,
             _ => BTreeMap::new(),
         };
-        let secrets: Vec<String> = vars.values().cloned().collect();
         // Before anything can fail on them: an error below may quote one.
+        // The process environment overrides an entry (a CI secret), with a
+        // value as secret as the file's.
+        let overriding = vars.keys().filter_map(|k| std::env::var(k).ok());
+        let secrets: Vec<String> = vars.values().cloned().chain(overriding).collect();
         crate::report::remember(&secrets);
         let env_entries = vars.clone();
         announce::refuse_env_file_in_commands(&value, &env_entries)?;

@@ -207,10 +207,14 @@ impl Swarm {
             .collect())
     }
 
-    /// Tasks created since the last `apply` began.
-    fn is_new(&self, task: &Task) -> bool {
+    /// Tasks of `service`'s current spec made since the last `apply` of
+    /// this process began. Without an apply (`pitwall status`), the spec
+    /// alone decides: a release deployed again by a rollback has tasks of
+    /// the same image from its first time, stopped since, which are not
+    /// this spec's restarts.
+    fn is_new(&self, service: &Service, task: &Task) -> bool {
         let before = self.before.lock().unwrap_or_else(|p| p.into_inner());
-        task.id.as_ref().is_some_and(|id| !before.contains(id))
+        task.id.as_ref().is_some_and(|id| !before.contains(id)) && of_current_spec(service, task)
     }
 
     /// Waits until every service of the stack runs its current spec: no
@@ -262,7 +266,7 @@ impl Swarm {
                     .collect();
                 if let Some(ended) = mine
                     .iter()
-                    .find(|t| self.is_new(t) && task_image(t) == Some(image) && ended(t))
+                    .find(|t| self.is_new(&s, t) && task_image(t) == Some(image) && ended(t))
                 {
                     let status = ended.status.as_ref();
                     let why = status
@@ -499,7 +503,23 @@ fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task
 /// When a task was made (Swarm's version index moves with every status
 /// update, so it does not order tasks).
 fn created(t: &Task) -> Option<time::OffsetDateTime> {
-    let at = t.created_at.as_deref()?;
+    swarm_time(t.created_at.as_deref()?)
+}
+
+/// Whether `task` was made since `service`'s current spec took effect: its
+/// last update (or rollback) began, or, never updated, it was created. Both
+/// times come from the managers' clock. Unknown times count as current.
+fn of_current_spec(service: &Service, task: &Task) -> bool {
+    let since = service
+        .update_status
+        .as_ref()
+        .and_then(|u| u.started_at.as_deref())
+        .or(service.created_at.as_deref())
+        .and_then(swarm_time);
+    since.is_none_or(|since| created(task).is_none_or(|made| made >= since))
+}
+
+fn swarm_time(at: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
 }
 
@@ -560,13 +580,15 @@ impl StackView for Swarm {
                 .collect();
             let failures = mine
                 .iter()
-                .filter(|t| ended(t) && task_image(t) == Some(image.as_str()) && self.is_new(t))
+                .filter(|t| {
+                    ended(t) && task_image(t) == Some(image.as_str()) && self.is_new(spec, t)
+                })
                 .count();
             let last_exit = mine
                 .iter()
                 .rev()
                 .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code);
-            for t in shown(&mine, |t| self.is_new(t)) {
+            for t in shown(&mine, |t| self.is_new(spec, t)) {
                 let state = t.status.as_ref().and_then(|s| s.state.as_ref());
                 out.push(Container {
                     service: service.clone(),
@@ -834,6 +856,47 @@ services:
             created_at: Some(format!("2026-12-06T06:00:{at:02}.5{at}Z")),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn only_tasks_of_the_current_spec_are_its_restarts() {
+        use TaskState::{COMPLETE, FAILED, RUNNING, SHUTDOWN};
+        // Release 1.1 ran from :00 (two crashes then), was replaced, and a
+        // rollback made it current again at :40.
+        let first_life = task("first", 1, SHUTDOWN, COMPLETE, 10);
+        let first_crash = task("crash", 1, SHUTDOWN, FAILED, 12);
+        let again = task("again", 1, RUNNING, RUNNING, 41);
+        let crash_since = task("since", 1, SHUTDOWN, FAILED, 45);
+        let rolled_back = Service {
+            created_at: Some("2026-12-06T06:00:00Z".into()),
+            update_status: Some(bollard::models::ServiceUpdateStatus {
+                started_at: Some("2026-12-06T06:00:40.123Z".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let current = |t: &Task| of_current_spec(&rolled_back, t);
+        assert!(!current(&first_life));
+        assert!(!current(&first_crash));
+        assert!(current(&again));
+        assert!(current(&crash_since));
+        // Never updated: everything since its creation is its own.
+        let created = Service {
+            created_at: Some("2026-12-06T06:00:05Z".into()),
+            ..Default::default()
+        };
+        assert!(of_current_spec(&created, &first_life));
+        assert!(!of_current_spec(
+            &created,
+            &task("older", 1, SHUTDOWN, FAILED, 1)
+        ));
+        // Times Swarm did not give (or pitwall cannot read) exclude nothing.
+        let unreadable = Service {
+            created_at: Some("yesterday".into()),
+            ..Default::default()
+        };
+        assert!(of_current_spec(&unreadable, &first_life));
+        assert!(of_current_spec(&Service::default(), &first_life));
     }
 
     #[test]

@@ -80,7 +80,7 @@ fn parse_json(line: &str) -> Option<Access> {
         .iter()
         .find_map(|k| json_value(line, k))
         .and_then(|v| {
-            let digits = v.trim_matches('"');
+            let digits = trim_quotes(v);
             valid_status(digits.parse().ok()?)
         })?;
     let has_request_id = finders
@@ -114,7 +114,7 @@ fn json_value<'a>(line: &'a str, key: &Finder<'static>) -> Option<&'a str> {
         };
         let rest = rest.trim_start();
         return Some(if let Some(inner) = rest.strip_prefix('"') {
-            let end = inner.find('"').map_or(rest.len(), |e| e + 2);
+            let end = memchr::memchr(b'"', inner.as_bytes()).map_or(rest.len(), |e| e + 2);
             &rest[..end]
         } else {
             let end = rest.find([',', '}', ' ', ']']).unwrap_or(rest.len());
@@ -132,9 +132,9 @@ fn valid_status(n: u64) -> Option<u16> {
 /// the quoted request line.
 fn parse_clf(line: &str) -> Option<Access> {
     let proto = finders().http.find(line.as_bytes())?;
-    let close = proto + line[proto..].find('"')?;
+    let close = proto + memchr::memchr(b'"', &line.as_bytes()[proto..])?;
     let rest = &line[close + 1..];
-    let mut tokens = rest.split_ascii_whitespace();
+    let mut tokens = fields(rest);
     let status = valid_status(tokens.next()?.parse().ok()?)?;
     let has_request_id = tokens.any(is_request_id_token) || logfmt(line).request_id.is_some();
     Some(Access {
@@ -146,9 +146,32 @@ fn parse_clf(line: &str) -> Option<Access> {
 /// A trailing field that looks like a request id: a UUID, or 16+ hex chars,
 /// possibly quoted (nginx `$request_id`, `X-Request-Id` echoed at the end).
 fn is_request_id_token(token: &str) -> bool {
-    let t = token.trim_matches('"');
-    let hex_or_dash = t.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
-    t.len() >= 16 && hex_or_dash && t.chars().filter(|c| c.is_ascii_hexdigit()).count() >= 16
+    // Bytes, not chars: a multi-byte character is neither hex nor a dash.
+    let t = trim_quotes(token).as_bytes();
+    if t.len() < 16 {
+        return false;
+    }
+    let mut hex = 0;
+    for &b in t {
+        match b {
+            b'-' => {}
+            _ if b.is_ascii_hexdigit() => hex += 1,
+            _ => return false,
+        }
+    }
+    hex >= 16
+}
+
+/// `text` without the `"`s at its ends (`str::trim_matches('"')`, byte by
+/// byte: every value of every access line goes through it).
+fn trim_quotes(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|&b| b != b'"').unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|&b| b != b'"')
+        .map_or(start, |last| last + 1);
+    &text[start..end]
 }
 
 fn parse_logfmt(line: &str) -> Option<Access> {
@@ -175,21 +198,69 @@ fn logfmt(line: &str) -> Logfmt<'_> {
     if memchr::memchr(b'=', line.as_bytes()).is_none() {
         return found;
     }
-    for pair in line.split_ascii_whitespace() {
-        let Some((k, v)) = pair.split_once('=') else {
+    for pair in fields(line) {
+        let Some((k, v)) = split_at_byte(pair, b'=') else {
             continue;
         };
-        let v = v.trim_matches('"');
         if found.status.is_none() && STATUS_KEYS.contains(&k) {
-            found.status = Some(v);
+            found.status = Some(trim_quotes(v));
         } else if found.request_id.is_none() && REQUEST_ID_KEYS.contains(&k) {
-            found.request_id = Some(v);
+            found.request_id = Some(trim_quotes(v));
         }
         if found.status.is_some() && found.request_id.is_some() {
             break;
         }
     }
     found
+}
+
+/// The fields of `text` between runs of ASCII whitespace, exactly as
+/// `str::split_ascii_whitespace` gives them. Log lines separate their fields
+/// with spaces alone, which a vectorised search finds many bytes at a time
+/// (the standard splitter tests every byte, and inside the wasm check every
+/// loop turn also checks the deadline); other whitespace takes the standard
+/// path.
+fn fields(text: &str) -> Fields<'_> {
+    let bytes = text.as_bytes();
+    if memchr::memchr3(b'\t', b'\r', b'\x0c', bytes).is_some()
+        || memchr::memchr(b'\n', bytes).is_some()
+    {
+        Fields::Any(text.split_ascii_whitespace())
+    } else {
+        Fields::Spaces(text)
+    }
+}
+
+enum Fields<'a> {
+    /// What is left to split, with no whitespace but spaces.
+    Spaces(&'a str),
+    Any(std::str::SplitAsciiWhitespace<'a>),
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = match self {
+            Fields::Any(split) => return split.next(),
+            Fields::Spaces(rest) => rest,
+        };
+        while !rest.is_empty() {
+            let (field, after) = split_at_byte(rest, b' ').unwrap_or((rest, ""));
+            *rest = after;
+            if !field.is_empty() {
+                return Some(field);
+            }
+        }
+        None
+    }
+}
+
+/// `text` around the first `byte` (ASCII), found with the vectorised search
+/// that `str::split_once` does not use on every target.
+fn split_at_byte(text: &str, byte: u8) -> Option<(&str, &str)> {
+    let i = memchr::memchr(byte, text.as_bytes())?;
+    Some((&text[..i], &text[i + 1..]))
 }
 
 /// The lines of `text` (without their `\n`), split with a vectorised search:
@@ -265,6 +336,36 @@ mod tests {
 
     fn status(line: &str) -> Option<u16> {
         parse_line(line).map(|a| a.status)
+    }
+
+    #[test]
+    fn quotes_are_trimmed_as_the_standard_library_does() {
+        for text in [
+            "", "\"", "\"\"\"", "a", "\"a\"", "\"\"a\"", "a\"b", "\"ü\"", "ü\"\"",
+        ] {
+            assert_eq!(trim_quotes(text), text.trim_matches('"'), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn fields_split_as_the_standard_library_does() {
+        for text in [
+            "",
+            " ",
+            "a",
+            "  a  b   c ",
+            "status=500 request_id=abc",
+            "tab\tseparated\tfields",
+            "mixed \t\r\x0c whitespace\n here",
+            "\x0c",
+            "ünï cödé  ✓ fields",
+            "a\u{a0}b c", // a no-break space is not ASCII whitespace
+            "trailing\r",
+        ] {
+            let ours: Vec<&str> = fields(text).collect();
+            let std: Vec<&str> = text.split_ascii_whitespace().collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
     }
 
     #[test]
