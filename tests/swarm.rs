@@ -70,6 +70,16 @@ fn swarm_good_release_then_a_broken_one_rolled_back_to_pinned_digests() {
     let status = stack.pitwall(&["status"]);
     assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
     assert!(status.stdout.contains("drift: none"), "{}", status.stdout);
+    // 1.0 is current again for the third time: its tasks from the first two
+    // times, stopped since, are not restarts of the running ones.
+    let status = stack.pitwall(&["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let units = status["containers"].as_array().unwrap();
+    assert!(!units.is_empty(), "{status}");
+    for unit in units {
+        assert_eq!(unit["restart_count"], 0, "{unit}");
+        assert_eq!(unit["state"], "running", "{unit}");
+    }
 }
 
 #[test]
