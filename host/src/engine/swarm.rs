@@ -39,9 +39,10 @@ pub struct Swarm {
     /// How long a rolling update may take to converge.
     converge_timeout: Duration,
     docker: DockerApi,
-    /// The tasks that existed before the last `apply`: their failures
-    /// belong to earlier releases and are not this one's restarts.
-    before: Mutex<BTreeSet<String>>,
+    /// The tasks that existed before this process's last `apply` (`None`
+    /// before any): their failures belong to earlier releases and are not
+    /// this one's restarts.
+    before: Mutex<Option<BTreeSet<String>>>,
 }
 
 impl Swarm {
@@ -207,14 +208,11 @@ impl Swarm {
             .collect())
     }
 
-    /// Tasks of `service`'s current spec made since the last `apply` of
-    /// this process began. Without an apply (`pitwall status`), the spec
-    /// alone decides: a release deployed again by a rollback has tasks of
-    /// the same image from its first time, stopped since, which are not
-    /// this spec's restarts.
-    fn is_new(&self, service: &Service, task: &Task) -> bool {
+    /// Which of a service's tasks (`mine`, running `image` now) are this
+    /// release's; see [`Fresh`].
+    fn fresh(&self, mine: &[&Task], image: &str) -> Fresh {
         let before = self.before.lock().unwrap_or_else(|p| p.into_inner());
-        task.id.as_ref().is_some_and(|id| !before.contains(id)) && of_current_spec(service, task)
+        Fresh::of(before.as_ref(), mine, image)
     }
 
     /// Waits until every service of the stack runs its current spec: no
@@ -264,9 +262,10 @@ impl Swarm {
                     .iter()
                     .filter(|t| t.service_id.is_some() && t.service_id == s.id)
                     .collect();
+                let fresh = self.fresh(&mine, image);
                 if let Some(ended) = mine
                     .iter()
-                    .find(|t| self.is_new(&s, t) && task_image(t) == Some(image) && ended(t))
+                    .find(|t| fresh.holds(t) && task_image(t) == Some(image) && ended(t))
                 {
                     let status = ended.status.as_ref();
                     let why = status
@@ -503,24 +502,45 @@ fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task
 /// When a task was made (Swarm's version index moves with every status
 /// update, so it does not order tasks).
 fn created(t: &Task) -> Option<time::OffsetDateTime> {
-    swarm_time(t.created_at.as_deref()?)
-}
-
-/// Whether `task` was made since `service`'s current spec took effect: its
-/// last update (or rollback) began, or, never updated, it was created. Both
-/// times come from the managers' clock. Unknown times count as current.
-fn of_current_spec(service: &Service, task: &Task) -> bool {
-    let since = service
-        .update_status
-        .as_ref()
-        .and_then(|u| u.started_at.as_deref())
-        .or(service.created_at.as_deref())
-        .and_then(swarm_time);
-    since.is_none_or(|since| created(task).is_none_or(|made| made >= since))
-}
-
-fn swarm_time(at: &str) -> Option<time::OffsetDateTime> {
+    let at = t.created_at.as_deref()?;
     time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// Which tasks of a service are the current release's, whose failures are
+/// its restarts.
+enum Fresh {
+    /// Those made since this process's apply began (the ids there before).
+    Applied(BTreeSet<String>),
+    /// With no apply in this process (`status`, `check run`): those made
+    /// after every retained task of another image. A release made current
+    /// again by a rollback has tasks from its first time, whose failures
+    /// are not this time's. (Swarm's update status cannot date this: a
+    /// `stack deploy` that leaves a service's spec alone clears it.)
+    After(Option<time::OffsetDateTime>),
+}
+
+impl Fresh {
+    fn of(before: Option<&BTreeSet<String>>, mine: &[&Task], image: &str) -> Fresh {
+        match before {
+            Some(before) => Fresh::Applied(before.clone()),
+            None => Fresh::After(
+                mine.iter()
+                    .filter(|t| task_image(t) != Some(image))
+                    .filter_map(|t| created(t))
+                    .max(),
+            ),
+        }
+    }
+
+    /// Unknown times count as the current release's.
+    fn holds(&self, task: &Task) -> bool {
+        match self {
+            Fresh::Applied(before) => task.id.as_ref().is_some_and(|id| !before.contains(id)),
+            Fresh::After(since) => {
+                since.is_none_or(|since| created(task).is_none_or(|made| made > since))
+            }
+        }
+    }
 }
 
 /// Whether a task's container ended on its own: failed, refused, or exited
@@ -578,17 +598,16 @@ impl StackView for Swarm {
                 .iter()
                 .filter(|t| t.service_id.as_deref() == Some(id))
                 .collect();
+            let fresh = self.fresh(&mine, &image);
             let failures = mine
                 .iter()
-                .filter(|t| {
-                    ended(t) && task_image(t) == Some(image.as_str()) && self.is_new(spec, t)
-                })
+                .filter(|t| ended(t) && task_image(t) == Some(image.as_str()) && fresh.holds(t))
                 .count();
             let last_exit = mine
                 .iter()
                 .rev()
                 .find_map(|t| t.status.as_ref()?.container_status.as_ref()?.exit_code);
-            for t in shown(&mine, |t| self.is_new(spec, t)) {
+            for t in shown(&mine, |t| fresh.holds(t)) {
                 let state = t.status.as_ref().and_then(|s| s.state.as_ref());
                 out.push(Container {
                     service: service.clone(),
@@ -687,7 +706,7 @@ impl Engine for Swarm {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let before = self.task_ids().await?;
-        *self.before.lock().unwrap_or_else(|p| p.into_inner()) = before;
+        *self.before.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
         let file = self.file.display().to_string();
         let overlay = overlay.display().to_string();
         self.stack(
@@ -859,44 +878,62 @@ services:
     }
 
     #[test]
-    fn only_tasks_of_the_current_spec_are_its_restarts() {
+    fn without_an_apply_a_release_made_current_again_keeps_only_its_latest_tasks() {
         use TaskState::{COMPLETE, FAILED, RUNNING, SHUTDOWN};
-        // Release 1.1 ran from :00 (two crashes then), was replaced, and a
-        // rollback made it current again at :40.
-        let first_life = task("first", 1, SHUTDOWN, COMPLETE, 10);
-        let first_crash = task("crash", 1, SHUTDOWN, FAILED, 12);
-        let again = task("again", 1, RUNNING, RUNNING, 41);
-        let crash_since = task("since", 1, SHUTDOWN, FAILED, 45);
-        let rolled_back = Service {
-            created_at: Some("2026-12-06T06:00:00Z".into()),
-            update_status: Some(bollard::models::ServiceUpdateStatus {
-                started_at: Some("2026-12-06T06:00:40.123Z".into()),
+        let on = |image: &str, t: Task| Task {
+            spec: Some(bollard::models::TaskSpec {
+                container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                    image: Some(image.into()),
+                    ..Default::default()
+                }),
                 ..Default::default()
             }),
-            ..Default::default()
+            ..t
         };
-        let current = |t: &Task| of_current_spec(&rolled_back, t);
-        assert!(!current(&first_life));
-        assert!(!current(&first_crash));
-        assert!(current(&again));
-        assert!(current(&crash_since));
-        // Never updated: everything since its creation is its own.
-        let created = Service {
-            created_at: Some("2026-12-06T06:00:05Z".into()),
-            ..Default::default()
+        // 1.0 ran from :10 (a crash then), 2.0 from :20, and a rollback made
+        // 1.0 current again from :30 (a crash since).
+        let tasks = [
+            on("app@1.0", task("first", 1, SHUTDOWN, COMPLETE, 10)),
+            on("app@1.0", task("crash", 1, SHUTDOWN, FAILED, 12)),
+            on("app@2.0", task("two", 1, SHUTDOWN, SHUTDOWN, 20)),
+            on("app@1.0", task("again", 1, RUNNING, RUNNING, 31)),
+            on("app@1.0", task("since", 1, SHUTDOWN, FAILED, 30)),
+        ];
+        let mine: Vec<&Task> = tasks.iter().collect();
+        let holds = |fresh: &Fresh| -> Vec<&str> {
+            tasks
+                .iter()
+                .filter(|t| fresh.holds(t))
+                .map(|t| t.id.as_deref().unwrap())
+                .collect()
         };
-        assert!(of_current_spec(&created, &first_life));
-        assert!(!of_current_spec(
-            &created,
-            &task("older", 1, SHUTDOWN, FAILED, 1)
-        ));
-        // Times Swarm did not give (or pitwall cannot read) exclude nothing.
-        let unreadable = Service {
+        assert_eq!(
+            holds(&Fresh::of(None, &mine, "app@1.0")),
+            ["again", "since"]
+        );
+        // Only one image retained: every task is the current release's.
+        assert_eq!(
+            holds(&Fresh::of(None, &mine[..2], "app@1.0")),
+            ["first", "crash", "two", "again", "since"]
+        );
+        // An apply in this process: what was there before it is not new,
+        // whatever the times say.
+        let before = BTreeSet::from(["first".to_string(), "crash".into(), "two".into()]);
+        assert_eq!(
+            holds(&Fresh::of(Some(&before), &mine, "app@1.0")),
+            ["again", "since"]
+        );
+        let before = BTreeSet::from(["again".to_string()]);
+        assert_eq!(
+            holds(&Fresh::of(Some(&before), &mine, "app@1.0")),
+            ["first", "crash", "two", "since"]
+        );
+        // A task whose time cannot be read counts as the current release's.
+        let undated = Task {
             created_at: Some("yesterday".into()),
-            ..Default::default()
+            ..task("undated", 1, SHUTDOWN, FAILED, 0)
         };
-        assert!(of_current_spec(&unreadable, &first_life));
-        assert!(of_current_spec(&Service::default(), &first_life));
+        assert!(Fresh::of(None, &mine, "app@1.0").holds(&undated));
     }
 
     #[test]
