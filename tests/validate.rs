@@ -79,6 +79,24 @@ fn the_reference_stack_is_valid_without_docker_or_its_env_file() {
     );
 }
 
+/// A variable of the process environment that is not UTF-8 (a locale's
+/// path, a binary token) is no reason to fail, let alone to panic.
+#[test]
+fn a_process_environment_that_is_not_utf8_is_no_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let out = run(common::pitwall()
+        .current_dir(root())
+        .arg("validate")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PITWALL_TEST_RAW", std::ffi::OsStr::from_bytes(b"caf\xe9")));
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("4 of 4 checks loaded"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn a_misspelt_key_is_named_with_its_path_and_line() {
     let folder = Folder::new(|t| t.replacen("failure_limit = 1", "failure_limt = 1", 1));

@@ -216,7 +216,12 @@ impl Config {
             }
         };
 
-        // The env file is needed first: `${VAR}` may refer to it.
+        // The env file is needed first: `${VAR}` may refer to it. The process
+        // environment is read once and overrides both; a variable that is not
+        // UTF-8 cannot be interpolated and is skipped (`env::vars` panics).
+        let process: BTreeMap<String, String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
         let mut value: toml::Value = toml::from_str(&text)
             .with_context(|| format!("{} is not valid TOML", path.display()))?;
         let env_file = match (
@@ -226,10 +231,7 @@ impl Config {
             (Some(p), _) => Some(p.clone()),
             (None, Some(v)) => {
                 let raw = v.as_str().context("stack.env_file must be a path")?;
-                Some(resolve(Path::new(&expand(
-                    raw,
-                    &std::env::vars().collect(),
-                )?)))
+                Some(resolve(Path::new(&expand(raw, &process)?)))
             }
             (None, None) => None,
         };
@@ -241,12 +243,12 @@ impl Config {
         // Before anything can fail on them: an error below may quote one.
         // The process environment overrides an entry (a CI secret), with a
         // value as secret as the file's.
-        let overriding = vars.keys().filter_map(|k| std::env::var(k).ok());
+        let overriding = vars.keys().filter_map(|k| process.get(k).cloned());
         let secrets: Vec<String> = vars.values().cloned().chain(overriding).collect();
         crate::report::remember(&secrets);
         let env_entries = vars.clone();
         announce::refuse_env_file_in_commands(&value, &env_entries)?;
-        vars.extend(std::env::vars());
+        vars.extend(process);
         expand_all(&mut value, &vars)?;
 
         if let Some(stack) = value.get_mut("stack").and_then(|s| s.as_table_mut()) {

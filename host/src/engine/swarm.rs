@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
@@ -42,7 +42,7 @@ pub struct Swarm {
     /// The tasks that existed before this process's last `apply` (`None`
     /// before any): their failures belong to earlier releases and are not
     /// this one's restarts.
-    before: Mutex<Option<BTreeSet<String>>>,
+    before: Mutex<Option<Arc<BTreeSet<String>>>>,
 }
 
 impl Swarm {
@@ -212,7 +212,7 @@ impl Swarm {
     /// release's; see [`Fresh`].
     fn fresh(&self, mine: &[&Task], image: &str) -> Fresh {
         let before = self.before.lock().unwrap_or_else(|p| p.into_inner());
-        Fresh::of(before.as_ref(), mine, image)
+        Fresh::of(before.clone(), mine, image)
     }
 
     /// Waits until every service of the stack runs its current spec: no
@@ -510,7 +510,7 @@ fn created(t: &Task) -> Option<time::OffsetDateTime> {
 /// its restarts.
 enum Fresh {
     /// Those made since this process's apply began (the ids there before).
-    Applied(BTreeSet<String>),
+    Applied(Arc<BTreeSet<String>>),
     /// With no apply in this process (`status`, `check run`): those made
     /// after every retained task of another image. A release made current
     /// again by a rollback has tasks from its first time, whose failures
@@ -520,9 +520,9 @@ enum Fresh {
 }
 
 impl Fresh {
-    fn of(before: Option<&BTreeSet<String>>, mine: &[&Task], image: &str) -> Fresh {
+    fn of(before: Option<Arc<BTreeSet<String>>>, mine: &[&Task], image: &str) -> Fresh {
         match before {
-            Some(before) => Fresh::Applied(before.clone()),
+            Some(before) => Fresh::Applied(before),
             None => Fresh::After(
                 mine.iter()
                     .filter(|t| task_image(t) != Some(image))
@@ -706,7 +706,7 @@ impl Engine for Swarm {
             EngineError::Apply(format!("cannot write the update-order override: {e}"))
         })?;
         let before = self.task_ids().await?;
-        *self.before.lock().unwrap_or_else(|p| p.into_inner()) = Some(before);
+        *self.before.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(before));
         let file = self.file.display().to_string();
         let overlay = overlay.display().to_string();
         self.stack(
@@ -920,12 +920,12 @@ services:
         // whatever the times say.
         let before = BTreeSet::from(["first".to_string(), "crash".into(), "two".into()]);
         assert_eq!(
-            holds(&Fresh::of(Some(&before), &mine, "app@1.0")),
+            holds(&Fresh::of(Some(Arc::new(before)), &mine, "app@1.0")),
             ["again", "since"]
         );
         let before = BTreeSet::from(["again".to_string()]);
         assert_eq!(
-            holds(&Fresh::of(Some(&before), &mine, "app@1.0")),
+            holds(&Fresh::of(Some(Arc::new(before)), &mine, "app@1.0")),
             ["first", "crash", "two", "since"]
         );
         // A task whose time cannot be read counts as the current release's.
