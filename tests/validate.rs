@@ -294,4 +294,10 @@ fn an_env_value_quoted_by_a_configuration_error_is_not_shown() {
     assert_eq!(ci.code, 4, "{}", shown(&ci));
     assert!(ci.stdout.contains("string \"***\""), "{}", shown(&ci));
     assert!(!shown(&ci).contains("s3cret"), "{}", shown(&ci));
+    // So is one that only the process environment gives.
+    let bare = Folder::new(|t| t.replacen("successes = 1 ", "successes = \"${CI_ONLY_KEY}\" ", 1));
+    let ci = run(bare.command().env("CI_ONLY_KEY", "s3cret-only-in-ci"));
+    assert_eq!(ci.code, 4, "{}", shown(&ci));
+    assert!(ci.stdout.contains("string \"***\""), "{}", shown(&ci));
+    assert!(!shown(&ci).contains("s3cret"), "{}", shown(&ci));
 }

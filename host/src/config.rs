@@ -14,7 +14,7 @@ pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
 use crate::engine::Switch;
-use expand::{expand, expand_all};
+use expand::{Syntax, expand, expand_all, references};
 use file::RawConfig;
 
 mod announce;
@@ -241,14 +241,16 @@ impl Config {
             _ => BTreeMap::new(),
         };
         // Before anything can fail on them: an error below may quote one.
-        // The process environment overrides an entry (a CI secret), with a
-        // value as secret as the file's.
-        let overriding = vars.keys().filter_map(|k| process.get(k).cloned());
-        let secrets: Vec<String> = vars.values().cloned().chain(overriding).collect();
+        // A value the process environment gives an entry or a `${VAR}` of
+        // this file (a CI secret) is as secret as the file's.
+        let overriding = vars.keys().map(String::as_str);
+        let referenced = references(&text, Syntax::Pitwall);
+        let mut secrets: Vec<String> = vars.values().cloned().collect();
+        secrets.extend(from_process(overriding.chain(referenced), &process));
         crate::report::remember(&secrets);
         let env_entries = vars.clone();
         announce::refuse_env_file_in_commands(&value, &env_entries)?;
-        vars.extend(process);
+        vars.extend(process.clone());
         expand_all(&mut value, &vars)?;
 
         if let Some(stack) = value.get_mut("stack").and_then(|s| s.as_table_mut()) {
@@ -297,6 +299,14 @@ impl Config {
                 config,
             });
         }
+        // Compose expands the compose file's variables from the process
+        // environment too. An unreadable file is `validate`'s to report.
+        let compose_file = resolve(&raw.stack.compose_file);
+        if let Ok(compose) = std::fs::read_to_string(&compose_file) {
+            let given = from_process(references(&compose, Syntax::Compose), &process);
+            crate::report::remember(&given);
+            secrets.extend(given);
+        }
         let switches = raw
             .stack
             .services
@@ -306,7 +316,7 @@ impl Config {
         let mut config = Config {
             path: path.to_path_buf(),
             stack: Stack {
-                compose_file: resolve(&raw.stack.compose_file),
+                compose_file,
                 project: overrides.project.clone().unwrap_or(raw.stack.project),
                 env_file,
                 state_dir: overrides
@@ -352,4 +362,22 @@ impl Config {
         check.grants.allow_http.push(url.to_string());
         Ok(())
     }
+}
+
+/// What the process environment gives `names`, except the variables that
+/// describe the machine rather than the deployment: a compose file's
+/// `${PWD}` or `$HOME` would otherwise blank every path pitwall prints.
+fn from_process<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    process: &BTreeMap<String, String>,
+) -> Vec<String> {
+    const MACHINE: &[&str] = &[
+        "HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "PATH", "SHELL", "TMPDIR", "HOSTNAME", "LANG",
+        "TERM", "UID", "GID",
+    ];
+    names
+        .into_iter()
+        .filter(|n| !MACHINE.contains(n))
+        .filter_map(|n| process.get(n).cloned())
+        .collect()
 }

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("PITWALL_LOG")
                 .unwrap_or_else(|_| "warn".into()),
         )
-        .with_writer(anstream::stderr)
+        .with_writer(|| pitwall::report::Scrubbed(anstream::stderr()))
         .without_time()
         .init();
     let runtime = match tokio::runtime::Runtime::new() {

@@ -1,8 +1,10 @@
 //! `${VAR}` and `${VAR:-default}` in configuration strings.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use anyhow::bail;
+use regex::Regex;
 
 pub(super) fn expand_all(
     value: &mut toml::Value,
@@ -48,6 +50,35 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Str
     Ok(out)
 }
 
+/// Which variable references a text makes, by who expands them.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Syntax {
+    /// pitwall's own: `${NAME}` and `${NAME:-default}`, upper-case names.
+    Pitwall,
+    /// Compose's: also `$NAME`, any modifier after the name, `$$` a plain `$`.
+    Compose,
+}
+
+/// The variables `text` refers to in `syntax`, expanded or not.
+pub(super) fn references(text: &str, syntax: Syntax) -> BTreeSet<&str> {
+    // `$$` is matched first at its position, so an escaped `$$NAME` is no
+    // reference.
+    static COMPOSE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
+    });
+    static PITWALL: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"\$\{([A-Z0-9_]+)(?::-[^}]*)?\}").expect("a valid pattern"));
+    let pattern = match syntax {
+        Syntax::Pitwall => &PITWALL,
+        Syntax::Compose => &COMPOSE,
+    };
+    pattern
+        .captures_iter(text)
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +93,19 @@ mod tests {
         assert_eq!(expand("${MISSING:-x}", &vars).unwrap(), "x");
         assert_eq!(expand("v=${release_id}", &vars).unwrap(), "v=${release_id}");
         assert!(expand("${OPEN", &vars).is_err());
+    }
+
+    #[test]
+    fn references_are_found_as_each_tool_expands_them() {
+        let toml = r#"url = "https://h/${API_TOKEN}?p=${PORT:-80}" path = "${release_id}" cmd = "echo $HOME""#;
+        assert_eq!(
+            references(toml, Syntax::Pitwall),
+            BTreeSet::from(["API_TOKEN", "PORT"])
+        );
+        let compose = "image: ${APP_IMAGE:?set it}\nenvironment:\n  - DB=$DB_PASSWORD\n  - A=${A-x} ${B:+y}\n  - PRICE=$$5 $$NOT_A_VAR\n";
+        assert_eq!(
+            references(compose, Syntax::Compose),
+            BTreeSet::from(["APP_IMAGE", "DB_PASSWORD", "A", "B"])
+        );
     }
 }

@@ -177,6 +177,25 @@ impl Redactor {
     }
 }
 
+/// A writer of diagnostics (`PITWALL_LOG`, tracing's output) that removes
+/// the env values read so far and credential shapes: an event may quote
+/// anything pitwall or a library saw. Tracing's formatter writes each event
+/// whole in one call, so a secret is never split across two writes.
+pub struct Scrubbed<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Scrubbed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let values = READ.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let text = Redactor::new(values).apply(&String::from_utf8_lossy(buf));
+        self.0.write_all(text.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// The password in `scheme://user:password@host…`, if `value` is such a URL.
 fn url_password(value: &str) -> Option<String> {
     let rest = &value[value.find("://")? + 3..];
@@ -256,6 +275,45 @@ mod tests {
         assert!(
             !r.apply("Authorization: Token abcdefgh1234")
                 .contains("abcdefgh1234")
+        );
+    }
+
+    /// Shares what a subscriber writes with the test.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn diagnostics_are_scrubbed_of_env_values_and_credentials() {
+        remember(&["hunter2-from-the-env-file".to_string()]);
+        let out = Shared::default();
+        let sink = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || Scrubbed(sink.clone()))
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                "login with hunter2-from-the-env-file at https://ci:pw-in-url@registry.test/v2/"
+            );
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("login with *** at https://ci:***@registry.test/v2/"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("pw-in-url"),
+            "{text}"
         );
     }
 }
