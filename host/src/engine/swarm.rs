@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    NodeSpecAvailabilityEnum, NodeState, Service, ServiceUpdateStatusStateEnum, Task, TaskState,
+    Node, NodeSpecAvailabilityEnum, NodeState, Service, ServiceUpdateStatusStateEnum, Task,
+    TaskState,
 };
 use bollard::query_parameters::{ListServicesOptions, ListTasksOptions};
 use tokio::process::Command;
@@ -20,6 +21,10 @@ use super::docker::{DockerApi, api};
 use super::{
     Container, Engine, EngineError, LogLines, LogWindow, PullProgress, RunState, StackView,
 };
+
+mod placement;
+
+use placement::{Order, placements};
 
 /// The label `docker stack deploy` puts on everything of a stack.
 const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
@@ -136,7 +141,7 @@ impl Swarm {
         for service in self.keys.keys() {
             let order = placements
                 .get(service)
-                .map_or(Order::StartFirst, |p| p.order(nodes))
+                .map_or(Order::StartFirst, |p| p.order(&nodes))
                 .as_str();
             text.push_str(&format!(
                 "  {service}:\n    deploy:\n      update_config:\n        order: {order}\n        failure_action: pause\n      \
@@ -147,7 +152,7 @@ impl Swarm {
     }
 
     /// The nodes a new task can be scheduled on: ready and active.
-    async fn ready_nodes(&self) -> Result<u64, EngineError> {
+    async fn ready_nodes(&self) -> Result<Vec<Node>, EngineError> {
         let nodes = self.docker.docker.list_nodes(None).await.map_err(|e| {
             EngineError::Apply(format!(
                 "cannot list the swarm's nodes to choose each service's update order \
@@ -155,13 +160,13 @@ impl Swarm {
             ))
         })?;
         Ok(nodes
-            .iter()
+            .into_iter()
             .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
             .filter(|n| {
                 n.spec.as_ref().and_then(|s| s.availability)
                     == Some(NodeSpecAvailabilityEnum::ACTIVE)
             })
-            .count() as u64)
+            .collect())
     }
 
     /// Runs `docker stack …` with the env file's entries and the images.
@@ -313,142 +318,6 @@ impl Swarm {
             tokio::time::sleep(POLL).await;
         }
     }
-}
-
-/// How a rolling update replaces a service's tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Order {
-    StartFirst,
-    StopFirst,
-}
-
-impl Order {
-    fn as_str(self) -> &'static str {
-        match self {
-            Order::StartFirst => "start-first",
-            Order::StopFirst => "stop-first",
-        }
-    }
-}
-
-/// What of a service's placement decides whether its new tasks can start
-/// beside the old ones.
-#[derive(Debug, Default, PartialEq)]
-struct Placement {
-    /// A port published in host mode (the long syntax's `mode: host`; the
-    /// short syntax means ingress on a swarm): one task per node and port.
-    host_port: bool,
-    /// `deploy.replicas` (default 1).
-    replicas: Setting,
-    /// `deploy.placement.max_replicas_per_node` (0: no limit).
-    max_per_node: Setting,
-    /// `deploy.update_config.parallelism`: tasks replaced at once (default
-    /// 1; 0: all of them).
-    parallelism: Setting,
-}
-
-/// A number of the compose file, as far as pitwall can read it.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-enum Setting {
-    #[default]
-    Absent,
-    Number(u64),
-    /// Not a number before interpolation (`${REPLICAS}`).
-    Unknown,
-}
-
-impl Setting {
-    fn read(value: Option<&serde_norway::Value>) -> Setting {
-        match value {
-            None | Some(serde_norway::Value::Null) => Setting::Absent,
-            Some(v) => v.as_u64().map_or(Setting::Unknown, Setting::Number),
-        }
-    }
-}
-
-impl Placement {
-    /// Start-first needs room for the tasks replaced at once beside the
-    /// running ones; where there is none, the update would wait forever for
-    /// a node ("max replicas per node limit exceed"), so the service goes
-    /// stop-first, as it does when pitwall cannot tell (a number set by
-    /// interpolation). Placement constraints are not weighed: they can only
-    /// make room scarcer than `nodes` says.
-    fn order(&self, nodes: u64) -> Order {
-        use Setting::{Absent, Number, Unknown};
-        if self.host_port {
-            return Order::StopFirst;
-        }
-        let max = match self.max_per_node {
-            Absent | Number(0) => return Order::StartFirst,
-            Number(max) => max,
-            Unknown => return Order::StopFirst,
-        };
-        let replicas = match self.replicas {
-            Absent => 1,
-            Number(n) => n,
-            Unknown => return Order::StopFirst,
-        };
-        let extra = match self.parallelism {
-            Absent => 1,
-            Number(0) => replicas,
-            Number(n) => n.min(replicas),
-            Unknown => return Order::StopFirst,
-        };
-        // In u128, neither side can overflow.
-        if u128::from(replicas) + u128::from(extra) <= u128::from(max) * u128::from(nodes) {
-            Order::StartFirst
-        } else {
-            Order::StopFirst
-        }
-    }
-}
-
-/// The placement of each service of a compose file (see `Placement`), YAML
-/// merge keys (`<<: *defaults`) applied.
-fn placements(compose: &str) -> Result<BTreeMap<String, Placement>, serde_norway::Error> {
-    use serde_norway::Value;
-    #[derive(serde::Deserialize)]
-    struct File {
-        #[serde(default)]
-        services: BTreeMap<String, Option<Service>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Service {
-        #[serde(default)]
-        ports: Vec<Value>,
-        #[serde(default)]
-        deploy: Value,
-    }
-    let mut yaml: Value = serde_norway::from_str(compose)?;
-    yaml.apply_merge()?;
-    let file: File = serde_norway::from_value(yaml)?;
-    Ok(file
-        .services
-        .into_iter()
-        .map(|(name, service)| {
-            let placement = service.map_or_else(Placement::default, |s| {
-                let deploy = &s.deploy;
-                Placement {
-                    host_port: s
-                        .ports
-                        .iter()
-                        .any(|p| p.get("mode").and_then(Value::as_str) == Some("host")),
-                    replicas: Setting::read(deploy.get("replicas")),
-                    max_per_node: Setting::read(
-                        deploy
-                            .get("placement")
-                            .and_then(|p| p.get("max_replicas_per_node")),
-                    ),
-                    parallelism: Setting::read(
-                        deploy
-                            .get("update_config")
-                            .and_then(|u| u.get("parallelism")),
-                    ),
-                }
-            });
-            (name, placement)
-        })
-        .collect())
 }
 
 /// Swarm's task states as the container watch reads units.
@@ -756,110 +625,6 @@ impl Engine for Swarm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placements_are_read_from_the_compose_file() {
-        let compose = r#"
-x-spread: &spread
-  placement:
-    max_replicas_per_node: 1
-services:
-  frontend:
-    image: ${FRONTEND_IMAGE}
-    ports:
-      - target: 8080
-        published: ${FRONTEND_PORT}
-        mode: host
-  api:
-    ports: ["8000:8000"]
-    deploy:
-      replicas: 3
-      placement:
-        max_replicas_per_node: 2
-      update_config:
-        parallelism: 2
-  worker:
-    ports:
-      - target: 9000
-        published: 9000
-    deploy:
-      <<: *spread
-      replicas: ${WORKERS}
-  db:
-"#;
-        use Setting::{Absent, Number, Unknown};
-        let read = placements(compose).unwrap();
-        assert!(read["frontend"].host_port);
-        assert_eq!(
-            read["api"],
-            Placement {
-                host_port: false,
-                replicas: Number(3),
-                max_per_node: Number(2),
-                parallelism: Number(2),
-            }
-        );
-        assert_eq!(
-            read["worker"],
-            Placement {
-                host_port: false,
-                replicas: Unknown,
-                max_per_node: Number(1),
-                parallelism: Absent,
-            }
-        );
-        assert_eq!(read["db"], Placement::default());
-        assert!(placements("services: [").is_err());
-    }
-
-    #[test]
-    fn start_first_only_where_a_new_task_has_a_node_to_run_on() {
-        use Setting::{Number, Unknown};
-        let spread = |replicas, max_per_node| Placement {
-            replicas: Number(replicas),
-            max_per_node: Number(max_per_node),
-            ..Placement::default()
-        };
-        // Nothing limits placement: always room.
-        assert_eq!(Placement::default().order(1), Order::StartFirst);
-        // A host port: the old task holds it on its node.
-        let host = Placement {
-            host_port: true,
-            ..Placement::default()
-        };
-        assert_eq!(host.order(5), Order::StopFirst);
-        // One per node, as many as there are nodes: no node is free.
-        assert_eq!(spread(2, 1).order(2), Order::StopFirst);
-        assert_eq!(spread(2, 1).order(3), Order::StartFirst);
-        assert_eq!(spread(3, 2).order(2), Order::StartFirst);
-        assert_eq!(spread(4, 2).order(2), Order::StopFirst);
-        // Replacing two at once needs two free slots; 0 means all at once.
-        let wide = |parallelism| Placement {
-            parallelism: Number(parallelism),
-            ..spread(3, 2)
-        };
-        assert_eq!(wide(2).order(2), Order::StopFirst);
-        assert_eq!(wide(0).order(3), Order::StartFirst);
-        assert_eq!(wide(0).order(2), Order::StopFirst);
-        // What pitwall cannot read, it does not bet on.
-        let unknown = Placement {
-            replicas: Unknown,
-            ..spread(1, 1)
-        };
-        assert_eq!(unknown.order(10), Order::StopFirst);
-        let unknown_max = Placement {
-            max_per_node: Unknown,
-            ..spread(1, 1)
-        };
-        assert_eq!(unknown_max.order(10), Order::StopFirst);
-        // A swarm with no ready node, hostile numbers: never start-first
-        // into nowhere, never overflow.
-        assert_eq!(spread(1, 1).order(0), Order::StopFirst);
-        assert_eq!(spread(u64::MAX, 1).order(u64::MAX), Order::StopFirst);
-        assert_eq!(spread(u64::MAX - 1, 1).order(u64::MAX), Order::StartFirst);
-        // `max_replicas_per_node: 0` means no limit, as in Swarm.
-        assert_eq!(spread(5, 0).order(1), Order::StartFirst);
-    }
 
     /// A task made at second `at` of a minute.
     fn task(id: &str, slot: u64, desired: TaskState, state: TaskState, at: u32) -> Task {
