@@ -14,7 +14,7 @@ pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
 use crate::engine::Switch;
-use expand::{Syntax, expand, expand_all, references};
+use expand::{Syntax, compose_variables, expand, expand_all, references, references_in};
 use file::RawConfig;
 
 mod announce;
@@ -241,12 +241,11 @@ impl Config {
             _ => BTreeMap::new(),
         };
         // Before anything can fail on them: an error below may quote one.
-        // A value the process environment gives an entry or a `${VAR}` of
-        // this file (a CI secret) is as secret as the file's.
-        let overriding = vars.keys().map(String::as_str);
-        let referenced = references(&text, Syntax::Pitwall);
-        let mut secrets: Vec<String> = vars.values().cloned().collect();
-        secrets.extend(from_process(overriding.chain(referenced), &process));
+        // A value the process environment gives an entry (a CI secret) is as
+        // secret as the file's; one this file refers to, by its name.
+        let overriding = vars.keys().filter_map(|k| process.get(k).cloned());
+        let mut secrets: Vec<String> = vars.values().cloned().chain(overriding).collect();
+        secrets.extend(from_process(references_in(&value), &process));
         crate::report::remember(&secrets);
         let env_entries = vars.clone();
         announce::refuse_env_file_in_commands(&value, &env_entries)?;
@@ -299,14 +298,22 @@ impl Config {
                 config,
             });
         }
-        // Compose expands the compose file's variables from the process
-        // environment too. An unreadable file is `validate`'s to report.
+        // Compose takes variables from the process environment too, for
+        // the compose file and inside the env file. An unreadable file is
+        // `validate`'s to report.
         let compose_file = resolve(&raw.stack.compose_file);
-        if let Ok(compose) = std::fs::read_to_string(&compose_file) {
-            let given = from_process(references(&compose, Syntax::Compose), &process);
-            crate::report::remember(&given);
-            secrets.extend(given);
+        let read = |file: &Path| std::fs::read_to_string(file).unwrap_or_default();
+        let mut used = compose_variables(&read(&compose_file));
+        if let Some(file) = &env_file {
+            used.extend(
+                references(&read(file), Syntax::Compose)
+                    .into_iter()
+                    .map(str::to_string),
+            );
         }
+        let given = from_process(used, &process);
+        crate::report::remember(&given);
+        secrets.extend(given);
         let switches = raw
             .stack
             .services
@@ -364,20 +371,14 @@ impl Config {
     }
 }
 
-/// What the process environment gives `names`, except the variables that
-/// describe the machine rather than the deployment: a compose file's
-/// `${PWD}` or `$HOME` would otherwise blank every path pitwall prints.
-fn from_process<'a>(
-    names: impl IntoIterator<Item = &'a str>,
+/// What of the process environment's values for `names` is secret (see
+/// `report::secret_in`).
+fn from_process(
+    names: impl IntoIterator<Item = String>,
     process: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    const MACHINE: &[&str] = &[
-        "HOME", "PWD", "OLDPWD", "USER", "LOGNAME", "PATH", "SHELL", "TMPDIR", "HOSTNAME", "LANG",
-        "TERM", "UID", "GID",
-    ];
     names
         .into_iter()
-        .filter(|n| !MACHINE.contains(n))
-        .filter_map(|n| process.get(n).cloned())
+        .filter_map(|n| crate::report::secret_in(&n, process.get(&n)?))
         .collect()
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 pub use events::{Ending, Event, EventLine, Events};
 pub use github::{Github, command, escape_data, escape_property, markdown_cell};
 pub use progress::{Progress, PullBar};
-pub use redact::{Redactor, Scrubbed, remember};
+pub use redact::{Redactor, Scrubbed, remember, secret_in};
 
 use crate::checks::{Outcome, Verdict};
 

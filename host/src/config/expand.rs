@@ -79,6 +79,64 @@ pub(super) fn references(text: &str, syntax: Syntax) -> BTreeSet<&str> {
         .collect()
 }
 
+/// The variables the strings of `value` refer to, as [`expand`] reads them.
+pub(super) fn references_in(value: &toml::Value) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut walk = vec![value];
+    while let Some(v) = walk.pop() {
+        match v {
+            toml::Value::String(s) => found.extend(
+                references(s, Syntax::Pitwall)
+                    .into_iter()
+                    .map(str::to_string),
+            ),
+            toml::Value::Array(a) => walk.extend(a),
+            toml::Value::Table(t) => walk.extend(t.values()),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The variables compose takes from the environment for a compose file:
+/// those it expands, and those a service passes through by name
+/// (`environment: [NAME]`, or `NAME:` with no value).
+pub(super) fn compose_variables(text: &str) -> BTreeSet<String> {
+    use serde_norway::Value;
+    let mut found: BTreeSet<String> = references(text, Syntax::Compose)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let Ok(mut yaml) = serde_norway::from_str::<Value>(text) else {
+        return found;
+    };
+    // `<<: *defaults` may carry a service's environment.
+    if yaml.apply_merge().is_err() {
+        return found;
+    }
+    let services = yaml.get("services").and_then(Value::as_mapping);
+    for service in services.into_iter().flat_map(|s| s.values()) {
+        match service.get("environment") {
+            Some(Value::Sequence(entries)) => found.extend(
+                entries
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|e| !e.contains('='))
+                    .map(|e| e.trim().to_string()),
+            ),
+            Some(Value::Mapping(entries)) => found.extend(
+                entries
+                    .iter()
+                    .filter(|(_, v)| v.is_null())
+                    .filter_map(|(k, _)| k.as_str())
+                    .map(str::to_string),
+            ),
+            _ => {}
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,6 +164,41 @@ mod tests {
         assert_eq!(
             references(compose, Syntax::Compose),
             BTreeSet::from(["APP_IMAGE", "DB_PASSWORD", "A", "B"])
+        );
+    }
+
+    #[test]
+    fn compose_takes_what_it_expands_and_what_it_passes_through() {
+        let compose = "x-env: &env\n  environment:\n    - FROM_ANCHOR\nservices:\n  api:\n    image: ${API_IMAGE}\n    environment:\n      - DB_PASSWORD\n      - MODE=prod\n      - URL=$DSN\n  worker:\n    <<: *env\n  web:\n    environment:\n      STRIPE_KEY:\n      LEVEL: info\n";
+        let found: Vec<String> = compose_variables(compose).into_iter().collect();
+        assert_eq!(
+            found,
+            [
+                "API_IMAGE",
+                "DB_PASSWORD",
+                "DSN",
+                "FROM_ANCHOR",
+                "STRIPE_KEY"
+            ]
+        );
+        // Not YAML: what it expands, still.
+        assert_eq!(
+            compose_variables("services: [ ${TOKEN}")
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["TOKEN"]
+        );
+    }
+
+    #[test]
+    fn references_are_read_from_the_parsed_strings() {
+        // A TOML escape spells `${KEY}` without a `$` in the text.
+        let value: toml::Value =
+            toml::from_str("a = \"\\u0024{KEY}\"\n[t]\nb = [\"${ONE:-x}\", \"${lower}\"]\n")
+                .unwrap();
+        assert_eq!(
+            references_in(&value).into_iter().collect::<Vec<_>>(),
+            ["KEY", "ONE"]
         );
     }
 }

@@ -1,6 +1,7 @@
-//! Keeps the env file's values out of everything pitwall prints or writes.
+//! Keeps the env file's values, and the CI secrets a configuration uses,
+//! out of everything pitwall prints or writes.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 use regex::Regex;
 use serde::Serialize;
@@ -72,12 +73,37 @@ fn shapes() -> &'static [(Regex, &'static str)] {
     })
 }
 
-/// Every env file value this process has read. An error can quote one
-/// before any command holds a configuration (a value interpolated into a
-/// setting of the wrong type, say), so redaction cannot wait for one.
+/// Every secret value this process has read (see [`remember`]). An error
+/// can quote one before any command holds a configuration (a value
+/// interpolated into a setting of the wrong type, say), so redaction cannot
+/// wait for one.
 static READ: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Adds `values` (an env file's) to what [`Redactor::process`] removes,
+fn read_so_far() -> Vec<String> {
+    READ.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// Names of environment variables that hold credentials. `PWD` alone (and
+/// `OLDPWD`) is the shell's working directory; `DB_PWD` is a password.
+const SECRET_NAME: &str = r"(?i)(token|secret|pass|key|auth|credential|cookie|session|dsn|private|salt|signing|[^a-z]pwd|pwd[^a-z])";
+
+/// What of a process environment variable a configuration uses is secret.
+/// The process environment mixes CI secrets with plain settings (`TAG`,
+/// `REGISTRY`, `PWD`) that pitwall prints as part of image references and
+/// paths, so the name decides: the whole value of a variable named like a
+/// credential, else only a password inside a URL value.
+pub fn secret_in(name: &str, value: &str) -> Option<String> {
+    static NAME: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(SECRET_NAME).expect("a valid pattern"));
+    if NAME.is_match(name) {
+        Some(value.to_string())
+    } else {
+        url_password(value)
+    }
+}
+
+/// Adds `values` (an env file's, or secrets from the process environment)
+/// to what [`Redactor::process`] removes,
 /// each also as a parser quotes it: escaped as a Rust string (`\"`, `\\`,
 /// `\n`), which is how serde's errors show a rejected string.
 pub fn remember(values: &[String]) {
@@ -90,14 +116,14 @@ pub fn remember(values: &[String]) {
 }
 
 impl Redactor {
-    /// A redactor for every env file value read so far, whichever command
+    /// A redactor for every secret value read so far, whichever command
     /// read it: for a command's final error. Values only: pitwall's own
     /// messages say `credentials: run …`, which a credential shape would
     /// blank.
     pub fn process() -> Redactor {
         Redactor {
             shapes: &[],
-            ..Redactor::new(READ.lock().unwrap_or_else(|p| p.into_inner()).clone())
+            ..Redactor::new(read_so_far())
         }
     }
 
@@ -178,15 +204,17 @@ impl Redactor {
 }
 
 /// A writer of diagnostics (`PITWALL_LOG`, tracing's output) that removes
-/// the env values read so far and credential shapes: an event may quote
+/// the secret values read so far and credential shapes: an event may quote
 /// anything pitwall or a library saw. Tracing's formatter writes each event
-/// whole in one call, so a secret is never split across two writes.
+/// whole in one call, so a secret is never split across two writes. Colours
+/// go first: the formatter styles a field's name apart from its `=`, which
+/// would hide `token=…` from the shapes.
 pub struct Scrubbed<W>(pub W);
 
 impl<W: std::io::Write> std::io::Write for Scrubbed<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let values = READ.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let text = Redactor::new(values).apply(&String::from_utf8_lossy(buf));
+        let plain = anstream::adapter::strip_str(&String::from_utf8_lossy(buf)).to_string();
+        let text = Redactor::new(read_so_far()).apply(&plain);
         self.0.write_all(text.as_bytes())?;
         Ok(buf.len())
     }
@@ -297,12 +325,15 @@ mod tests {
         remember(&["hunter2-from-the-env-file".to_string()]);
         let out = Shared::default();
         let sink = out.clone();
+        // Colours on, as tracing has them by default: a field's name and
+        // its `=` are styled apart.
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || Scrubbed(sink.clone()))
-            .with_ansi(false)
+            .with_ansi(true)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!(
+                access_token = "abc123def456ghi",
                 "login with hunter2-from-the-env-file at https://ci:pw-in-url@registry.test/v2/"
             );
         });
@@ -311,9 +342,45 @@ mod tests {
             text.contains("login with *** at https://ci:***@registry.test/v2/"),
             "{text}"
         );
-        assert!(
-            !text.contains("hunter2") && !text.contains("pw-in-url"),
-            "{text}"
+        assert!(text.contains("access_token=***"), "{text}");
+        for secret in ["hunter2", "pw-in-url", "abc123"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_process_variable_is_secret_by_its_name_or_its_url_password() {
+        for name in [
+            "CI_DEPLOY_TOKEN",
+            "db_password",
+            "STRIPE_KEY",
+            "SENTRY_DSN",
+            "PGPASS",
+            "APP_SECRET",
+            "DB_PWD",
+        ] {
+            assert_eq!(
+                secret_in(name, "v4lue-x").as_deref(),
+                Some("v4lue-x"),
+                "{name}"
+            );
+        }
+        // Plain settings are printed as part of image references and paths.
+        for name in [
+            "TAG",
+            "REGISTRY",
+            "PWD",
+            "OLDPWD",
+            "HOME",
+            "GITHUB_WORKSPACE",
+            "LOG_LEVEL",
+        ] {
+            assert_eq!(secret_in(name, "/home/runner/work"), None, "{name}");
+        }
+        assert_eq!(
+            secret_in("DATABASE_URL", "postgres://app:s3cr3t@db:5432/app").as_deref(),
+            Some("s3cr3t")
         );
+        assert_eq!(secret_in("API_URL", "https://api.test/v1"), None);
     }
 }

@@ -152,7 +152,7 @@ fn is_request_id_token(token: &str) -> bool {
         return false;
     }
     // Eight bytes a loop turn, without a branch inside: in the wasm check
-    // every turn also checks the deadline, and ids are 32 bytes or more.
+    // every turn also checks the deadline, and ids are typically 32 bytes.
     let (blocks, rest) = t.as_chunks::<8>();
     let (mut hex, mut other) = (0, false);
     let mut class = |b: &u8| {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use bollard::models::{Node, NodeSpecRoleEnum};
+use bollard::models::Node;
 use serde_norway::Value;
 
 /// How a rolling update replaces a service's tasks.
@@ -259,8 +259,8 @@ impl Constraint {
         })
     }
 
-    /// Whether `node` satisfies it: values compare without regard to case,
-    /// and an attribute the node lacks is empty, as in Swarm.
+    /// Whether `node` satisfies it: values compare without regard to ASCII
+    /// case, and an attribute the node lacks is empty, as in Swarm.
     fn holds(&self, node: &Node) -> bool {
         let description = node.description.as_ref();
         let platform = description.and_then(|d| d.platform.as_ref());
@@ -270,12 +270,16 @@ impl Constraint {
         let actual = match &self.attribute {
             Attribute::Id => node.id.clone(),
             Attribute::Hostname => description.and_then(|d| d.hostname.clone()),
-            Attribute::Role => node
-                .spec
-                .as_ref()
-                .and_then(|s| s.role)
-                .filter(|r| *r != NodeSpecRoleEnum::EMPTY)
-                .map(|r| r.to_string()),
+            // The role the node has, as Swarm matches it, not the one asked
+            // of it: a manager is one with a manager status.
+            Attribute::Role => Some(
+                if node.manager_status.is_some() {
+                    "manager"
+                } else {
+                    "worker"
+                }
+                .to_string(),
+            ),
             Attribute::Os => platform.and_then(|p| p.os.clone()),
             Attribute::Arch => platform.and_then(|p| p.architecture.clone()),
             Attribute::NodeLabel(key) => {
@@ -295,6 +299,7 @@ impl Constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bollard::models::NodeSpecRoleEnum;
 
     #[test]
     fn placements_are_read_from_the_compose_file() {
@@ -434,6 +439,8 @@ services:
             .collect();
         Node {
             id: Some(format!("id-{hostname}")),
+            manager_status: (role == NodeSpecRoleEnum::MANAGER)
+                .then(bollard::models::ManagerStatus::default),
             spec: Some(bollard::models::NodeSpec {
                 role: Some(role),
                 labels: Some(labels),
