@@ -14,12 +14,14 @@ fn main() -> ExitCode {
         return pitwall::checks::serve_compiler();
     }
     let cli = Cli::parse();
-    // anstream drops the colours when stderr is not a colour terminal.
+    // Diagnostics are scrubbed of secrets like all output, which needs them
+    // plain: no colours to format only to strip.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PITWALL_LOG")
                 .unwrap_or_else(|_| "warn".into()),
         )
+        .with_ansi(false)
         .with_writer(|| pitwall::report::Scrubbed(anstream::stderr()))
         .without_time()
         .init();
