@@ -11,10 +11,11 @@ use common::docker::Registry;
 use common::swarm::{Stack, Swarm, images, probes};
 use common::worker::{Netns, Worker};
 
-/// Two of each service, one per node: the frontends as their host port
-/// allows, the api as its placement says. Neither leaves a node free for a
-/// start-first update, so both must be updated stop-first (a start-first
-/// update would wait forever for a node).
+/// Two frontends, one per node as their host port allows, and one api,
+/// held to the manager by its placement constraint (the worker would have
+/// room for it without). Neither leaves a node free for a start-first
+/// update, so both must be updated stop-first (a start-first update would
+/// wait forever for a node).
 const COMPOSE: &str = r#"services:
   api:
     image: ${BACKEND_IMAGE}
@@ -24,9 +25,10 @@ const COMPOSE: &str = r#"services:
       SECRET_KEY: ${SECRET_KEY:-}
     deploy:
       endpoint_mode: dnsrr
-      replicas: 2
+      replicas: 1
       placement:
         max_replicas_per_node: 1
+        constraints: [node.role == manager]
   frontend:
     image: ${FRONTEND_IMAGE}
     command: ["frontend"]
@@ -152,7 +154,8 @@ fn swarm_two_nodes_deploy_then_a_broken_release_rolled_back_on_both() {
         "{released}"
     );
     assert_eq!(cluster.versions(), one("1.0"));
-    // No node has room for a third task of either: both update stop-first.
+    // No node the service may use has room for another task of either:
+    // both update stop-first.
     for service in ["api", "frontend"] {
         let order = "{{.Spec.UpdateConfig.Order}} {{.Spec.RollbackConfig.Order}}";
         assert_eq!(
