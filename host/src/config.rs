@@ -14,7 +14,7 @@ pub use env_file::read_env_file;
 
 use crate::checks::{Grants, Limits, Source};
 use crate::engine::Switch;
-use expand::{Syntax, compose_variables, expand, expand_all, references, references_in};
+use expand::{compose_references, compose_variables, expand, expand_all, references_in};
 use file::RawConfig;
 
 mod announce;
@@ -306,7 +306,7 @@ impl Config {
         let mut used = compose_variables(&read(&compose_file));
         if let Some(file) = &env_file {
             used.extend(
-                references(&read(file), Syntax::Compose)
+                compose_references(&read(file))
                     .into_iter()
                     .map(str::to_string),
             );

@@ -23,6 +23,15 @@ pub(super) fn expand_all(
 /// (e.g. `${release_id}`, which checks expand themselves, is kept when no
 /// such variable exists and it has no default).
 pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<String> {
+    substitute(text, |name| vars.get(name).map(String::as_str))
+}
+
+/// [`expand`] with `lookup` giving the value of each upper-case name it
+/// meets: the one reader of pitwall's `${…}` syntax.
+fn substitute<'v>(
+    text: &str,
+    mut lookup: impl FnMut(&str) -> Option<&'v str>,
+) -> anyhow::Result<String> {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("${") {
@@ -39,8 +48,8 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Str
         let is_env_name = name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        match (vars.get(name), default) {
-            (Some(v), _) if is_env_name => out.push_str(v),
+        match (is_env_name.then(|| lookup(name)).flatten(), default) {
+            (Some(v), _) => out.push_str(v),
             (_, Some(d)) => out.push_str(d),
             _ => out.push_str(&rest[start..start + 2 + end + 1]),
         }
@@ -50,46 +59,17 @@ pub fn expand(text: &str, vars: &BTreeMap<String, String>) -> anyhow::Result<Str
     Ok(out)
 }
 
-/// Which variable references a text makes, by who expands them.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Syntax {
-    /// pitwall's own: `${NAME}` and `${NAME:-default}`, upper-case names.
-    Pitwall,
-    /// Compose's: also `$NAME`, any modifier after the name, `$$` a plain `$`.
-    Compose,
-}
-
-/// The variables `text` refers to in `syntax`, expanded or not.
-pub(super) fn references(text: &str, syntax: Syntax) -> BTreeSet<&str> {
-    // `$$` is matched first at its position, so an escaped `$$NAME` is no
-    // reference.
-    static COMPOSE: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
-    });
-    static PITWALL: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"\$\{([A-Z0-9_]+)(?::-[^}]*)?\}").expect("a valid pattern"));
-    let pattern = match syntax {
-        Syntax::Pitwall => &PITWALL,
-        Syntax::Compose => &COMPOSE,
-    };
-    pattern
-        .captures_iter(text)
-        .filter_map(|c| c.get(1))
-        .map(|m| m.as_str())
-        .collect()
-}
-
 /// The variables the strings of `value` refer to, as [`expand`] reads them.
 pub(super) fn references_in(value: &toml::Value) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let mut walk = vec![value];
     while let Some(v) = walk.pop() {
         match v {
-            toml::Value::String(s) => found.extend(
-                references(s, Syntax::Pitwall)
-                    .into_iter()
-                    .map(str::to_string),
-            ),
+            // An unclosed `${` is `expand_all`'s to report.
+            toml::Value::String(s) => drop(substitute(s, |name| {
+                found.insert(name.to_string());
+                None
+            })),
             toml::Value::Array(a) => walk.extend(a),
             toml::Value::Table(t) => walk.extend(t.values()),
             _ => {}
@@ -98,12 +78,27 @@ pub(super) fn references_in(value: &toml::Value) -> BTreeSet<String> {
     found
 }
 
+/// The variables `text` refers to as compose expands them: `$NAME`,
+/// `${NAME}` with any modifier after the name, `$$` a plain `$`.
+pub(super) fn compose_references(text: &str) -> BTreeSet<&str> {
+    // `$$` is matched first at its position, so an escaped `$$NAME` is no
+    // reference.
+    static COMPOSE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"\$\$|\$\{?([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
+    });
+    COMPOSE
+        .captures_iter(text)
+        .filter_map(|c| c.get(1))
+        .map(|m| m.as_str())
+        .collect()
+}
+
 /// The variables compose takes from the environment for a compose file:
 /// those it expands, and those a service passes through by name
 /// (`environment: [NAME]`, or `NAME:` with no value).
 pub(super) fn compose_variables(text: &str) -> BTreeSet<String> {
     use serde_norway::Value;
-    let mut found: BTreeSet<String> = references(text, Syntax::Compose)
+    let mut found: BTreeSet<String> = compose_references(text)
         .into_iter()
         .map(str::to_string)
         .collect();
@@ -157,12 +152,12 @@ mod tests {
     fn references_are_found_as_each_tool_expands_them() {
         let toml = r#"url = "https://h/${API_TOKEN}?p=${PORT:-80}" path = "${release_id}" cmd = "echo $HOME""#;
         assert_eq!(
-            references(toml, Syntax::Pitwall),
-            BTreeSet::from(["API_TOKEN", "PORT"])
+            references_in(&toml::Value::String(toml.into())),
+            BTreeSet::from(["API_TOKEN".to_string(), "PORT".to_string()])
         );
         let compose = "image: ${APP_IMAGE:?set it}\nenvironment:\n  - DB=$DB_PASSWORD\n  - A=${A-x} ${B:+y}\n  - PRICE=$$5 $$NOT_A_VAR\n";
         assert_eq!(
-            references(compose, Syntax::Compose),
+            compose_references(compose),
             BTreeSet::from(["APP_IMAGE", "DB_PASSWORD", "A", "B"])
         );
     }
