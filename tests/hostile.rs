@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::build::guest;
 use common::http::{Reply, Server};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use pitwall::checks::{
     Cache, CompileBounds, Compiler, Grants, Interaction, Io, Limits, LogsQuery, Outcome,
     PluginError, Run, Runtime, Source, Verdict, types,
@@ -201,6 +203,69 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
     let (v, _) = run(&runtime, "pass", &no_grants).await;
     assert_eq!(v.outcome, Outcome::Pass, "the runtime still works: {v:?}");
     assert_eq!(v.summary, "fine, release r1");
+}
+
+/// The checks of a phase share one thread per core, in turns: checks that
+/// compute without end, more of them than there are cores, do not keep
+/// another check from running, and cancelling them stops them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_computing_without_end_do_not_starve_the_others() {
+    let runtime = runtime();
+    let no_grants = Grants::default();
+    // Far longer than the test waits: only taking turns lets `pass` run.
+    let endless = Duration::from_secs(600);
+    let spinners = std::thread::available_parallelism().unwrap().get() + 1;
+    let spinning: FuturesUnordered<_> = (0..spinners)
+        .map(|_| {
+            run_with(
+                &runtime,
+                "loop",
+                &no_grants,
+                Io::replay(Vec::new()),
+                endless,
+            )
+        })
+        .collect();
+    let passing = run_with(
+        &runtime,
+        "pass",
+        &no_grants,
+        Io::replay(Vec::new()),
+        endless,
+    );
+    tokio::select! {
+        // In this order: the spinners start first and take every thread.
+        biased;
+        done = spinning.collect::<Vec<_>>() => panic!("the endless checks ended: {done:?}"),
+        (v, _) = passing => assert_eq!(v.outcome, Outcome::Pass, "{v:?}"),
+        () = tokio::time::sleep(Duration::from_secs(60)) => {
+            panic!("a check waited 60 s behind {spinners} computing checks")
+        }
+    }
+    // Dropped, the spinners were cancelled: the process stops computing
+    // (spinning, its threads would use about a second of CPU per second each).
+    let before = cpu_ticks();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = cpu_ticks() - before;
+    assert!(
+        used < 30,
+        "{used} clock ticks of CPU in 1 s after cancelling"
+    );
+}
+
+/// CPU time this process has used (user and system), in clock ticks
+/// (usually 100 a second).
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // After the command name (which may hold spaces), fields 3 on: utime is
+    // field 14 and stime 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
 }
 
 #[tokio::test]

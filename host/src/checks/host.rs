@@ -11,6 +11,8 @@ pub use stack::LogStream;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use tokio::runtime::Handle;
+use tokio_util::task::AbortOnDropHandle;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -143,19 +145,27 @@ impl Io {
     /// Opens a log window to stream: live from the stack (taped as one
     /// answer that grows with every chunk read, see `tape_more`), or the
     /// recorded or canned text. The stream's tape slot comes with it.
-    async fn open_logs(&self, query: &LogsQuery) -> Result<(LogLines, Option<usize>), String> {
+    async fn open_logs(
+        &self,
+        query: &LogsQuery,
+        net: &Handle,
+    ) -> Result<(LogLines, Option<usize>), String> {
         match self {
             Io::Live(live) => {
-                let opened = live.stack.logs(&query.service, query.window()).await;
+                let (stack, service, window) =
+                    (live.stack.clone(), query.service.clone(), query.window());
+                let opened = on_net(net, async move { stack.logs(&service, window).await })
+                    .await
+                    .and_then(|opened| opened.map_err(|e| e.to_string()));
                 let taped = |result| Interaction::StackLogs {
                     query: query.clone(),
                     result,
                 };
                 let slot = live.tape.as_ref().and_then(|tape| {
                     let answer = opened.as_ref().map(|_| String::new());
-                    unpoisoned(tape).push(taped(answer.map_err(|e| e.to_string())))
+                    unpoisoned(tape).push(taped(answer.map_err(Clone::clone)))
                 });
-                Ok((opened.map_err(|e| e.to_string())?, slot))
+                Ok((opened?, slot))
             }
             Io::Replay(r) => {
                 let mut text = unpoisoned(r).logs(query)?;
@@ -175,6 +185,23 @@ impl Io {
         {
             unpoisoned(tape).more(slot, text);
         }
+    }
+}
+
+/// Waits for `io`, run on `net`: the host's waits on sockets (HTTP, the
+/// engine's API) are served there, by threads that run no wasm, so a
+/// check's request goes out and its answer is timed as soon as the socket
+/// is ready, not when the checks computing beside it yield their thread.
+async fn on_net<T: Send + 'static>(
+    net: &Handle,
+    io: impl Future<Output = T> + Send + 'static,
+) -> Result<T, String> {
+    // Dropped with the check (cancelled, timed out), the request goes too.
+    match AbortOnDropHandle::new(net.spawn(io)).await {
+        Ok(done) => Ok(done),
+        // A panic in the host is a pitwall bug: let it surface as one.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err("not answered: pitwall is shutting down".to_string()),
     }
 }
 
@@ -203,6 +230,9 @@ pub struct HostState {
     pub(super) stderr: StderrTail,
     pub(super) journal: Journal,
     io: Io,
+    /// The runtime of the check's caller, where host calls wait on the
+    /// network (see `on_net`).
+    net: Handle,
     grants: Grants,
     limits: Limits,
     deadline: Instant,
@@ -216,7 +246,13 @@ const MAX_HOST_EVIDENCE: usize = 32;
 const MAX_NOTE_BYTES: usize = 1024;
 
 impl HostState {
-    pub fn new(io: Io, grants: Grants, limits: Limits, deadline: Instant) -> HostState {
+    pub fn new(
+        io: Io,
+        grants: Grants,
+        limits: Limits,
+        deadline: Instant,
+        net: Handle,
+    ) -> HostState {
         let stderr = StderrTail::default();
         // No preopened directories, no environment, no arguments, no network:
         // the check reaches the world only through the imports below.
@@ -233,6 +269,7 @@ impl HostState {
             stderr,
             journal: Journal::default(),
             io,
+            net,
             grants,
             limits,
             deadline,

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::super::bindings::http;
 use super::super::grants::{Grants, check_header};
 use super::super::tape::{Call, Interaction};
-use super::{HostState, Live};
+use super::{HostState, Live, on_net};
 
 impl http::Host for HostState {
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::Error> {
@@ -40,7 +40,14 @@ impl http::Host for HostState {
         let result = self
             .io
             .answer(
-                async |live| send_live(live, &req, url, &self.grants, timeout, max_body).await,
+                async |live| {
+                    let (client, req, grants) = (live.client()?, req.clone(), self.grants.clone());
+                    on_net(&self.net, async move {
+                        send_live(&client, &req, url, &grants, timeout, max_body).await
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(http::Error::Other(e)))
+                },
                 |result| Interaction::HttpSend {
                     request: req.clone(),
                     result,
@@ -84,7 +91,7 @@ fn describe_http_error(e: &http::Error) -> String {
 
 impl Live {
     /// The HTTP client, built on first use (log checks never need one).
-    fn client(&self) -> Result<&reqwest::Client, http::Error> {
+    fn client(&self) -> Result<reqwest::Client, http::Error> {
         self.http
             .get_or_init(|| {
                 // Redirects are followed by hand so each hop is checked against
@@ -97,8 +104,8 @@ impl Live {
                     .build()
                     .map_err(|e| format!("cannot set up the HTTP client: {e}"))
             })
-            .as_ref()
-            .map_err(|e| http::Error::Other(e.clone()))
+            .clone()
+            .map_err(http::Error::Other)
     }
 }
 
@@ -107,7 +114,7 @@ impl Live {
 /// `url` is `req.url` as the grants accepted it; later hops are checked
 /// here.
 async fn send_live(
-    live: &Live,
+    client: &reqwest::Client,
     req: &http::Request,
     mut url: reqwest::Url,
     grants: &Grants,
@@ -120,10 +127,7 @@ async fn send_live(
     let start = Instant::now();
     for _ in 0..=MAX_REDIRECTS {
         let left = timeout.saturating_sub(start.elapsed());
-        let mut builder = live
-            .client()?
-            .request(method.clone(), url.clone())
-            .timeout(left);
+        let mut builder = client.request(method.clone(), url.clone()).timeout(left);
         for h in &req.headers {
             builder = builder.header(&h.name, &h.value);
         }

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 
 use super::super::bindings::stack;
 use super::super::tape::{Call, Interaction, LogsQuery};
-use super::HostState;
+use super::{HostState, on_net};
 use crate::engine::{Container, LogItem, LogLines, newest};
 
 /// The largest chunk one `log-stream.read` returns.
@@ -103,11 +103,14 @@ impl stack::Host for HostState {
             .io
             .answer(
                 async |live| {
-                    live.stack
-                        .containers(Some(services))
-                        .await
-                        .map(|cs| cs.into_iter().map(to_wit_container).collect())
-                        .map_err(|e| e.to_string())
+                    let (stack, services) = (live.stack.clone(), services.clone());
+                    on_net(
+                        &self.net,
+                        async move { stack.containers(Some(&services)).await },
+                    )
+                    .await?
+                    .map(|cs| cs.into_iter().map(to_wit_container).collect())
+                    .map_err(|e| e.to_string())
                 },
                 |result| Interaction::StackContainers { result },
                 // A recording or a test case answers as the engine would:
@@ -154,11 +157,14 @@ impl stack::Host for HostState {
             .io
             .answer(
                 async |live| {
-                    let lines = live.stack.logs(&query.service, window).await;
-                    match lines {
-                        Ok(lines) => newest(lines, max).await,
-                        Err(e) => Err(e),
-                    }
+                    let (stack, service) = (live.stack.clone(), query.service.clone());
+                    on_net(&self.net, async move {
+                        match stack.logs(&service, window).await {
+                            Ok(lines) => newest(lines, max).await,
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .await?
                     .map(|kept| {
                         lost = kept.lost;
                         kept.lines.iter().map(|l| format!("{l}\n")).collect()
@@ -206,7 +212,7 @@ impl stack::Host for HostState {
             max_lines: None,
         };
         let call = Call::logs(&query).to_string();
-        let (lines, tape_slot) = match self.io.open_logs(&query).await {
+        let (lines, tape_slot) = match self.io.open_logs(&query, &self.net).await {
             Ok(opened) => opened,
             Err(e) => {
                 self.note("host.stack", format!("{call} → {e}"));
