@@ -166,6 +166,9 @@ pub async fn newest(mut lines: LogLines, max: usize) -> Result<Newest, EngineErr
         }
     };
     while let Some(item) = lines.next().await {
+        // A spool answers without ever making the reader wait: without this,
+        // a long window would hold its thread from the checks beside it.
+        tokio::task::consume_budget().await;
         match item? {
             LogItem::Line(line) => {
                 clock = clock.max(line.ms);

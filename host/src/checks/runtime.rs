@@ -113,6 +113,13 @@ impl Runtime {
         })
     }
 
+    /// Calls whose task is still alive: a cancelled call counts until its
+    /// wasm has stopped.
+    #[doc(hidden)]
+    pub fn calls_in_flight(&self) -> usize {
+        self.ticker.in_flight()
+    }
+
     pub fn cache(&self) -> &Cache {
         &self.cache
     }
@@ -341,10 +348,10 @@ impl Runtime {
     /// The call runs as a task of the checks' threads, one per core, so the
     /// checks a phase awaits together use every core; wasm yields there at
     /// every epoch tick, so a probe starts, and sends its request, within a
-    /// few ticks of a log scan beside it instead of waiting for it (on 2
-    /// cores, 20 checks at once take 1.13–1.21x the slowest alone, against
-    /// 1.22–1.38x with a thread per call). The host's own waits on sockets
-    /// are served by the caller's runtime, which runs no wasm (see
+    /// few ticks of a log scan beside it instead of waiting for it; with a
+    /// thread per call, the system's fair share among twenty threads made
+    /// it wait for the scans (BENCHMARKS.md). The host's own waits on
+    /// sockets are served by the caller's runtime, which runs no wasm (see
     /// `HostState::net`).
     async fn call<E: Export>(
         &self,
@@ -598,6 +605,10 @@ impl CheckThreads {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cores)
             .thread_name("pitwall-check")
+            // A poll of a computing check lasts a tick: look at the timers
+            // (a deadline while a check waits on the host) every other poll,
+            // not every 61st.
+            .event_interval(2)
             .enable_all()
             .build()?;
         Ok(CheckThreads {
@@ -654,6 +665,11 @@ impl Ticker {
             running,
             thread: handle.thread().clone(),
         })
+    }
+
+    /// Calls in flight.
+    fn in_flight(&self) -> usize {
+        self.running.load(Ordering::Acquire)
     }
 
     /// Counts a call until the guard is dropped.

@@ -158,13 +158,14 @@ impl stack::Host for HostState {
             .answer(
                 async |live| {
                     let (stack, service) = (live.stack.clone(), query.service.clone());
-                    on_net(&self.net, async move {
-                        match stack.logs(&service, window).await {
-                            Ok(lines) => newest(lines, max).await,
-                            Err(e) => Err(e),
-                        }
-                    })
-                    .await?
+                    // Only the opening waits on the engine; the window is
+                    // read here, in the check's turns.
+                    let opened =
+                        on_net(&self.net, async move { stack.logs(&service, window).await });
+                    match opened.await? {
+                        Ok(lines) => newest(lines, max).await,
+                        Err(e) => Err(e),
+                    }
                     .map(|kept| {
                         lost = kept.lost;
                         kept.lines.iter().map(|l| format!("{l}\n")).collect()
