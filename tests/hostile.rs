@@ -104,6 +104,12 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
         ),
         ("recursion", &no_grants, Outcome::Error, "run trapped"),
         (
+            "leak-handles",
+            &no_grants,
+            Outcome::Error,
+            "run held 10000 handles at once (WASI pollables or streams it never dropped)",
+        ),
+        (
             "panic",
             &no_grants,
             Outcome::Error,

@@ -18,7 +18,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::types;
 use super::grants::Grants;
-use super::limits::{Limits, MemoryLimiter};
+use super::limits::{Limits, MAX_HANDLES, MemoryLimiter};
 use super::stderr::StderrTail;
 use super::tape::{Interaction, LogsQuery, Replay};
 use super::verdict::{Evidence, excerpt, visible};
@@ -262,9 +262,11 @@ impl HostState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(limits.memory_bytes),
             stderr,
             journal: Journal::default(),

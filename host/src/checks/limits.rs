@@ -36,6 +36,12 @@ impl Default for Limits {
     }
 }
 
+/// Handles a run may hold at once (WASI pollables and streams, log
+/// streams). They live in the host's memory, outside the memory cap:
+/// wasmtime's default of 100,000 let one check that never drops its
+/// handles hold about 24 MB of it (measured). A check needs a few dozen.
+pub const MAX_HANDLES: usize = 10_000;
+
 /// Bounds an operator may set: a zero budget would let a check pass
 /// unexamined, and huge ones overflow deadlines and wrap byte counts.
 const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> =

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use tokio_util::task::AbortOnDropHandle;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, ResourceTableError};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
 
@@ -17,7 +17,7 @@ use super::cache::{Cache, CacheStatus};
 use super::compile::{self, CompileError, Compiler};
 use super::grants::{Capability, Grants};
 use super::host::{HostState, Io};
-use super::limits::{Limits, mib};
+use super::limits::{Limits, MAX_HANDLES, mib};
 use super::plugin::{self, PluginError, Source};
 use super::stderr;
 use super::v1;
@@ -372,6 +372,7 @@ impl Runtime {
             let state = HostState::new(io, grants, limits, deadline, net);
             let mut store = Store::new(&engine, state);
             store.limiter(|s| &mut s.limiter);
+            store.set_max_component_handles(MAX_HANDLES);
             // Every tick a running check yields (so a caller that gave up is
             // noticed) and is stopped once past its deadline.
             store.set_epoch_deadline(1);
@@ -518,6 +519,17 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
         );
     }
     tracing::debug!("{what} failed: {e:?}");
+    // The host's table fills first (it also holds the context's streams);
+    // wasmtime's store-wide count, of handles made inside the component,
+    // says so only in its text.
+    if matches!(e.downcast_ref(), Some(ResourceTableError::Full))
+        || e.root_cause().to_string().contains("handle limit exceeded")
+    {
+        return format!(
+            "{what} held {MAX_HANDLES} handles at once (WASI pollables or streams it never \
+             dropped): that is the cap"
+        );
+    }
     // wasi:cli/exit carries only ok or error, so the guest's own code is
     // not known here.
     if e.downcast_ref::<I32Exit>().is_some() {

@@ -9,6 +9,12 @@ use pitwall::check::{http, log, stack};
 
 struct Hostile;
 
+#[link(wasm_import_module = "wasi:clocks/monotonic-clock@0.2.6")]
+unsafe extern "C" {
+    #[link_name = "subscribe-duration"]
+    fn subscribe_duration(when: i64) -> i32;
+}
+
 fn verdict(outcome: Outcome, summary: impl Into<String>) -> Verdict {
     Verdict {
         outcome,
@@ -42,7 +48,7 @@ impl Guest for Hostile {
             name: "hostile".into(),
             version: "0.1.0".into(),
             description: "misbehaves as configured".into(),
-            config_help: "one of: pass, loop, memory, recursion, panic, stderr-spam, noise-then-panic, noise-then-trap, exit, files, env, socket, http:URL, logs:SERVICE, streams:SERVICE, huge-read:SERVICE, containers, huge-summary, huge-evidence, log-spam".into(),
+            config_help: "one of: pass, loop, memory, recursion, panic, stderr-spam, noise-then-panic, noise-then-trap, exit, files, env, socket, http:URL, logs:SERVICE, streams:SERVICE, huge-read:SERVICE, containers, huge-summary, huge-evidence, log-spam, leak-handles".into(),
             capabilities: vec!["http".into(), "logs".into()],
         }
     }
@@ -121,6 +127,16 @@ impl Guest for Hostile {
                     })
                     .collect(),
             },
+            "leak-handles" => {
+                // WASI hands out a host-side handle per call (a pollable
+                // here); this never drops one.
+                for _ in 0..u32::MAX {
+                    // SAFETY: the import takes a duration in ns and returns
+                    // a handle, as `wasi:clocks/monotonic-clock` declares.
+                    std::hint::black_box(unsafe { subscribe_duration(1_000_000_000) });
+                }
+                verdict(Outcome::Pass, "leaked every handle")
+            }
             "log-spam" => {
                 for i in 0..10_000 {
                     log::write(log::Level::Info, &format!("line {i} {}", "z".repeat(4096)));
