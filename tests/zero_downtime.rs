@@ -133,11 +133,12 @@ fn recreate_drops_requests_under_the_same_load() {
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let (_, tally) = deploy_under_load(&stack, &config, "1.1", &fixture_image("healthy", "1.1"));
     // The gap shows as 502s from the frontend, which the `logs` check may
-    // see too (then 1.1 is rolled back): either way requests failed.
-    assert!(
-        tally
-            .versions
-            .starts_with(&["1.0".to_string(), "1.1".to_string()]),
+    // see too: then 1.1 is rolled back, at times before it has answered a
+    // request of the load. Either way requests failed while compose
+    // recreated the api.
+    assert_eq!(
+        tally.versions.first().map(String::as_str),
+        Some("1.0"),
         "{tally:?}"
     );
     assert!(tally.failures > 0, "{tally:?}");
