@@ -527,7 +527,7 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
     {
         return format!(
             "{what} held {MAX_HANDLES} handles at once (WASI pollables or streams it never \
-             dropped): that is the cap"
+             dropped): that is the cap; the check must drop each handle once done with it"
         );
     }
     // wasi:cli/exit carries only ok or error, so the guest's own code is
