@@ -522,6 +522,35 @@ async fn pull_never_refuses_an_image_that_is_not_here() {
 }
 
 #[tokio::test]
+async fn pull_always_leaves_kept_services_be_and_says_how_to_deploy_local_images() {
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    // Built on this host: no registry has it.
+    rig.engine.local("app:1.1", Image::healthy());
+    let ended = rig
+        .deploy_with("1.1", "app:1.1", PullPolicy::Always, Duration::ZERO)
+        .await;
+    assert_eq!(ended.exit, Exit::Refused);
+    assert!(
+        ended.error.contains("is present here") && ended.error.contains("--pull missing"),
+        "{}",
+        ended.error
+    );
+    // Only the api changes: the frontend, kept from 1.0 pinned to its
+    // digest, needs no pull (its registry never had it).
+    rig.engine.remote("app:2.0", Image::healthy());
+    let request = Request {
+        release_id: "2.0".into(),
+        images: [("api".to_string(), "app:2.0".to_string())].into(),
+        pull: PullPolicy::Always,
+        soak: Duration::ZERO,
+        force: false,
+    };
+    let ended = rig.deploy_request(&request).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+}
+
+#[tokio::test]
 async fn an_engine_outage_before_the_apply_is_a_refusal() {
     let rig = Rig::new();
     rig.released_1_0().await;
@@ -688,6 +717,43 @@ async fn a_5xx_spike_in_the_logs_during_the_soak_is_a_runtime_failure() {
     assert!(
         Rig::incident(&record).contains("api | 127.0.0.1"),
         "the failed release's logs are captured"
+    );
+}
+
+#[tokio::test]
+async fn the_switch_is_not_held_against_the_release() {
+    // 5xx logged while the release's units were being switched (a proxy's
+    // 502s during a recreate) fall before the watch window, which opens
+    // once the release is verified; its steady traffic is all 200s.
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:2.0", Image::switching_with_errors());
+    let ended = rig
+        .deploy("2.0", "app:2.0", Duration::from_millis(500))
+        .await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let record = rig.last();
+    let logs = record["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "logs")
+        .unwrap();
+    let evidence = logs["verdict"]["evidence"].as_array().unwrap();
+    let judged_from = evidence
+        .iter()
+        .find(|e| e["label"] == "host.judged_from")
+        .unwrap_or_else(|| panic!("the window's start is evidence: {logs}"));
+    let value = judged_from["value"].as_str().unwrap();
+    assert!(
+        value.contains("(release 2.0 passed its verify checks)"),
+        "{value}"
+    );
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e["label"] == "5xx" && e["value"] == "0"),
+        "{logs}"
     );
 }
 
@@ -908,6 +974,35 @@ async fn manual_rollback_swaps_the_pointers_and_runs_the_pinned_digests() {
     let ended = rig.rollback(Some("1.1")).await;
     assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
     assert_eq!(rig.current().as_deref(), Some("1.1"));
+}
+
+#[tokio::test]
+async fn re_applying_the_current_release_keeps_the_previous_pointer() {
+    // `status` advises `rollback --to <current>` after drift, and a repair
+    // redeploys the current release: neither may lose the way back.
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    rig.engine.local("app:1.1", Image::healthy());
+    assert_eq!(
+        rig.deploy("1.1", "app:1.1", Duration::ZERO).await.exit,
+        Exit::Ok
+    );
+    let ended = rig.rollback(Some("1.1")).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let state = rig.state();
+    assert!(
+        state.contains("CURRENT_RELEASE_ID='1.1'") && state.contains("PREVIOUS_RELEASE_ID='1.0'"),
+        "{state}"
+    );
+    let redeployed = rig.deploy("1.1", "app:1.1", Duration::ZERO).await;
+    assert_eq!(redeployed.exit, Exit::Ok, "{}", redeployed.error);
+    let state = rig.state();
+    assert!(state.contains("PREVIOUS_RELEASE_ID='1.0'"), "{state}");
+    let ended = rig.rollback(None).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
+    let state = rig.state();
+    assert!(state.contains("PREVIOUS_RELEASE_ID='1.1'"), "{state}");
 }
 
 #[tokio::test]
@@ -1300,6 +1395,10 @@ async fn a_history_that_cannot_be_appended_is_reported_beside_a_true_outcome() {
 async fn a_full_disk_when_a_release_fails_does_not_stop_the_rollback() {
     let rig = Rig::on_small_disk();
     let v1 = rig.released_1_0().await;
+    // The spool's followers, aborted when 1.0's deploy ended, close their
+    // (removed) files once the runtime drops them: only then is that room
+    // free, and it must be before the disk is filled.
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let state = rig.state();
     let history = std::fs::read(rig.state_dir().join("history.jsonl")).unwrap();
     rig.engine.local("app:2.0", Image::answering(503));

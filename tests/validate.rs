@@ -79,6 +79,30 @@ fn the_reference_stack_is_valid_without_docker_or_its_env_file() {
     );
 }
 
+#[test]
+fn a_missing_env_file_points_at_this_stacks_own_example() {
+    let folder = Folder::new(|t| t.replace("\".env.production\"", "\"app.env\""));
+    let out = folder.validate();
+    let said = format!("{}{}", out.stdout, out.stderr);
+    let env = folder.path("app.env");
+    assert!(
+        said.contains(&format!(
+            "the env file {} does not exist (and there is no {}.example to start from)",
+            env.display(),
+            env.display()
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("deploy/.env.production.example"), "{said}");
+    folder.write("app.env.example", "FRONTEND_PORT=8080\n");
+    let out = folder.validate();
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        said.contains(&format!("create it from {}.example", env.display())),
+        "{said}"
+    );
+}
+
 /// A variable of the process environment that is not UTF-8 (a locale's
 /// path, a binary token) is no reason to fail, let alone to panic.
 #[test]

@@ -7,6 +7,7 @@
 mod compose;
 mod docker;
 mod images;
+mod removed;
 mod spool;
 mod swarm;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compose::{Compose, ComposeFile, ProjectView, Switch, port_conflicts};
 pub use images::LocalImages;
+pub use removed::{Removal, RemovedUnit};
 pub use spool::Spool;
 pub use swarm::Swarm;
 
@@ -261,4 +263,10 @@ pub trait Engine: StackView {
 
     /// Stops and removes the whole stack.
     async fn remove(&self) -> Result<(), EngineError>;
+
+    /// The units this engine removed itself (not through the engine's own
+    /// tool), with their last log lines: the only trace left of them.
+    fn removed_units(&self) -> Vec<RemovedUnit> {
+        Vec::new()
+    }
 }

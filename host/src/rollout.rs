@@ -34,7 +34,7 @@ use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
 use crate::release::lock::Lock;
 use crate::release::{Release, state};
 use crate::report::Progress;
-use verify::{Loaded, Target};
+use verify::{JudgedFrom, Loaded, Since, Target};
 
 /// How a deploy, rollback or recovery ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -221,19 +221,19 @@ impl Deployer {
     }
 
     /// Applies `release` (pinned to its digests when `pinned`), waits for
-    /// its containers, then runs the verify phase. Returns the verify results
-    /// and when the apply started (the window checks read logs from).
+    /// its containers, then runs the verify phase, judging from when the
+    /// units ran. Returns the verify results and when they passed (where the
+    /// watch phase's window begins).
     async fn apply_and_verify(
         &self,
         release: &Release,
         pinned: bool,
         durations: &mut BTreeMap<String, u64>,
         prefix: &str,
-    ) -> Result<(Vec<CheckResult>, u64), Failure> {
+    ) -> Result<(Vec<CheckResult>, JudgedFrom), Failure> {
         let stack = &self.config.stack;
         let t = Instant::now();
-        let started_at_ms = crate::whoami::now_ms();
-        self.follow_logs(started_at_ms).await;
+        self.follow_logs(crate::whoami::now_ms()).await;
         self.progress.step(&format!(
             "applying release {} with {}",
             release.id,
@@ -253,14 +253,14 @@ impl Deployer {
         let target = Target {
             release,
             project: &stack.project,
-            started_at_ms,
+            judged_from: JudgedFrom::now(Since::UnitsRunning),
         };
         // A rollback (pinned to digests) is never cancelled.
         let results = self
             .phase(Phase::Verify, &target, Duration::ZERO, !pinned)
             .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
-        Ok((results?, started_at_ms))
+        Ok((results?, JudgedFrom::now(Since::Verified)))
     }
 
     /// Starts following the logs of every service a check may read, once,

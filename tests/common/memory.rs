@@ -32,12 +32,17 @@ pub enum Behaviour {
 }
 
 /// A scripted image: its containers' behaviour, the status its health
-/// endpoint answers, and the lines it logs when it starts.
+/// endpoint answers, and the lines it logs.
 #[derive(Debug, Clone)]
 pub struct Image {
     pub behaviour: Behaviour,
     pub health_status: u16,
+    /// The lines its service logs while it runs: at the apply, then again
+    /// every `LOG_EVERY` until the next apply (steady traffic).
     pub logs: Vec<String>,
+    /// Lines logged once, at the apply only: what the switch itself shows
+    /// (a proxy's 502s while the unit is replaced).
+    pub switch_logs: Vec<String>,
     /// How long after the apply its endpoint first answers (`None`: never).
     pub listens_after: Option<Duration>,
 }
@@ -48,6 +53,7 @@ impl Image {
             behaviour: Behaviour::Healthy,
             health_status: 200,
             logs: access_lines(20, 200),
+            switch_logs: Vec::new(),
             listens_after: Some(Duration::ZERO),
         }
     }
@@ -72,6 +78,15 @@ impl Image {
     pub fn booting(after: Option<Duration>) -> Image {
         Image {
             listens_after: after,
+            ..Image::healthy()
+        }
+    }
+
+    /// Healthy, but its switch shows 5xx (a proxy's 502s while the unit
+    /// is replaced) before it serves only 200s.
+    pub fn switching_with_errors() -> Image {
+        Image {
+            switch_logs: access_lines(20, 502),
             ..Image::healthy()
         }
     }
@@ -272,63 +287,69 @@ impl StackView for MemoryEngine {
 
     async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {
         self.check_up()?;
-        let (lines, _) = self.logged(service, window, 0);
-        Ok(futures_util::stream::iter(lines).boxed())
+        Ok(futures_util::stream::iter(self.logged(service, window)).boxed())
     }
 
-    /// The lines of applies as they happen, polled: a follow sees the
+    /// The lines as they are logged, polled: a follow sees the lines of
     /// applies made after it started, as the Docker one does.
     async fn follow(&self, service: &str, since_ms: u64) -> Result<LogLines, EngineError> {
         self.check_up()?;
-        let window = LogWindow {
-            since_ms,
-            until_ms: None,
-        };
         let (engine, service) = (self.clone(), service.to_string());
-        let polls = futures_util::stream::unfold(0, move |seen| {
+        let polls = futures_util::stream::unfold(since_ms, move |from| {
             let (engine, service) = (engine.clone(), service.clone());
             async move {
-                let (lines, seen) = loop {
-                    let (lines, now_seen) = engine.logged(&service, window, seen);
-                    if now_seen > seen {
-                        break (lines, now_seen);
+                loop {
+                    let to = now_ms() + 1;
+                    let window = LogWindow {
+                        since_ms: from,
+                        until_ms: Some(to),
+                    };
+                    let lines = engine.logged(&service, window);
+                    if !lines.is_empty() {
+                        return Some((futures_util::stream::iter(lines), to));
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
-                };
-                Some((futures_util::stream::iter(lines), seen))
+                }
             }
         });
         Ok(polls.flatten().boxed())
     }
 }
 
+/// How often a running image logs its `logs` lines again.
+const LOG_EVERY: u64 = 100;
+
 impl MemoryEngine {
-    /// The lines `service` logged in `window` by applies from number `skip`
-    /// on (stamped with the apply's time), and how many applies there are.
-    fn logged(
-        &self,
-        service: &str,
-        window: LogWindow,
-        skip: usize,
-    ) -> (Vec<Result<LogItem, EngineError>>, usize) {
+    /// The lines `service` logged in `window` up to now: each apply's
+    /// switch lines at its time, and its steady lines at its time and every
+    /// `LOG_EVERY` after, until the next apply.
+    fn logged(&self, service: &str, window: LogWindow) -> Vec<Result<LogItem, EngineError>> {
         let w = self.world();
-        let lines = w
-            .applied
-            .iter()
-            .skip(skip)
-            .filter(|a| window.contains(a.at_ms))
-            .filter_map(|a| Some((a.at_ms, a.images.get(service)?)))
-            .flat_map(|(ms, digest)| {
-                w.images[digest].logs.iter().map(move |text| {
-                    Ok(LogItem::Line(LogLine {
+        let now = now_ms();
+        let mut out = Vec::new();
+        for (i, a) in w.applied.iter().enumerate() {
+            let Some(digest) = a.images.get(service) else {
+                continue;
+            };
+            let image = &w.images[digest];
+            let end = w.applied.get(i + 1).map_or(now + 1, |next| next.at_ms);
+            let mut line = |ms: u64, text: &String| {
+                if window.contains(ms) {
+                    out.push(Ok(LogItem::Line(LogLine {
                         ms,
                         text: text.clone(),
                         unit: None,
-                    }))
-                })
-            })
-            .collect();
-        (lines, w.applied.len())
+                    })));
+                }
+            };
+            image.switch_logs.iter().for_each(|t| line(a.at_ms, t));
+            let mut ms = a.at_ms;
+            while ms < end {
+                image.logs.iter().for_each(|t| line(ms, t));
+                ms += LOG_EVERY;
+            }
+        }
+        out
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::{Config, EngineKind, locate};
 use crate::engine::{Switch, port_conflicts};
@@ -111,10 +111,21 @@ impl Config {
         }
         if let Some(env) = &s.env_file {
             if !env.is_file() {
-                let message = format!(
-                    "the env file {} does not exist; create it from deploy/.env.production.example",
-                    env.display()
-                );
+                let example = PathBuf::from(format!("{}.example", env.display()));
+                let message = if example.is_file() {
+                    format!(
+                        "the env file {} does not exist; create it from {}",
+                        env.display(),
+                        example.display()
+                    )
+                } else {
+                    format!(
+                        "the env file {} does not exist (and there is no {} to start from): \
+                         create it with the variables the compose file uses",
+                        env.display(),
+                        example.display()
+                    )
+                };
                 out.push(match secrets {
                     Secrets::Required => Finding::error(Some("stack.env_file".into()), message),
                     Secrets::Optional => Finding::warning(

@@ -11,6 +11,7 @@ use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::docker::DockerApi;
+use super::removed::{Removed, RemovedUnit};
 use super::{Container, Engine, EngineError, LogLines, LogWindow, PullProgress, StackView};
 
 mod switch;
@@ -325,6 +326,8 @@ pub struct Compose {
     start_first: Vec<String>,
     /// How long a start-first service's new container may take to run.
     wait: Duration,
+    /// The units the switches removed, with their last lines.
+    removed: Removed,
 }
 
 impl Compose {
@@ -341,6 +344,7 @@ impl Compose {
             file,
             start_first: Vec::new(),
             wait: Duration::ZERO,
+            removed: Removed::default(),
         })
     }
 
@@ -435,7 +439,13 @@ impl Engine for Compose {
         if !self.start_first.is_empty() {
             let docker = self.view.docker().await?;
             for service in &self.start_first {
-                switch::start_first(&self.file, docker, service, images, self.wait).await?;
+                let switch = switch::Switching {
+                    file: &self.file,
+                    docker,
+                    removed: &self.removed,
+                    wait: self.wait,
+                };
+                switch.start_first(service, images).await?;
             }
         }
         // Start-first services are up to date by now: `up` leaves them be.
@@ -447,6 +457,10 @@ impl Engine for Compose {
             )
             .await
             .map(drop)
+    }
+
+    fn removed_units(&self) -> Vec<RemovedUnit> {
+        self.removed.list()
     }
 
     async fn remove(&self) -> Result<(), EngineError> {

@@ -15,6 +15,17 @@ use super::{Container, EngineError, Health, LogLines, LogWindow, PullProgress, R
 
 mod logs;
 
+/// Docker's answer for a container that no longer exists.
+fn gone(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
 /// The label compose puts on every container of a project.
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -155,26 +166,22 @@ impl DockerApi {
         Ok(out)
     }
 
-    /// Stops a container (SIGTERM, then SIGKILL after `grace`) and removes
-    /// it with its anonymous volumes. One already gone is no error.
-    pub async fn stop_and_remove(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
-        let gone = |e: &bollard::errors::Error| {
-            matches!(
-                e,
-                bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    ..
-                }
-            )
-        };
+    /// Stops a container (SIGTERM, then SIGKILL after `grace`); one already
+    /// stopped or gone is no error.
+    pub async fn stop(&self, id: &str, grace: Duration) -> Result<(), EngineError> {
         let stop = StopContainerOptions {
             t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)),
             ..Default::default()
         };
         match self.docker.stop_container(id, Some(stop)).await {
-            Err(e) if !gone(&e) => return Err(api(e)),
-            _ => {}
+            Err(e) if !gone(&e) => Err(api(e)),
+            _ => Ok(()),
         }
+    }
+
+    /// Removes a container with its anonymous volumes; one already gone is
+    /// no error.
+    pub async fn remove(&self, id: &str) -> Result<(), EngineError> {
         let remove = RemoveContainerOptions {
             v: true,
             force: true,
@@ -184,6 +191,31 @@ impl DockerApi {
             Err(e) if !gone(&e) => Err(api(e)),
             _ => Ok(()),
         }
+    }
+
+    /// The last `max` lines a container logged (stdout and stderr), each
+    /// cut to `LINE_BYTES`: what is kept of a unit before it is removed.
+    pub async fn last_lines(&self, id: &str, max: usize) -> Result<Vec<String>, EngineError> {
+        /// A traceback's lines are short; a line longer than this is cut.
+        const LINE_BYTES: usize = 1024;
+        let options = bollard::query_parameters::LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: max.to_string(),
+            ..Default::default()
+        };
+        let mut chunks = self.docker.logs(id, Some(options));
+        let mut lines = std::collections::VecDeque::with_capacity(max);
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(api)?;
+            for line in String::from_utf8_lossy(chunk.into_bytes().as_ref()).lines() {
+                if lines.len() == max {
+                    lines.pop_front();
+                }
+                lines.push_back(line[..line.floor_char_boundary(LINE_BYTES)].to_string());
+            }
+        }
+        Ok(lines.into())
     }
 
     /// The log lines of a service's containers in `window`, container by

@@ -19,6 +19,25 @@ pub struct Pointers {
     pub previous: Option<(Release, String)>,
 }
 
+impl Pointers {
+    /// The pointers once `release` is live (since `at`). `previous` moves to
+    /// the release that was current only when that is another release:
+    /// re-applying the current release (a repair, `rollback --to` it) keeps
+    /// the previous pointer, so a plain `rollback` still has somewhere true
+    /// to go, and no pointer ever names the release it sits beside.
+    pub fn moved_to(self, release: Release, at: String) -> Pointers {
+        let previous = match self.current {
+            Some((current, _)) if current.id == release.id => self.previous,
+            current => current,
+        }
+        .filter(|(r, _)| r.id != release.id);
+        Pointers {
+            current: Some((release, at)),
+            previous,
+        }
+    }
+}
+
 pub fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("state.env")
 }
@@ -85,4 +104,51 @@ pub fn write(
 /// Single quotes keep the file sourceable by the runbook's bash scripts.
 fn quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(id: &str) -> Release {
+        Release {
+            id: id.into(),
+            images: BTreeMap::new(),
+        }
+    }
+
+    fn ids(p: &Pointers) -> (Option<&str>, Option<&str>) {
+        (
+            p.current.as_ref().map(|(r, _)| r.id.as_str()),
+            p.previous.as_ref().map(|(r, _)| r.id.as_str()),
+        )
+    }
+
+    fn on(current: &str, previous: Option<&str>) -> Pointers {
+        Pointers {
+            current: Some((release(current), "t0".into())),
+            previous: previous.map(|p| (release(p), "t-1".into())),
+        }
+    }
+
+    #[test]
+    fn a_new_release_pushes_the_current_one_back() {
+        let p = on("1.1", Some("1.0")).moved_to(release("1.2"), "t1".into());
+        assert_eq!(ids(&p), (Some("1.2"), Some("1.1")));
+        let first = Pointers::default().moved_to(release("1.0"), "t1".into());
+        assert_eq!(ids(&first), (Some("1.0"), None));
+    }
+
+    #[test]
+    fn re_applying_the_current_release_keeps_the_previous_pointer() {
+        let p = on("1.1", Some("1.0")).moved_to(release("1.1"), "t1".into());
+        assert_eq!(ids(&p), (Some("1.1"), Some("1.0")));
+        assert_eq!(p.current.unwrap().1, "t1");
+    }
+
+    #[test]
+    fn going_back_to_the_previous_release_swaps_the_pointers() {
+        let p = on("1.1", Some("1.0")).moved_to(release("1.0"), "t1".into());
+        assert_eq!(ids(&p), (Some("1.0"), Some("1.1")));
+    }
 }

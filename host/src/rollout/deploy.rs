@@ -44,7 +44,8 @@ impl Deployer {
         validate_release_id(release_id)?;
         // Lock first: the pointers read next must not change under us.
         let mut lock = self.lock(Action::Deploy, release_id)?;
-        let current = self.pointers()?.current;
+        let pointers = self.pointers()?;
+        let current = pointers.current.clone();
         let previous_id = current.as_ref().map(|(r, _)| r.id.clone());
         let wanted = self.wanted(images, current.as_ref().map(|(r, _)| r))?;
         if !force {
@@ -101,7 +102,7 @@ impl Deployer {
             .apply_and_verify(&release, self.engine.pins_deploys(), &mut durations, "")
             .await;
         let watching = self.checks.iter().any(|c| c.spec.phase == Phase::Watch);
-        if let Ok((verified, started_at_ms)) = &result
+        if let Ok((verified, judged_from)) = &result
             && (watching || !soak.is_zero())
         {
             let phase = lock.phase(LockPhase::Soaking);
@@ -114,12 +115,16 @@ impl Deployer {
             let target = Target {
                 release: &release,
                 project: &stack.project,
-                started_at_ms: *started_at_ms,
+                judged_from: *judged_from,
             };
+            self.progress.line(&format!(
+                "watch checks judge release {release_id} from {}, when it was verified",
+                whoami::rfc3339_ms(judged_from.ms)
+            ));
             let watched = self.phase(Phase::Watch, &target, soak, true).await;
             durations.insert("soak".into(), ms(t.elapsed()));
             result = match watched {
-                Ok(more) => Ok(([verified.clone(), more].concat(), *started_at_ms)),
+                Ok(more) => Ok(([verified.clone(), more].concat(), *judged_from)),
                 Err(mut f) => {
                     f.checks = [verified.clone(), f.checks].concat();
                     Err(f)
@@ -131,10 +136,7 @@ impl Deployer {
             Ok((checks, _)) => {
                 let phase = lock.phase(LockPhase::Recording);
                 notes.keep(&self.progress, "the lock's phase was not updated", phase);
-                let pointers = state::Pointers {
-                    current: Some((release.clone(), whoami::now_rfc3339())),
-                    previous: current,
-                };
+                let pointers = pointers.moved_to(release.clone(), whoami::now_rfc3339());
                 state::write(self.state_dir(), &stack.services, &pointers)?;
                 let mut record =
                     Record::new(Action::Deploy, &release, RecordOutcome::Released, started);
@@ -214,6 +216,14 @@ impl Deployer {
                 .image_digest(reference)
                 .await
                 .map_err(unresolved)?;
+            // A digest names the same bytes forever: one here needs no pull,
+            // whatever the policy (the services a deploy keeps from the
+            // current release are pinned so).
+            let policy = match (policy, &local) {
+                (PullPolicy::Always, Some(_)) if pinned_by_digest(reference) => PullPolicy::Missing,
+                _ => policy,
+            };
+            let here = local.is_some();
             let digest = match (policy, local) {
                 (PullPolicy::Never, None) => {
                     return Err(Refused::new(format!(
@@ -229,12 +239,19 @@ impl Deployer {
                         .await;
                     bar.finish();
                     pulled.map_err(|e| {
-                        Refused::because(
-                            format!(
-                                "cannot pull {reference} for {service}; the running stack was not touched"
-                            ),
-                            e,
-                        )
+                        let refused = format!(
+                            "cannot pull {reference} for {service}; the running stack was not touched"
+                        );
+                        if here {
+                            // An image built on this host has no registry to pull from.
+                            Refused::new(format!(
+                                "{refused}: {e}. {reference} is present here: if it was built on \
+                                 this host rather than pushed to a registry, deploy with \
+                                 --pull missing (or --pull never)"
+                            ))
+                        } else {
+                            Refused::because(refused, e)
+                        }
                     })?;
                     self.engine
                         .image_digest(reference)
@@ -343,6 +360,12 @@ impl Deployer {
         }
         (record, conclusion)
     }
+}
+
+/// Whether `reference` names its image by content (`repo@sha256:…`, or an
+/// image id).
+fn pinned_by_digest(reference: &str) -> bool {
+    reference.contains("@sha256:") || reference.starts_with("sha256:")
 }
 
 /// A release that failed, and what its record needs.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{Deployer, Failure};
-use crate::engine::{LogWindow, newest};
+use crate::engine::{LogWindow, RemovedUnit, newest};
 use crate::fsutil::write_atomic;
 use crate::release::Release;
 use crate::release::history::{Record, RecordOutcome, RollbackOutcome};
@@ -85,11 +85,35 @@ pub async fn write(
     }
     text.push_str("\n---- container logs since the rollout started ----\n");
     text.push_str(&logs);
+    text.push_str(&removed_units(&d.engine.removed_units()));
     write_atomic(&path, d.progress.redactor.apply(&text).as_bytes())
         .with_context(|| format!("cannot write the incident record {}", path.display()))?;
     d.progress
         .line(&format!("incident recorded in {}", path.display()));
     Ok(path)
+}
+
+/// The units pitwall removed itself, with the last lines they logged:
+/// `docker logs` can no longer show them.
+fn removed_units(units: &[RemovedUnit]) -> String {
+    if units.is_empty() {
+        return String::new();
+    }
+    let mut text = String::from("\n---- containers pitwall removed, with their last lines ----\n");
+    for unit in units {
+        let (service, name) = (&unit.service, &unit.name);
+        text.push_str(&format!(
+            "{service} | == {name}: {} ==\n",
+            unit.why.as_str()
+        ));
+        match &unit.lines {
+            Ok(lines) => lines
+                .iter()
+                .for_each(|l| text.push_str(&format!("{service} | {l}\n"))),
+            Err(e) => text.push_str(&format!("{service} | (its logs could not be read: {e})\n")),
+        }
+    }
+    text
 }
 
 /// Fills in the rollback status once it is known.

@@ -98,11 +98,8 @@ impl Deployer {
         if restored {
             let phase = lock.phase(LockPhase::Recording);
             notes.keep(&self.progress, "the lock's phase was not updated", phase);
-            let swapped = state::Pointers {
-                current: Some((target.clone(), whoami::now_rfc3339())),
-                previous: pointers.current.filter(|(r, _)| r.id != target.id),
-            };
-            state::write(self.state_dir(), &stack.services, &swapped)?;
+            let moved = pointers.moved_to(target.clone(), whoami::now_rfc3339());
+            state::write(self.state_dir(), &stack.services, &moved)?;
         }
         durations.insert("total".into(), ms(t0.elapsed()));
         let (outcome, conclusion) = if restored {

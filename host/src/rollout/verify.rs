@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 
 use super::failure::Failure;
-use crate::checks::{Io, Outcome, Plugin, Run, Runtime, Verdict, types};
+use crate::checks::{Evidence, Io, Outcome, Plugin, Run, Runtime, Verdict, types};
 use crate::config::{CheckSpec, Phase};
 use crate::release::Release;
 use crate::release::history::{CheckResult, FailureMode};
@@ -24,7 +24,48 @@ pub struct Loaded {
 pub struct Target<'a> {
     pub release: &'a Release,
     pub project: &'a str,
-    pub started_at_ms: u64,
+    /// Where the window the checks judge begins (the context's
+    /// `started-at-ms`).
+    pub judged_from: JudgedFrom,
+}
+
+/// The moment a release's verdict window opens: never before its units are
+/// up, so the deploy's own switch (a proxy's 502s while a container is
+/// replaced, a unit still booting) is not held against the release.
+#[derive(Debug, Clone, Copy)]
+pub struct JudgedFrom {
+    pub ms: u64,
+    pub since: Since,
+}
+
+/// What had happened at [`JudgedFrom::ms`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Since {
+    /// Every service had a running unit of the release (verify phase).
+    UnitsRunning,
+    /// The verify phase passed: the release serves (watch phase).
+    Verified,
+}
+
+impl JudgedFrom {
+    pub fn now(since: Since) -> JudgedFrom {
+        JudgedFrom {
+            ms: crate::whoami::now_ms(),
+            since,
+        }
+    }
+
+    /// The host's evidence line: when, and why then.
+    fn evidence(&self, release: &str) -> Evidence {
+        let why = match self.since {
+            Since::UnitsRunning => format!("every service of release {release} had a running unit"),
+            Since::Verified => format!("release {release} passed its verify checks"),
+        };
+        Evidence::new(
+            "host.judged_from",
+            format!("{} ({why})", crate::whoami::rfc3339_ms(self.ms)),
+        )
+    }
 }
 
 fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
@@ -40,7 +81,7 @@ fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
                 image: image.reference.clone(),
             })
             .collect(),
-        started_at_ms: target.started_at_ms,
+        started_at_ms: target.judged_from.ms,
         now_ms: crate::whoami::now_ms(),
         attempt,
         phase: phase.as_str().into(),
@@ -54,7 +95,7 @@ async fn attempt(
     n: u32,
     io: &Io,
 ) -> Verdict {
-    runtime
+    let mut verdict = runtime
         .run(
             &check.plugin,
             Run {
@@ -65,7 +106,13 @@ async fn attempt(
                 io: io.clone(),
             },
         )
-        .await
+        .await;
+    // A check that reads logs judges a window: say where it began.
+    if !check.spec.grants.allow_logs.is_empty() {
+        let from = target.judged_from.evidence(&target.release.id);
+        verdict.evidence.push(from);
+    }
+    verdict
 }
 
 /// Verify phase: attempts until `successes` consecutive passes,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::ComposeFile;
 use crate::engine::docker::{DockerApi, Unit};
+use crate::engine::removed::{Removal, Removed, RemovedUnit};
 use crate::engine::{EngineError, Health, RunState};
 
 /// How a service moves to a new release (`switch =` in
@@ -66,70 +67,106 @@ pub fn port_conflicts(
         .collect()
 }
 
-/// Switches `service` to what `images` make of it, start-first. Does
-/// nothing when the service has no container yet or its containers are up
-/// to date: the `up` that follows handles both. On failure the new
-/// container is removed and the old one keeps serving.
-pub(super) async fn start_first(
-    file: &ComposeFile,
-    docker: &DockerApi,
-    service: &str,
-    images: &BTreeMap<String, String>,
-    wait: Duration,
-) -> Result<(), EngineError> {
-    let project = &file.project;
-    let old = replicas(docker, project, service).await?;
-    if old.is_empty() || up_to_date(file, docker, service, images, &old).await? {
-        return Ok(());
-    }
-    let old_ids: BTreeSet<&str> = old.iter().map(|u| u.id.as_str()).collect();
-    let old_names = names(&old);
-    let failed = |what: String| {
-        EngineError::Apply(format!("start-first switch of `{service}` failed: {what}"))
-    };
+/// What a start-first switch works with.
+pub(super) struct Switching<'a> {
+    pub file: &'a ComposeFile,
+    pub docker: &'a DockerApi,
+    /// Where the units it removes leave their last lines.
+    pub removed: &'a Removed,
+    /// How long a new container may take to run (and be healthy).
+    pub wait: Duration,
+}
 
-    let scale = format!("{service}={}", old.len() * 2);
-    let started = file
-        .run(
-            images,
-            &[
-                "up",
-                "--detach",
-                "--no-deps",
-                "--no-recreate",
-                "--scale",
-                &scale,
-                service,
-            ],
-            EngineError::Apply,
-        )
-        .await;
-    let ready = match started {
-        Ok(_) => wait_ready(docker, project, service, &old_ids, wait).await,
-        Err(e) => Err(e.to_string()),
-    };
-    if let Err(why) = ready {
-        let cleanup = match remove_new(docker, project, service, &old_ids).await {
-            Ok(()) => "the new container was removed".to_string(),
-            Err(e) => format!("removing the new container failed too ({e})"),
+impl Switching<'_> {
+    /// Switches `service` to what `images` make of it, start-first. Does
+    /// nothing when the service has no container yet or its containers are
+    /// up to date: the `up` that follows handles both. On failure the new
+    /// container is removed, its last lines quoted in the error, and the old
+    /// one keeps serving.
+    pub async fn start_first(
+        &self,
+        service: &str,
+        images: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let (file, docker) = (self.file, self.docker);
+        let project = &file.project;
+        let old = replicas(docker, project, service).await?;
+        if old.is_empty() || up_to_date(file, docker, service, images, &old).await? {
+            return Ok(());
+        }
+        let old_ids: BTreeSet<&str> = old.iter().map(|u| u.id.as_str()).collect();
+        let old_names = names(&old);
+        let failed = |what: String| {
+            EngineError::Apply(format!("start-first switch of `{service}` failed: {what}"))
         };
-        return Err(failed(format!(
-            "{why}\n{cleanup}; the old container ({old_names}) still serves the previous release"
-        )));
+
+        let scale = format!("{service}={}", old.len() * 2);
+        let started = file
+            .run(
+                images,
+                &[
+                    "up",
+                    "--detach",
+                    "--no-deps",
+                    "--no-recreate",
+                    "--scale",
+                    &scale,
+                    service,
+                ],
+                EngineError::Apply,
+            )
+            .await;
+        let ready = match started {
+            Ok(_) => wait_ready(docker, project, service, &old_ids, self.wait).await,
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = ready {
+            let cleanup = match self.remove_new(service, &old_ids).await {
+                Ok(kept) if kept.is_empty() => "the new container was removed".to_string(),
+                Ok(kept) => {
+                    let quoted: Vec<String> = kept.iter().map(RemovedUnit::quoted).collect();
+                    format!("{}\nthe new container was removed", quoted.join("\n"))
+                }
+                Err(e) => format!("removing the new container failed too ({e})"),
+            };
+            return Err(failed(format!(
+                "{why}\n{cleanup}; the old container ({old_names}) still serves the previous release"
+            )));
+        }
+        for unit in &old {
+            self.removed
+                .retire(docker, unit, Removal::Replaced, STOP_GRACE)
+                .await
+                .map_err(|e| {
+                    failed(format!(
+                        "the new container serves the release, but the old container {} could not be \
+                         removed ({e}); remove it with `docker rm -f {}`",
+                        unit.container.name, unit.container.name
+                    ))
+                })?;
+        }
+        Ok(())
     }
-    for unit in &old {
-        docker
-            .stop_and_remove(&unit.id, STOP_GRACE)
-            .await
-            .map_err(|e| {
-                failed(format!(
-                    "the new container serves the release, but the old container {} could not be \
-                     removed ({e}); remove it with `docker rm -f {}`",
-                    unit.container.name, unit.container.name
-                ))
-            })?;
+
+    /// Removes the containers of `service` that are not in `old`, at once
+    /// (they never served), keeping their last lines: why they failed.
+    async fn remove_new(
+        &self,
+        service: &str,
+        old: &BTreeSet<&str>,
+    ) -> Result<Vec<RemovedUnit>, EngineError> {
+        let mut kept = Vec::new();
+        for unit in replicas(self.docker, &self.file.project, service).await? {
+            if !old.contains(unit.id.as_str()) {
+                let unit = self
+                    .removed
+                    .retire(self.docker, &unit, Removal::NeverReady, Duration::ZERO)
+                    .await?;
+                kept.push(unit);
+            }
+        }
+        Ok(kept)
     }
-    Ok(())
 }
 
 /// Whether every container of `service` runs what `images` would make of
@@ -214,22 +251,6 @@ async fn wait_ready(
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-/// Removes the containers of `service` that are not in `old`, at once: they
-/// never served.
-async fn remove_new(
-    docker: &DockerApi,
-    project: &str,
-    service: &str,
-    old: &BTreeSet<&str>,
-) -> Result<(), EngineError> {
-    for unit in replicas(docker, project, service).await? {
-        if !old.contains(unit.id.as_str()) {
-            docker.stop_and_remove(&unit.id, Duration::ZERO).await?;
-        }
-    }
-    Ok(())
 }
 
 /// The service's own containers: not those of `compose run` (a migration
