@@ -16,7 +16,9 @@ pub const CONFIG_HELP: &str = r#"JSON object:
   min_requests        integer   inconclusive when fewer access lines than this (default 0)
   baseline            bool      compare with the equal window before the rollout; fail only on a spike (default false)
   spike_factor        number    with baseline: the ratio must exceed baseline ratio x this, >= 1 (default 2)
-  require_request_id  bool      fail when an access line carries no request id (default false)
+  require_request_id  bool      fail when an access line carries no request id (default false); an id is a
+                                request_id/x-request-id/X-Request-Id value or a trailing hex token; `-`,
+                                empty, `null` and the like are no id
   max_lines           integer   read only the newest lines per service and window (default: every line, streamed)
   samples             integer   offending lines kept as evidence (default 5)"#;
 

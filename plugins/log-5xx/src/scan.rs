@@ -22,6 +22,9 @@ const STATUS_KEYS: &[&str] = &[
     "http_status",
     "response_status",
     "res_status",
+    // Traefik's JSON access log: the status the client got (its
+    // `OriginStatus` is 0 when Traefik answered itself, e.g. a 502).
+    "DownstreamStatus",
 ];
 
 /// Keys that hold a request id in JSON or logfmt access lines.
@@ -34,6 +37,23 @@ const REQUEST_ID_KEYS: &[&str] = &[
     "x_request_id",
     "x-request-id",
     "rid",
+    // The client's header, logged under its own name: Caddy's
+    // `request.headers` (Go spells it `X-Request-Id`), Traefik's kept headers.
+    "X-Request-Id",
+    "X-Request-ID",
+    "request_X-Request-Id",
+];
+
+/// Values servers log for "no id" (`-` and the empty value are caught before
+/// this list): an id that is one of these is not an id.
+const ABSENT_IDS: &[&str] = &[
+    "null",
+    "nil",
+    "none",
+    "undefined",
+    "(null)",
+    "n/a",
+    "unknown",
 ];
 
 /// Substring searchers, built once: building one costs more than running it
@@ -55,10 +75,14 @@ fn finders() -> &'static Finders {
 
 /// Parses one line. Recognised formats:
 /// - JSON objects with a status key (top level, or nested one level, e.g.
-///   `{"http":{"status":500}}`);
-/// - Common/Combined log format (nginx, Apache, Traefik):
+///   `{"http":{"status":500}}`; Caddy, Traefik's `DownstreamStatus`);
+/// - Common/Combined log format (nginx, Apache, gunicorn, Traefik):
 ///   `... "GET /path HTTP/1.1" 500 123 ...`;
 /// - logfmt / key=value: `method=GET path=/x status=500 request_id=abc`.
+///
+/// A request id is a value under one of `REQUEST_ID_KEYS` that is not one
+/// of the servers' ways of writing "none" (`is_id`), or, in Common/Combined
+/// lines, a trailing hex token (`is_request_id_token`).
 ///
 /// Returns `None` for lines that are not access lines.
 pub fn parse_line(line: &str) -> Option<Access> {
@@ -83,11 +107,12 @@ fn parse_json(line: &str) -> Option<Access> {
             let digits = trim_quotes(v);
             valid_status(digits.parse().ok()?)
         })?;
+    // Any key with a real id: a line may carry an empty `request_id` beside
+    // the client's header.
     let has_request_id = finders
         .request_id
         .iter()
-        .find_map(|k| json_value(line, k))
-        .is_some_and(|v| v != "null" && v != "\"\"");
+        .any(|k| json_value(line, k).is_some_and(is_id));
     Some(Access {
         status,
         has_request_id,
@@ -95,7 +120,8 @@ fn parse_json(line: &str) -> Option<Access> {
 }
 
 /// The raw value (a quoted string with its quotes, or a bare token) of
-/// `"key": value` in a JSON line.
+/// `"key": value` in a JSON line; of a list, its first value (Caddy logs
+/// headers as lists: `"X-Request-Id":["abc"]`, `[""]`, `[]`).
 fn json_value<'a>(line: &'a str, key: &Finder<'static>) -> Option<&'a str> {
     let bytes = line.as_bytes();
     let mut from = 0;
@@ -113,6 +139,7 @@ fn json_value<'a>(line: &'a str, key: &Finder<'static>) -> Option<&'a str> {
             continue;
         };
         let rest = rest.trim_start();
+        let rest = rest.strip_prefix('[').map_or(rest, str::trim_start);
         return Some(if let Some(inner) = rest.strip_prefix('"') {
             let end = memchr::memchr(b'"', inner.as_bytes()).map_or(rest.len(), |e| e + 2);
             &rest[..end]
@@ -141,6 +168,17 @@ fn parse_clf(line: &str) -> Option<Access> {
         status,
         has_request_id,
     })
+}
+
+/// Whether a logged request-id value is an id. nginx, Apache and gunicorn
+/// write `-` for a header the client did not send (`"-"` when the format
+/// quotes it) and nothing for an empty one; JSON formats write `""` or
+/// `null`. No allocation: this runs on every access line.
+fn is_id(value: &str) -> bool {
+    let v = value.trim_matches(|c: char| c == '"' || c == '\'' || c.is_ascii_whitespace());
+    // Also the empty value: `all` is true on nothing.
+    let dashes = v.bytes().all(|b| b == b'-');
+    !dashes && !ABSENT_IDS.iter().any(|a| v.eq_ignore_ascii_case(a))
 }
 
 /// A trailing field that looks like a request id: a UUID, or 16+ hex chars,
@@ -184,12 +222,12 @@ fn parse_logfmt(line: &str) -> Option<Access> {
     let status = valid_status(fields.status?.parse().ok()?)?;
     Some(Access {
         status,
-        has_request_id: fields.request_id.is_some_and(|v| !v.is_empty()),
+        has_request_id: fields.request_id.is_some(),
     })
 }
 
-/// The values of the first status pair and the first request-id pair of a
-/// `key=value` line.
+/// The values of the first status pair and of the first request-id pair
+/// whose value is an id (`is_id`) of a `key=value` line.
 #[derive(Default)]
 struct Logfmt<'a> {
     status: Option<&'a str>,
@@ -209,7 +247,7 @@ fn logfmt(line: &str) -> Logfmt<'_> {
         };
         if found.status.is_none() && STATUS_KEYS.contains(&k) {
             found.status = Some(trim_quotes(v));
-        } else if found.request_id.is_none() && REQUEST_ID_KEYS.contains(&k) {
+        } else if found.request_id.is_none() && REQUEST_ID_KEYS.contains(&k) && is_id(v) {
             found.request_id = Some(trim_quotes(v));
         }
         if found.status.is_some() && found.request_id.is_some() {
@@ -448,6 +486,63 @@ mod tests {
                 .unwrap()
                 .has_request_id
         );
+    }
+
+    #[test]
+    fn absent_ids_are_not_ids() {
+        for v in [
+            "",
+            "-",
+            "--",
+            "\"-\"",
+            "\"\"",
+            "''",
+            " ",
+            "\" \"",
+            "null",
+            "NULL",
+            "nil",
+            "None",
+            "undefined",
+            "(null)",
+            "n/a",
+            "unknown",
+        ] {
+            assert!(!is_id(v), "{v:?}");
+        }
+        for v in [
+            "abc",
+            "\"r1\"",
+            "7d3e5c1a-4b2f-4e8a-9c6d-000000000001",
+            "-1",
+            "nullable",
+        ] {
+            assert!(is_id(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn absent_ids_in_every_format() {
+        let has_id = |l: &str| parse_line(l).unwrap().has_request_id;
+        for absent in ["-", "\"-\"", "", "\"\"", "null", "\" \""] {
+            let kv = format!("status=500 request_id={absent}");
+            let clf =
+                format!(r#"1.1.1.1 - - [x] "GET / HTTP/1.1" 500 1 "-" "ua" request_id={absent}"#);
+            let json = format!(r#"{{"status":500,"request_id":{absent}}}"#);
+            let header = format!(r#"{{"status":500,"headers":{{"X-Request-Id":[{absent}]}}}}"#);
+            for line in [kv, clf, json, header] {
+                assert!(!has_id(&line), "{line}");
+            }
+        }
+        assert!(has_id(
+            r#"{"status":200,"headers":{"X-Request-Id":["r1"]}}"#
+        ));
+        assert!(!has_id(r#"{"status":200,"headers":{"X-Request-Id":[]}}"#));
+        // An empty field beside a real one: the line has an id.
+        assert!(has_id("status=200 request_id=- x-request-id=r1"));
+        assert!(has_id(
+            r#"{"status":200,"request_id":"","request_X-Request-Id":"r1"}"#
+        ));
     }
 
     #[test]
