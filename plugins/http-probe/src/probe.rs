@@ -146,10 +146,15 @@ pub fn probe(
                     } else {
                         ""
                     };
+                    let of_step = if many {
+                        format!(" of step `{}`", step.name)
+                    } else {
+                        String::new()
+                    };
                     return run.verdict(
                         Outcome::Fail,
                         &format!(
-                            "{what}: capture `{}` found nothing: no {} of the response{cut}",
+                            "{what}: capture `{}`{of_step} found nothing: no {} of the response{cut}",
                             c.var,
                             c.source.describe()
                         ),
@@ -595,7 +600,7 @@ mod tests {
         assert_eq!(f.outcome, Outcome::Fail);
         assert_eq!(
             f.summary,
-            "GET http://app/accounts/login/: capture `csrf` found nothing: no regex \
+            "GET http://app/accounts/login/: capture `csrf` of step `form` found nothing: no regex \
              `name=\"csrfmiddlewaretoken\" value=\"([^\"]+)\"` in the body of the response"
         );
         let (f, _) = run(
