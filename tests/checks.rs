@@ -206,6 +206,174 @@ fn record_then_replay_with_the_server_gone_gives_the_same_verdict() {
     assert_eq!(replayed["evidence"], live["evidence"]);
 }
 
+/// A server-rendered app's session login, as Django answers it: the form
+/// page sets a `csrftoken` cookie and hides a token in the form; the POST
+/// must carry both (url-encoded) and answers 302 with the session cookie;
+/// the page behind the login wants the session.
+fn csrf_app() -> Server {
+    const COOKIE_TOKEN: &str = "C00kieTok3nFromTheJar";
+    const FORM_TOKEN: &str = "FormTok3nFromTheHtml";
+    const SESSION: &str = "Sess10nIdAfterLogin";
+    Server::answering(|r: &common::http::Request| {
+        let cookie = r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "cookie")
+            .map_or("", |(_, v)| v.as_str());
+        let has = |pair: &str| cookie.split("; ").any(|c| c == pair);
+        match (r.method.as_str(), r.path.as_str()) {
+            ("GET", "/app/accounts/login/") => Reply::new(
+                200,
+                format!(
+                    r#"<form method="post"><input type="hidden" name="csrfmiddlewaretoken" value="{FORM_TOKEN}"><input name="username"></form>"#
+                ),
+            )
+            .header(
+                "set-cookie",
+                &format!("csrftoken={COOKIE_TOKEN}; expires=Mon, 06 Dec 2100 17:42:26 GMT; Max-Age=31449600; Path=/; SameSite=Lax"),
+            ),
+            ("POST", "/app/accounts/login/") => {
+                let form = String::from_utf8_lossy(&r.body).into_owned();
+                let expected = format!(
+                    "csrfmiddlewaretoken={FORM_TOKEN}&password=s3cret+pass%26more&username=pitwall"
+                );
+                let typed = r.headers.iter().any(|(k, v)| {
+                    k == "content-type" && v == "application/x-www-form-urlencoded"
+                });
+                if !has(&format!("csrftoken={COOKIE_TOKEN}")) || !typed || form != expected {
+                    return Reply::new(403, format!("CSRF verification failed: {cookie} / {form}"));
+                }
+                Reply::new(302, "")
+                    .header("location", "/app/private/")
+                    .header("set-cookie", &format!("sessionid={SESSION}; HttpOnly; Path=/"))
+            }
+            ("GET", "/app/private/") if has(&format!("sessionid={SESSION}")) => {
+                Reply::new(200, format!("Welcome pitwall ({SESSION})"))
+            }
+            ("GET", "/app/private/") => Reply::new(302, "").header("location", "/app/accounts/login/"),
+            _ => Reply::new(404, "not found"),
+        }
+    })
+}
+
+#[test]
+fn a_session_login_with_csrf_cookies_and_a_redirect() {
+    let s = csrf_app();
+    let login = s.url("/app/accounts/login/");
+    let config = json!({"steps": [
+        {"name": "form", "url": login,
+         "capture": {"csrf": {"regex": r#"name="csrfmiddlewaretoken" value="([^"]+)""#}}},
+        {"name": "login", "method": "POST", "url": login,
+         "form": {"csrfmiddlewaretoken": "${csrf}", "username": "pitwall", "password": "s3cret pass&more"},
+         "follow_redirects": true, "body_contains": "Welcome pitwall"},
+        {"name": "again", "url": s.url("/app/private/"), "body_contains": "Welcome"}
+    ]});
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("login.json");
+    let out = run(probe(config, &s.url("/app/"))
+        .args(["--json", "--record"])
+        .arg(&tape));
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", out.stdout, out.stderr));
+    assert_eq!(out.code, 0, "{v}");
+    assert_eq!(
+        v["summary"],
+        format!(
+            "GET {login} → 200 in {} ms; POST {login} → 200 after 1 redirect in {} ms; GET {} → 200 in {} ms",
+            evidence(&v, "form.latency_ms")[0],
+            evidence(&v, "login.latency_ms")[0],
+            s.url("/app/private/"),
+            evidence(&v, "again.latency_ms")[0],
+        )
+    );
+    assert_eq!(
+        evidence(&v, "login.redirects"),
+        [format!("302 → {}", s.url("/app/private/"))]
+    );
+    assert_eq!(evidence(&v, "login.cookies_sent"), ["csrftoken"]);
+    assert_eq!(evidence(&v, "again.cookies_sent"), ["csrftoken, sessionid"]);
+    // Each hop went through the host's grant check.
+    let hops = evidence(&v, "host.http");
+    assert_eq!(hops.len(), 4, "{hops:?}");
+    assert!(
+        hops[2].starts_with(&format!("http GET {} → 200", s.url("/app/private/"))),
+        "{hops:?}"
+    );
+    // No token, cookie or session in anything the run printed.
+    assert_eq!(evidence(&v, "again.body"), ["Welcome pitwall (***)"]);
+    for secret in [
+        "FormTok3nFromTheHtml",
+        "C00kieTok3nFromTheJar",
+        "Sess10nIdAfterLogin",
+    ] {
+        assert!(
+            !out.stdout.contains(secret),
+            "{secret} shows: {}",
+            out.stdout
+        );
+        assert!(
+            !out.stderr.contains(secret),
+            "{secret} shows: {}",
+            out.stderr
+        );
+    }
+
+    // The recording replays offline to the same verdict.
+    drop(s);
+    let mut replay = pitwall();
+    replay
+        .args(["check", "run", "builtin:http-probe", "--replay"])
+        .arg(&tape);
+    let (code, replayed) = run_json(&mut replay);
+    assert_eq!(code, 0, "{replayed}");
+    assert_eq!(replayed["summary"], v["summary"]);
+
+    // What the host must scrub from a tape (the password, the tokens and
+    // cookie values, raw and form-encoded, wherever they occur) can go to
+    // `***` consistently: the probe builds its requests from what it read,
+    // so the scrubbed requests still match on replay.
+    let mut text = std::fs::read_to_string(&tape).unwrap();
+    for secret in [
+        "s3cret+pass%26more",
+        "s3cret pass&more",
+        "FormTok3nFromTheHtml",
+        "C00kieTok3nFromTheJar",
+        "Sess10nIdAfterLogin",
+    ] {
+        text = text.replace(secret, "***");
+    }
+    std::fs::write(&tape, text).unwrap();
+    let mut replay = pitwall();
+    replay
+        .args(["check", "run", "builtin:http-probe", "--replay"])
+        .arg(&tape);
+    let (code, scrubbed) = run_json(&mut replay);
+    assert_eq!(code, 0, "{scrubbed}");
+    assert_eq!(scrubbed["summary"], v["summary"]);
+    assert_eq!(evidence(&scrubbed, "again.body"), ["Welcome pitwall (***)"]);
+}
+
+#[test]
+fn a_login_redirect_outside_the_grant_is_denied_hop_by_hop() {
+    let s = csrf_app();
+    // Not logged in: /app/private/ redirects to the login form, which is
+    // not under the grant.
+    let (code, v) = run_json(&mut probe(
+        json!({"url": s.url("/app/private/"), "follow_redirects": true}),
+        &s.url("/app/private/"),
+    ));
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(
+        evidence(&v, "host.denied"),
+        [format!(
+            "http GET {} denied: not under any allow_http prefix ({}); \
+             grant a prefix of it: `allow_http` in pitwall.toml, `--allow-http` on check run",
+            s.url("/app/accounts/login/"),
+            s.url("/app/private/")
+        )]
+    );
+}
+
 #[test]
 fn replay_names_a_call_the_recording_lacks() {
     let dir = tempfile::tempdir().unwrap();

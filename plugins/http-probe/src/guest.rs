@@ -22,12 +22,13 @@ impl Check for HttpProbe {
             ("release_id".to_string(), ctx.release_id.clone()),
             ("project".to_string(), ctx.project.clone()),
         ]);
-        probe(&config, &vars, send)
+        probe(&config, &vars, ctx.now_ms, send)
     }
 }
 
 fn send(req: Request) -> Result<Response, String> {
-    let mut request = http::request(req.method, req.url).follow_redirects(req.follow_redirects);
+    // The probe follows redirects itself, to keep each hop's cookies.
+    let mut request = http::request(req.method, req.url).follow_redirects(false);
     for (name, value) in req.headers {
         request = request.header(name, value);
     }
