@@ -196,14 +196,19 @@ fn record_then_replay_with_the_server_gone_gives_the_same_verdict() {
         "credential headers are not kept in tapes"
     );
 
-    let mut replay = pitwall();
-    replay
-        .args(["check", "run", "builtin:http-probe", "--replay"])
-        .arg(&tape);
-    let (code, replayed) = run_json(&mut replay);
+    let (code, replayed) = replay_probe(&tape);
     assert_eq!(code, 0, "{replayed}");
     assert_eq!(replayed["summary"], live["summary"]);
     assert_eq!(replayed["evidence"], live["evidence"]);
+}
+
+/// `check run builtin:http-probe --replay TAPE`: its exit code and verdict.
+fn replay_probe(tape: &std::path::Path) -> (i32, serde_json::Value) {
+    run_json(
+        pitwall()
+            .args(["check", "run", "builtin:http-probe", "--replay"])
+            .arg(tape),
+    )
 }
 
 /// A server-rendered app's session login, as Django answers it: the form
@@ -320,11 +325,7 @@ fn a_session_login_with_csrf_cookies_and_a_redirect() {
 
     // The recording replays offline to the same verdict.
     drop(s);
-    let mut replay = pitwall();
-    replay
-        .args(["check", "run", "builtin:http-probe", "--replay"])
-        .arg(&tape);
-    let (code, replayed) = run_json(&mut replay);
+    let (code, replayed) = replay_probe(&tape);
     assert_eq!(code, 0, "{replayed}");
     assert_eq!(replayed["summary"], v["summary"]);
 
@@ -343,11 +344,7 @@ fn a_session_login_with_csrf_cookies_and_a_redirect() {
         text = text.replace(secret, "***");
     }
     std::fs::write(&tape, text).unwrap();
-    let mut replay = pitwall();
-    replay
-        .args(["check", "run", "builtin:http-probe", "--replay"])
-        .arg(&tape);
-    let (code, scrubbed) = run_json(&mut replay);
+    let (code, scrubbed) = replay_probe(&tape);
     assert_eq!(code, 0, "{scrubbed}");
     assert_eq!(scrubbed["summary"], v["summary"]);
     assert_eq!(evidence(&scrubbed, "again.body"), ["Welcome pitwall (***)"]);
