@@ -125,7 +125,7 @@ fn a_broken_endpoint_under_load_is_caught_by_the_logs_and_rolled_back() {
     stack.deployed(&config, "1.0", "app-1.0");
 
     let (out, tally) = under_load(stack.port, "/api/items/", || {
-        stack.deploy(&config, "2.0", "app-broken", &["--soak", "4s"])
+        stack.deploy(&config, "2.0", "app-broken", &["--soak", "3s"])
     });
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
@@ -144,17 +144,22 @@ fn a_broken_endpoint_under_load_is_caught_by_the_logs_and_rolled_back() {
         "{record}"
     );
     assert_eq!(record["rollback"]["outcome"], "verified", "{record}");
-    // The load met the broken release, and only it: answers were 200 or 500.
-    assert!(tally.statuses.get(&500).is_some_and(|n| *n > 0), "{tally:?}");
-    assert_eq!(
-        tally.failures(),
-        tally.statuses[&500],
+    // The load met the broken release, and only it: answers were 200 or
+    // the app's 500, never nginx's 502-504 of a switch gap (a request or
+    // two may time out on a starved machine).
+    assert!(
+        tally.statuses.get(&500).is_some_and(|n| *n > 0),
+        "{tally:?}"
+    );
+    assert!(
+        tally.statuses.keys().all(|s| [0, 200, 500].contains(s))
+            && tally.statuses.get(&0).is_none_or(|n| *n <= 2),
         "only the release's own 500s: {tally:?}"
     );
     // The check's evidence quotes the real access lines, with request ids.
     let logs = check(&record, "logs");
     assert_eq!(logs["passed"], false, "{logs}");
-    let evidence = logs["evidence"].to_string();
+    let evidence = logs["verdict"]["evidence"].to_string();
     assert!(
         evidence.contains("/api/items/") && evidence.contains("request_id="),
         "{evidence}"
@@ -172,20 +177,34 @@ fn a_broken_endpoint_under_load_is_caught_by_the_logs_and_rolled_back() {
 
 /// 1.0, then a release whose migration fails: the container exits with
 /// the traceback, a `startup` failure rolled back to 1.0 on the untouched
-/// schema. Around it, every read-only command, for the secrets.
-fn failing_migration(name: &str, edit: fn(String) -> String) -> RealStack {
+/// schema. With `read_only`, every read-only command first, for the
+/// secrets.
+fn failing_migration(name: &str, edit: fn(String) -> String, read_only: bool) -> RealStack {
     let stack = RealStack::new(name);
     let config = stack.config(edit);
     stack.deployed(&config, "1.0", "app-1.0");
 
     // What pitwall prints of the configuration, the compose file with the
     // env file's values, and the state: none may show a secret.
-    let app = format!("app={}", common::realstack::image("app-badmigration"));
-    let plan = stack.run(&config, &["plan", "--release-id", "2.0", "--image", &app]);
-    assert_eq!(plan.code, 1, "a change:\n{}\n{}", plan.stdout, plan.stderr);
-    for args in [&["validate"][..], &["status"], &["history", "--json"]] {
-        let out = stack.run(&config, args);
-        assert_eq!(out.code, 0, "{args:?}:\n{}\n{}", out.stdout, out.stderr);
+    if read_only {
+        let app = format!("app={}", common::realstack::image("app-badmigration"));
+        let plan = stack.run(
+            &config,
+            &[
+                "plan",
+                "--release-id",
+                "2.0",
+                "--image",
+                &app,
+                "--pull",
+                "never",
+            ],
+        );
+        assert_eq!(plan.code, 1, "a change:\n{}\n{}", plan.stdout, plan.stderr);
+        for args in [&["validate"][..], &["status"], &["history", "--json"]] {
+            let out = stack.run(&config, args);
+            assert_eq!(out.code, 0, "{args:?}:\n{}\n{}", out.stdout, out.stderr);
+        }
     }
 
     let out = stack.deploy(&config, "2.0", "app-badmigration", &[]);
@@ -195,7 +214,11 @@ fn failing_migration(name: &str, edit: fn(String) -> String) -> RealStack {
     assert_eq!(record["failure_mode"], "startup", "{record}");
     assert_eq!(record["rollback"]["outcome"], "verified", "{record}");
     assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));
-    assert_eq!(migrations(&stack), ["0001_initial"], "the migration rolled back");
+    assert_eq!(
+        migrations(&stack),
+        ["0001_initial"],
+        "the migration rolled back"
+    );
     assert_eq!(stack.json("/api/items/")["version"], "1.0");
     stack.assert_no_secret(&[]);
     stack
@@ -213,7 +236,7 @@ fn assert_traceback_in_incident(stack: &RealStack) {
 
 #[test]
 fn a_failing_migration_is_a_startup_failure_with_its_traceback() {
-    let stack = failing_migration("migrate", |c| c);
+    let stack = failing_migration("migrate", |c| c, true);
     assert_traceback_in_incident(&stack);
 }
 
@@ -221,16 +244,18 @@ fn a_failing_migration_is_a_startup_failure_with_its_traceback() {
 /// container before anything read its logs.
 #[test]
 fn a_failing_migration_switched_start_first_keeps_its_traceback() {
-    let stack = failing_migration("migratesf", start_first);
+    let stack = failing_migration("migratesf", start_first, false);
     assert_traceback_in_incident(&stack);
 }
 
-/// 1.0 then 1.1 released, then the app container stopped by hand: drift.
-fn drifted(name: &str) -> (RealStack, std::path::PathBuf) {
+/// `releases` released in order, then the app container stopped by hand:
+/// drift.
+fn drifted(name: &str, releases: &[&str]) -> (RealStack, std::path::PathBuf) {
     let stack = RealStack::new(name);
     let config = stack.config(|c| c);
-    stack.deployed(&config, "1.0", "app-1.0");
-    stack.deployed(&config, "1.1", "app-1.1");
+    for release in releases {
+        stack.deployed(&config, release, &format!("app-{release}"));
+    }
     for id in stack.containers("app") {
         common::docker::docker(&["stop", "--time", "2", &id]);
     }
@@ -241,12 +266,13 @@ fn drifted(name: &str) -> (RealStack, std::path::PathBuf) {
 fn assert_drift(stack: &RealStack, config: &Path) {
     let out = stack.run(config, &["status"]);
     assert_eq!(out.code, 3, "drift:\n{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("app"), "{}", out.stdout);
+    assert!(out.stdout.contains("app: not running"), "{}", out.stdout);
     let out = stack.run(config, &["status", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let drift = status["drift"].as_array().unwrap();
     assert!(
-        status["drift"].to_string().contains("app"),
-        "no drift named `app`: {status}"
+        drift.len() == 1 && drift[0]["kind"] == "not_running" && drift[0]["service"] == "app",
+        "the stopped app, and only it: {status}"
     );
 }
 
@@ -254,20 +280,16 @@ fn assert_drift(stack: &RealStack, config: &Path) {
 /// app starts, and `logs` judges the deploy's own gap as the release's.
 #[test]
 fn drift_is_repaired_by_redeploying_the_release_under_load() {
-    let (stack, config) = drifted("redeploy");
+    let (stack, config) = drifted("redeploy", &["1.0"]);
     let (out, tally) = under_load(stack.port, "/api/health/", || {
-        stack.deploy(&config, "1.1", "app-1.1", &["--soak", "3s"])
+        stack.deploy(&config, "1.0", "app-1.0", &["--soak", "3s"])
     });
     assert!(tally.requests > 0);
     assert_eq!(out.code, 0, "released\n{}\n{}", out.stdout, out.stderr);
     assert_eq!(stack.last()["outcome"], "released", "{}", stack.last());
-    let state = stack.state();
-    assert!(
-        state.contains("CURRENT_RELEASE_ID='1.1'") && state.contains("PREVIOUS_RELEASE_ID='1.0'"),
-        "{state}"
-    );
+    assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));
     assert_eq!(stack.run(&config, &["status"]).code, 0, "no drift left");
-    assert_eq!(stack.json("/api/health/")["version"], "1.1");
+    assert_eq!(stack.json("/api/health/")["version"], "1.0");
     stack.assert_no_secret(&[]);
 }
 
@@ -275,7 +297,7 @@ fn drift_is_repaired_by_redeploying_the_release_under_load() {
 /// every PREVIOUS_* pointer, and the next plain rollback was refused.
 #[test]
 fn drift_is_repaired_by_rollback_to_the_current_release() {
-    let (stack, config) = drifted("rollbackto");
+    let (stack, config) = drifted("rollbackto", &["1.0", "1.1"]);
     let before = previous(&stack);
     assert!(
         before.contains(&"PREVIOUS_RELEASE_ID='1.0'".to_string()),

@@ -221,7 +221,9 @@ impl RealStack {
     /// SQL run by psql inside the db container, unaligned output.
     pub fn sql(&self, query: &str) -> String {
         let db = self.containers("db").pop().expect("a db container");
-        super::docker::docker(&["exec", &db, "psql", "-U", "shop", "-d", "shop", "-Atc", query])
+        super::docker::docker(&[
+            "exec", &db, "psql", "-U", "shop", "-d", "shop", "-Atc", query,
+        ])
     }
 
     /// The secrets of the env file: none may appear in any output pitwall
@@ -368,9 +370,10 @@ pub fn under_load<R>(port: u16, path: &str, work: impl FnOnce() -> R) -> (R, Tal
                 };
                 *tally.statuses.entry(status).or_default() += 1;
                 if !(200..300).contains(&status) && tally.examples.len() < 3 {
-                    tally
-                        .examples
-                        .push(format!("{status}: {}", why.chars().take(120).collect::<String>()));
+                    tally.examples.push(format!(
+                        "{status}: {}",
+                        why.chars().take(120).collect::<String>()
+                    ));
                 }
                 thread::sleep(PACE);
             }
