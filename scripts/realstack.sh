@@ -62,7 +62,8 @@ remove_rootfs() {
   [[ -e "$1" ]] || return 0
   local dir m
   dir="$(realpath "$1")"
-  findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r m; do umount -l "$m"; done
+  findmnt -rn -o TARGET | { grep -F "$dir/" || true; } | sort -r |
+    while read -r m; do umount -l "$m"; done
   rm -rf --one-file-system "$dir"
 }
 
