@@ -9,7 +9,10 @@
 #      (`docker-compose`, forced with PITWALL_COMPOSE); then the Swarm
 #      engine on a single-node swarm the tests make and leave, and on a
 #      two-node one (a second dockerd in a network namespace, as root);
-#   4. the Python check kit (scripts/python-kit.sh): SDK tests, the template
+#   4. the real-stack tier: PostgreSQL, Django on gunicorn and nginx from
+#      Debian packages (images from scripts/realstack.sh, cached under
+#      target/realstack), deployed scenario by scenario, once, with v2;
+#   5. the Python check kit (scripts/python-kit.sh): SDK tests, the template
 #      and the example built with componentize-py and run by `check test`.
 # Extra arguments go to the test runner of both tiers (e.g. a name filter).
 set -euo pipefail
@@ -28,15 +31,19 @@ docker_tests=(deploy operate zero_downtime)
 alone_tests=(log_window)
 # Those that make a swarm of the daemon: after the others, one at a time.
 swarm_tests=(swarm swarm_nodes)
+# The real stack: slow to start (a database, migrations), so run once, with
+# Compose v2, its images built first (cold: a debootstrap; warm: seconds).
+realstack_tests=(real_stack)
 
 echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   docker_filter="$(printf 'binary(%s) | ' "${docker_tests[@]}")none()"
   alone_filter="$(printf 'binary(%s) | ' "${alone_tests[@]}")none()"
   swarm_filter="$(printf 'binary(%s) | ' "${swarm_tests[@]}")none()"
+  realstack_filter="$(printf 'binary(%s) | ' "${realstack_tests[@]}")none()"
   DOCKER_HOST=unix:///nonexistent \
     cargo nextest run --workspace --no-fail-fast \
-    -E "not ($docker_filter | $alone_filter | $swarm_filter)" "$@"
+    -E "not ($docker_filter | $alone_filter | $swarm_filter | $realstack_filter)" "$@"
   for compose in plugin docker-compose; do
     echo "==> Docker suite, compose: $compose" >&2
     PITWALL_COMPOSE="$compose" \
@@ -46,11 +53,14 @@ if cargo nextest --version >/dev/null 2>&1; then
   done
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
   cargo nextest run --workspace --no-fail-fast -E "$swarm_filter" "$@"
+  echo "==> Real-stack tier" >&2
+  bash scripts/realstack.sh >/dev/null
+  PITWALL_COMPOSE=plugin cargo nextest run --workspace --no-fail-fast -E "$realstack_filter" "$@"
 else
   fast=()
   for t in tests/*.rs; do
     name="$(basename "$t" .rs)"
-    [[ " ${docker_tests[*]} ${alone_tests[*]} ${swarm_tests[*]} " == *" $name "* ]] ||
+    [[ " ${docker_tests[*]} ${alone_tests[*]} ${swarm_tests[*]} ${realstack_tests[*]} " == *" $name "* ]] ||
       fast+=(--test "$name")
   done
   DOCKER_HOST=unix:///nonexistent \
@@ -65,6 +75,10 @@ else
   done
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
   cargo test -p pitwall $(printf -- '--test %s ' "${swarm_tests[@]}") --no-fail-fast -- "$@"
+  echo "==> Real-stack tier" >&2
+  bash scripts/realstack.sh >/dev/null
+  PITWALL_COMPOSE=plugin \
+    cargo test -p pitwall $(printf -- '--test %s ' "${realstack_tests[@]}") --no-fail-fast -- "$@"
 fi
 
 echo "==> Python check kit" >&2
