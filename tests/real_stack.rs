@@ -240,8 +240,8 @@ fn a_failing_migration_is_a_startup_failure_with_its_traceback() {
     assert_traceback_in_incident(&stack);
 }
 
-/// Awaits issue 21 class 3: the start-first switch removes the crashed
-/// container before anything read its logs.
+/// The start-first switch removes the crashed container: its last lines
+/// must be kept before that (issue 21, class 3).
 #[test]
 fn a_failing_migration_switched_start_first_keeps_its_traceback() {
     let stack = failing_migration("migratesf", start_first, false);
@@ -276,8 +276,8 @@ fn assert_drift(stack: &RealStack, config: &Path) {
     );
 }
 
-/// Awaits issue 21 class 1: with `recreate`, nginx answers 502 while the
-/// app starts, and `logs` judges the deploy's own gap as the release's.
+/// With `recreate`, nginx answers 502 while the app starts: the deploy's
+/// own gap, which `logs` must not judge as the release's (issue 21, class 1).
 #[test]
 fn drift_is_repaired_by_redeploying_the_release_under_load() {
     let (stack, config) = drifted("redeploy", &["1.0"]);
@@ -293,8 +293,8 @@ fn drift_is_repaired_by_redeploying_the_release_under_load() {
     stack.assert_no_secret(&[]);
 }
 
-/// Awaits issue 21 class 2: `rollback --to` the current release dropped
-/// every PREVIOUS_* pointer, and the next plain rollback was refused.
+/// `rollback --to` the current release must keep every PREVIOUS_* pointer,
+/// so that the next plain rollback still works (issue 21, class 2).
 #[test]
 fn drift_is_repaired_by_rollback_to_the_current_release() {
     let (stack, config) = drifted("rollbackto", &["1.0", "1.1"]);
@@ -321,10 +321,6 @@ fn drift_is_repaired_by_rollback_to_the_current_release() {
 /// The session login, written with the built-in probe: the login form's
 /// CSRF token taken from the HTML, the form posted with the check user's
 /// password from the env file, the session cookie carried to `/api/me/`.
-///
-/// Awaits issue 21 class 5 (cookie jar, `capture` from headers and body by
-/// regex, `form` bodies, `expect_status` lists): the syntax below is a
-/// guess at the shape it will take; adapt `LOGIN_CHECK` when it merges.
 const LOGIN_CHECK: &str = r#"
 [[checks]]
 name = "login"
@@ -332,7 +328,7 @@ plugin = "builtin:http-probe"
 allow_http = ["http://127.0.0.1:${WEB_PORT}/accounts/", "http://127.0.0.1:${WEB_PORT}/api/"]
 [checks.config]
 steps = [
-  { name = "form", url = "http://127.0.0.1:${WEB_PORT}/accounts/login/", body_contains = "csrfmiddlewaretoken", capture = { csrf = { body_regex = 'name="csrfmiddlewaretoken" value="([^"]+)"' } } },
+  { name = "form", url = "http://127.0.0.1:${WEB_PORT}/accounts/login/", body_contains = "csrfmiddlewaretoken", capture = { csrf = { regex = 'name="csrfmiddlewaretoken" value="([^"]+)"' } } },
   { name = "login", method = "POST", url = "http://127.0.0.1:${WEB_PORT}/accounts/login/", form = { username = "${CHECK_USER}", password = "${CHECK_PASSWORD}", csrfmiddlewaretoken = "${csrf}" }, expect_status = [302, 303], follow_redirects = false },
   { name = "me", url = "http://127.0.0.1:${WEB_PORT}/api/me/", json_field = "username", json_equals = "${CHECK_USER}" },
 ]

@@ -1477,6 +1477,33 @@ async fn a_release_that_takes_a_while_to_listen_is_released_not_failed() {
 }
 
 #[tokio::test]
+async fn a_proxys_502_while_the_app_boots_is_not_a_failure() {
+    // The stack's proxy answers 502 while the app behind it migrates: the
+    // release is not up yet, not broken, until it answers or `startup` ends.
+    let rig = Rig::new();
+    rig.released_1_0().await;
+    let booting = Image::booting_behind_a_proxy(Some(Duration::from_millis(1500)));
+    rig.engine.local("app:2.0", booting);
+    let ended = rig.deploy("2.0", "app:2.0", Duration::ZERO).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    let health = &rig.last()["checks"][0];
+    assert!(
+        health["attempts"].as_u64().unwrap() > 2,
+        "the 502s did not count against failure_limit 2: {health}"
+    );
+    // One that never comes up fails as `startup`, not as a bad answer.
+    let rig = Rig::new();
+    second_release_fails(
+        &rig,
+        Image::booting_behind_a_proxy(None),
+        Duration::ZERO,
+        "startup",
+        "the release never came up",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_release_that_never_listens_fails_as_startup_within_its_deadline() {
     let rig = Rig::new();
     let started = std::time::Instant::now();

@@ -45,6 +45,9 @@ pub struct Image {
     pub switch_logs: Vec<String>,
     /// How long after the apply its endpoint first answers (`None`: never).
     pub listens_after: Option<Duration>,
+    /// Reached through a proxy: until it listens, the proxy answers 502
+    /// rather than nothing answering at all.
+    pub proxied: bool,
 }
 
 impl Image {
@@ -55,6 +58,7 @@ impl Image {
             logs: access_lines(20, 200),
             switch_logs: Vec::new(),
             listens_after: Some(Duration::ZERO),
+            proxied: false,
         }
     }
 
@@ -79,6 +83,15 @@ impl Image {
         Image {
             listens_after: after,
             ..Image::healthy()
+        }
+    }
+
+    /// Booting as `booting` says, behind a proxy that answers 502 until
+    /// the app listens.
+    pub fn booting_behind_a_proxy(after: Option<Duration>) -> Image {
+        Image {
+            proxied: true,
+            ..Image::booting(after)
         }
     }
 
@@ -225,6 +238,7 @@ impl MemoryEngine {
         let image = &w.images[&last.images[&c.service]];
         match image.listens_after {
             Some(after) if last.at.elapsed() >= after => image.health_status,
+            _ if image.proxied => 502,
             _ => 0,
         }
     }

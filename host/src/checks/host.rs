@@ -218,7 +218,8 @@ pub struct Journal {
     pub dropped_evidence: usize,
     pub logs: Vec<String>,
     pub dropped_logs: usize,
-    /// An HTTP request got no response (see `Verdict::no_response`).
+    /// An HTTP request got no response from the app: none at all, or a
+    /// gateway's 502 or 504 (see `Verdict::no_response`).
     pub no_response: bool,
 }
 

@@ -51,9 +51,10 @@ pub struct Verdict {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<String>,
     pub duration_ms: u64,
-    /// A request of this run got no HTTP response at all (refused, reset,
-    /// timed out): the target may not be up yet. Not recorded; the
-    /// scheduler reads it.
+    /// A request of this run got no answer from the app: no HTTP response
+    /// at all (refused, reset, timed out), or a gateway's 502 or 504 (a
+    /// proxy in front whose upstream does not answer). The target may not
+    /// be up yet. Not recorded; the scheduler reads it.
     #[serde(skip)]
     pub no_response: bool,
 }

@@ -65,11 +65,13 @@ impl http::Host for HostState {
             )
             .await;
         // Denied and invalid requests never left: they say nothing about
-        // whether the target is up.
+        // whether the target is up. A gateway's 502 or 504 is a proxy in
+        // front saying the app behind it does not answer (yet); a 503 is
+        // often the app's own "unhealthy", so it counts as an answer.
         self.journal.no_response |= matches!(
-            result,
+            &result,
             Err(http::Error::Connect(_) | http::Error::Timeout(_) | http::Error::Other(_))
-        );
+        ) || matches!(&result, Ok(r) if matches!(r.status, 502 | 504));
         let seen = match &result {
             Ok(r) => format!("{call} → {} in {} ms", r.status, r.elapsed_ms),
             Err(e) => format!("{call} → {}", describe_http_error(e)),
