@@ -203,7 +203,7 @@ fn record_then_replay_with_the_server_gone_gives_the_same_verdict() {
 }
 
 /// `check run builtin:http-probe --replay TAPE`: its exit code and verdict.
-fn replay_probe(tape: &std::path::Path) -> (i32, serde_json::Value) {
+fn replay_probe(tape: &std::path::Path) -> (i32, Value) {
     run_json(
         pitwall()
             .args(["check", "run", "builtin:http-probe", "--replay"])

@@ -56,6 +56,29 @@ pub enum PullPolicy {
     Never,
 }
 
+impl PullPolicy {
+    /// The policy for one reference: a digest (`repo@sha256:…`, an image
+    /// id) names the same bytes forever, so `always` has nothing to refresh
+    /// and pulls it only when it is missing (the services a deploy keeps
+    /// from the current release are pinned so).
+    fn applied_to(self, reference: &str) -> PullPolicy {
+        let pinned = reference.contains("@sha256:") || reference.starts_with("sha256:");
+        match self {
+            PullPolicy::Always if pinned => PullPolicy::Missing,
+            policy => policy,
+        }
+    }
+}
+
+/// Why a pull or a registry lookup failed for an image that is present
+/// here: most likely it was built on this host and never pushed.
+fn built_here_hint(reference: &str) -> String {
+    format!(
+        "{reference} is present here: if it was built on this host rather than pushed to a \
+         registry, use --pull missing (or --pull never)"
+    )
+}
+
 /// What a command concluded, the message for the operator and the record
 /// written to the history.
 #[derive(Debug)]

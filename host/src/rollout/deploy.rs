@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use super::release_id::validate_release_id;
 use super::verify::Target;
-use super::{Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, incident, ms};
+use super::{
+    Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, built_here_hint, incident,
+    ms,
+};
 use crate::config::{Phase, Stage};
 use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
@@ -216,13 +219,7 @@ impl Deployer {
                 .image_digest(reference)
                 .await
                 .map_err(unresolved)?;
-            // A digest names the same bytes forever: one here needs no pull,
-            // whatever the policy (the services a deploy keeps from the
-            // current release are pinned so).
-            let policy = match (policy, &local) {
-                (PullPolicy::Always, Some(_)) if pinned_by_digest(reference) => PullPolicy::Missing,
-                _ => policy,
-            };
+            let policy = policy.applied_to(reference);
             let here = local.is_some();
             let digest = match (policy, local) {
                 (PullPolicy::Never, None) => {
@@ -243,12 +240,7 @@ impl Deployer {
                             "cannot pull {reference} for {service}; the running stack was not touched"
                         );
                         if here {
-                            // An image built on this host has no registry to pull from.
-                            Refused::new(format!(
-                                "{refused}: {e}. {reference} is present here: if it was built on \
-                                 this host rather than pushed to a registry, deploy with \
-                                 --pull missing (or --pull never)"
-                            ))
+                            Refused::new(format!("{refused}: {e}. {}", built_here_hint(reference)))
                         } else {
                             Refused::because(refused, e)
                         }
@@ -360,12 +352,6 @@ impl Deployer {
         }
         (record, conclusion)
     }
-}
-
-/// Whether `reference` names its image by content (`repo@sha256:…`, or an
-/// image id).
-fn pinned_by_digest(reference: &str) -> bool {
-    reference.contains("@sha256:") || reference.starts_with("sha256:")
 }
 
 /// A release that failed, and what its record needs.

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Deployer, PullPolicy, Refused, Request, validate_release_id};
+use super::{Deployer, PullPolicy, Refused, Request, built_here_hint, validate_release_id};
 use crate::config::Phase;
 use crate::release::{Image, Release};
 use crate::report::Redactor;
@@ -189,8 +189,19 @@ impl Deployer {
     ) -> Result<(Option<String>, Resolved), Refused> {
         let failed = |e| Refused::because(format!("cannot resolve {reference}"), e);
         let local = || async { self.engine.image_digest(reference).await.map_err(failed) };
-        let remote = || async { self.engine.registry_digest(reference).await.map_err(failed) };
-        let found = match policy {
+        let remote = || async {
+            match self.engine.registry_digest(reference).await {
+                Ok(found) => Ok(found),
+                Err(e) => Err(match self.engine.image_digest(reference).await {
+                    Ok(Some(_)) => Refused::new(format!(
+                        "cannot resolve {reference} in its registry: {e}. {}",
+                        built_here_hint(reference)
+                    )),
+                    _ => failed(e),
+                }),
+            }
+        };
+        let found = match policy.applied_to(reference) {
             PullPolicy::Always => remote().await?.map(|d| (d, Resolved::Registry)),
             PullPolicy::Missing => match local().await? {
                 Some(d) => Some((d, Resolved::Local)),
