@@ -35,6 +35,16 @@ swarm_tests=(swarm swarm_nodes)
 # Compose v2, its images built first (cold: a debootstrap; warm: seconds).
 realstack_tests=(real_stack)
 
+# The real stack's images build (a debootstrap when cold, mostly waiting on
+# the package mirror) while the fast tier compiles and runs; the Docker
+# tiers, which need the machine to keep up, start once it is done.
+realstack_log="$(mktemp)"
+bash scripts/realstack.sh >"$realstack_log" 2>&1 &
+realstack_build=$!
+realstack_images() {
+  wait "$realstack_build" || { cat "$realstack_log" >&2; echo "the real stack's images did not build" >&2; return 1; }
+}
+
 echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   docker_filter="$(printf 'binary(%s) | ' "${docker_tests[@]}")none()"
@@ -44,6 +54,7 @@ if cargo nextest --version >/dev/null 2>&1; then
   DOCKER_HOST=unix:///nonexistent \
     cargo nextest run --workspace --no-fail-fast \
     -E "not ($docker_filter | $alone_filter | $swarm_filter | $realstack_filter)" "$@"
+  realstack_images
   for compose in plugin docker-compose; do
     echo "==> Docker suite, compose: $compose" >&2
     PITWALL_COMPOSE="$compose" \
@@ -54,7 +65,6 @@ if cargo nextest --version >/dev/null 2>&1; then
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
   cargo nextest run --workspace --no-fail-fast -E "$swarm_filter" "$@"
   echo "==> Real-stack tier" >&2
-  bash scripts/realstack.sh >/dev/null
   PITWALL_COMPOSE=plugin cargo nextest run --workspace --no-fail-fast -E "$realstack_filter" "$@"
 else
   fast=()
@@ -65,6 +75,7 @@ else
   done
   DOCKER_HOST=unix:///nonexistent \
     cargo test --workspace --lib --bins "${fast[@]}" --no-fail-fast -- "$@"
+  realstack_images
   for compose in plugin docker-compose; do
     echo "==> Docker suite, compose: $compose" >&2
     PITWALL_COMPOSE="$compose" \
@@ -76,7 +87,6 @@ else
   echo "==> Docker Swarm suite (a swarm made and left by the tests)" >&2
   cargo test -p pitwall $(printf -- '--test %s ' "${swarm_tests[@]}") --no-fail-fast -- "$@"
   echo "==> Real-stack tier" >&2
-  bash scripts/realstack.sh >/dev/null
   PITWALL_COMPOSE=plugin \
     cargo test -p pitwall $(printf -- '--test %s ' "${realstack_tests[@]}") --no-fail-fast -- "$@"
 fi
