@@ -3,8 +3,8 @@
 //! the test guests and the fixture app (`build`), a real registry and
 //! compose stacks (`docker`), a stack of one busy service (`busy`), a swarm
 //! and its stacks (`swarm`), a second Docker daemon joined to it
-//! (`worker`), and the in-memory engine of the state-machine tier
-//! (`memory`).
+//! (`worker`), the in-memory engine of the state-machine tier
+//! (`memory`), and a child's peak memory (`rss`).
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod build;
@@ -14,6 +14,7 @@ pub mod fault;
 pub mod http;
 pub mod load;
 pub mod memory;
+pub mod rss;
 pub mod swarm;
 pub mod worker;
 
