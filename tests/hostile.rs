@@ -472,10 +472,10 @@ async fn over_long_request_parts_are_refused_before_parsing() {
         allow_logs: vec!["api".into()],
     };
     let cases = [
-        ("long:url", "the request's URL is 4194324 bytes, over the 8192 byte cap"),
-        ("long:method", "the request's method is 4194324 bytes, over the 32 byte cap"),
-        ("long:header", "the request's `x-long` header is 4194324 bytes, over the 8192 byte cap"),
-        ("long:service", "a 4194324 byte service name is over the 255 byte cap"),
+        ("long:url", "the request's URL is 4194323 bytes, over the 8192 byte cap"),
+        ("long:method", "the request's method is 4194323 bytes, over the 32 byte cap"),
+        ("long:header", "the request's `x-long` header is 4194323 bytes, over the 8192 byte cap"),
+        ("long:service", "a 4194323 byte service name is over the 255 byte cap"),
     ];
     for (mode, text) in cases {
         let (v, took) = run_with(

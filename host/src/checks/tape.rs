@@ -25,8 +25,10 @@ use super::grants::Grants;
 use super::verdict::Verdict;
 use crate::engine::LogWindow;
 
-/// One host call and its answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One host call and its answer. Read by `wire::interaction`: serde's
+/// derived reading of a tagged enum would first buffer the whole call as a
+/// tree (~32 bytes a byte of an old-style body).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "call")]
 pub enum Interaction {
     #[serde(rename = "http.send")]
@@ -58,6 +60,12 @@ pub struct LogsQuery {
     /// whole window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lines: Option<u32>,
+}
+
+impl<'de> Deserialize<'de> for Interaction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interaction, D::Error> {
+        wire::interaction(d)
+    }
 }
 
 impl LogsQuery {

@@ -18,7 +18,8 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::super::bindings::http;
+use super::super::bindings::{http, stack};
+use super::{Interaction, LogsQuery};
 use super::super::limits::MAX_HTTP_BODY_BYTES;
 use super::scrub::{self, Scrubber};
 
@@ -65,6 +66,100 @@ fn headers_out(headers: &[http::Header]) -> Vec<HeaderOut<'_>> {
             value: scrub::header_value(&h.name, &h.value),
         })
         .collect()
+}
+
+/// Reads one recorded call as it is parsed: its `call` tag first (as
+/// tapes write it), then the fields of that kind of call, without
+/// buffering them. A hand-written call whose tag comes later is read
+/// through a JSON tree instead.
+pub fn interaction<'de, D: Deserializer<'de>>(d: D) -> Result<Interaction, D::Error> {
+    d.deserialize_map(InteractionVisitor)
+}
+
+struct InteractionVisitor;
+
+#[derive(Deserialize)]
+struct HttpSendIn {
+    #[serde(with = "request")]
+    request: http::Request,
+    #[serde(with = "result")]
+    result: Result<http::Response, http::Error>,
+}
+
+#[derive(Deserialize)]
+struct ContainersIn {
+    result: Result<Vec<stack::Container>, String>,
+}
+
+#[derive(Deserialize)]
+struct LogsIn {
+    service: String,
+    since_ms: u64,
+    until_ms: Option<u64>,
+    #[serde(default)]
+    max_lines: Option<u32>,
+    result: Result<String, String>,
+}
+
+impl<'de> Visitor<'de> for InteractionVisitor {
+    type Value = Interaction;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a recorded call: {\"call\": \"http.send\", …}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Interaction, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Err(de::Error::missing_field("call"));
+        };
+        if first != "call" {
+            // Rare (hand-written): gather it, then read the tree, whose
+            // keys come sorted, `call` among the first.
+            let mut tree = serde_json::Map::new();
+            tree.insert(first, map.next_value()?);
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                tree.insert(k, v);
+            }
+            if tree.keys().next().map(String::as_str) != Some("call") {
+                return Err(de::Error::missing_field("call"));
+            }
+            return Value::Object(tree)
+                .deserialize_map(InteractionVisitor)
+                .map_err(de::Error::custom);
+        }
+        let call: String = map.next_value()?;
+        let rest = de::value::MapAccessDeserializer::new(map);
+        Ok(match call.as_str() {
+            "http.send" => {
+                let c = HttpSendIn::deserialize(rest)?;
+                Interaction::HttpSend {
+                    request: c.request,
+                    result: c.result,
+                }
+            }
+            "stack.containers" => Interaction::StackContainers {
+                result: ContainersIn::deserialize(rest)?.result,
+            },
+            "stack.logs" => {
+                let c = LogsIn::deserialize(rest)?;
+                Interaction::StackLogs {
+                    query: LogsQuery {
+                        service: c.service,
+                        since_ms: c.since_ms,
+                        until_ms: c.until_ms,
+                        max_lines: c.max_lines,
+                    },
+                    result: c.result,
+                }
+            }
+            other => {
+                return Err(de::Error::unknown_variant(
+                    other,
+                    &["http.send", "stack.containers", "stack.logs"],
+                ));
+            }
+        })
+    }
 }
 
 /// `#[serde(with)]` for an `http::Request` in a tape.

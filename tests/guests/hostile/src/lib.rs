@@ -99,7 +99,9 @@ impl Guest for Hostile {
                 if p.is_null() {
                     std::alloc::handle_alloc_error(layout);
                 }
-                verdict(Outcome::Pass, "allocated 200 MiB")
+                // Used, so the allocation is not optimised away.
+                unsafe { p.write_volatile(1) };
+                verdict(Outcome::Pass, format!("allocated 200 MiB at {:p}", std::hint::black_box(p)))
             }
             "stderr-spam" => {
                 for i in 0..2000 {
