@@ -472,10 +472,22 @@ async fn over_long_request_parts_are_refused_before_parsing() {
         allow_logs: vec!["api".into()],
     };
     let cases = [
-        ("long:url", "the request's URL is 4194323 bytes, over the 8192 byte cap"),
-        ("long:method", "the request's method is 4194323 bytes, over the 32 byte cap"),
-        ("long:header", "the request's `x-long` header is 4194323 bytes, over the 8192 byte cap"),
-        ("long:service", "a 4194323 byte service name is over the 255 byte cap"),
+        (
+            "long:url",
+            "the request's URL is 4194323 bytes, over the 8192 byte cap",
+        ),
+        (
+            "long:method",
+            "the request's method is 4194323 bytes, over the 32 byte cap",
+        ),
+        (
+            "long:header",
+            "the request's `x-long` header is 4194323 bytes, over the 8192 byte cap",
+        ),
+        (
+            "long:service",
+            "a 4194323 byte service name is over the 255 byte cap",
+        ),
     ];
     for (mode, text) in cases {
         let (v, took) = run_with(
@@ -509,11 +521,20 @@ fn check_run(config: &str) -> std::process::Command {
         .arg(&wasm)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut cmd = pitwall();
-    cmd.args(["check", "run"])
-        .arg(&wasm)
-        .args(["--config", config, "--memory", BIG_CAP_MIB, "--timeout", "60s"]);
+    cmd.args(["check", "run"]).arg(&wasm).args([
+        "--config",
+        config,
+        "--memory",
+        BIG_CAP_MIB,
+        "--timeout",
+        "60s",
+    ]);
     cmd
 }
 
@@ -551,13 +572,27 @@ fn recording_many_granted_megabyte_responses_stays_bounded() {
             .arg(&tape),
     );
     assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
-    assert!(m.stdout.contains("20 responses, 20971520 bytes"), "{}", m.stdout);
+    assert!(
+        m.stdout.contains("20 responses, 20971520 bytes"),
+        "{}",
+        m.stdout
+    );
     assert_bounded("recording 20 x 1 MiB", &m);
 
     drop(server);
-    let m = measured(pitwall().args(["check", "run"]).arg(guest("hostile")).arg("--replay").arg(&tape));
+    let m = measured(
+        pitwall()
+            .args(["check", "run"])
+            .arg(guest("hostile"))
+            .arg("--replay")
+            .arg(&tape),
+    );
     assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
-    assert!(m.stdout.contains("20 responses, 20971520 bytes"), "{}", m.stdout);
+    assert!(
+        m.stdout.contains("20 responses, 20971520 bytes"),
+        "{}",
+        m.stdout
+    );
     assert_bounded("replaying 20 x 1 MiB", &m);
 }
 
@@ -572,7 +607,11 @@ fn replaying_a_tape_with_a_body_as_a_byte_array_stays_bounded() {
         .arg(&tape)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // The body as tapes used to hold it: 5 MB of byte numbers.
     let mut recorded: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&tape).unwrap()).unwrap();
@@ -583,7 +622,13 @@ fn replaying_a_tape_with_a_body_as_a_byte_array_stays_bounded() {
         .replace("\"@BODY@\"", &format!("[{numbers}]"));
     std::fs::write(&tape, text).unwrap();
 
-    let m = measured(pitwall().args(["check", "run"]).arg(guest("hostile")).arg("--replay").arg(&tape));
+    let m = measured(
+        pitwall()
+            .args(["check", "run"])
+            .arg(guest("hostile"))
+            .arg("--replay")
+            .arg(&tape),
+    );
     assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
     // Cut to the body cap as it is read, as the live host cuts it.
     assert!(
@@ -649,5 +694,8 @@ fn tapes_keep_no_credentials_and_still_replay() {
         .unwrap();
     let replayed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{replayed}");
-    assert!(replayed.contains("logged in: 200, set-cookie: true"), "{replayed}");
+    assert!(
+        replayed.contains("logged in: 200, set-cookie: true"),
+        "{replayed}"
+    );
 }

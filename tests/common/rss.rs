@@ -20,6 +20,7 @@ impl Measured {
 }
 
 /// Runs `cmd` to its end and measures its peak RSS.
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which std's `wait` cannot measure
 pub fn measured(cmd: &mut Command) -> Measured {
     let mut child = cmd
         .stdin(Stdio::null())

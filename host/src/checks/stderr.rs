@@ -48,7 +48,12 @@ impl StderrTail {
         let kept = self.lock();
         let tail = kept.tail.iter().copied();
         if !kept.panic.is_empty() && kept.since_panic > kept.tail.len() {
-            kept.panic.iter().copied().chain(GAP.iter().copied()).chain(tail).collect()
+            kept.panic
+                .iter()
+                .copied()
+                .chain(GAP.iter().copied())
+                .chain(tail)
+                .collect()
         } else {
             tail.collect()
         }
@@ -97,12 +102,14 @@ impl Kept {
             None if !self.panic.is_empty() => {
                 self.since_panic = self.since_panic.saturating_add(bytes.len());
                 let room = HEAD_BYTES - self.panic.len();
-                self.panic.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                self.panic
+                    .extend_from_slice(&bytes[..bytes.len().min(room)]);
             }
             None => {}
         }
         let keep = PANIC.len() - 1;
-        self.recent.extend_from_slice(&bytes[bytes.len().saturating_sub(keep)..]);
+        self.recent
+            .extend_from_slice(&bytes[bytes.len().saturating_sub(keep)..]);
         let extra = self.recent.len().saturating_sub(keep);
         self.recent.drain(..extra);
     }
@@ -228,19 +235,29 @@ mod tests {
         let mut s = StderrTail::default();
         s.write(Bytes::from(vec![b'c'; 50_000])).unwrap();
         // Split across writes as the panic hook writes it.
-        s.write(Bytes::from_static(b"thread '<unnamed>' panic")).unwrap();
-        s.write(Bytes::from_static(b"ked at src/lib.rs:7:9:\n")).unwrap();
+        s.write(Bytes::from_static(b"thread '<unnamed>' panic"))
+            .unwrap();
+        s.write(Bytes::from_static(b"ked at src/lib.rs:7:9:\n"))
+            .unwrap();
         for _ in 0..10 {
             s.write(Bytes::from(vec![b'm'; 10_000])).unwrap();
         }
-        s.write(Bytes::from_static(b"\nnote: run with `RUST_BACKTRACE=1`\n")).unwrap();
+        s.write(Bytes::from_static(b"\nnote: run with `RUST_BACKTRACE=1`\n"))
+            .unwrap();
         let c = s.contents();
         assert!(c.len() <= HEAD_BYTES + GAP.len() + TAIL_BYTES);
         let d = death(&c).unwrap();
-        assert!(d.starts_with("panicked at src/lib.rs:7:9: mmmm"), "{}", &d[..80]);
+        assert!(
+            d.starts_with("panicked at src/lib.rs:7:9: mmmm"),
+            "{}",
+            &d[..80]
+        );
         // A short panic is in the tail: no head is added.
         let mut s = StderrTail::default();
-        s.write(Bytes::from_static(b"thread 'x' panicked at a.rs:1:1:\nboom\n")).unwrap();
+        s.write(Bytes::from_static(
+            b"thread 'x' panicked at a.rs:1:1:\nboom\n",
+        ))
+        .unwrap();
         assert_eq!(death(&s.contents()).unwrap(), "panicked at a.rs:1:1: boom");
     }
 

@@ -119,7 +119,12 @@ fn lift(
             Ok(n) => n,
             Err(e) => return refused(e),
         };
-        let value = match text(&h.value, store, &format!("`{name}` header"), MAX_HEADER_VALUE_BYTES)? {
+        let value = match text(
+            &h.value,
+            store,
+            &format!("`{name}` header"),
+            MAX_HEADER_VALUE_BYTES,
+        )? {
             Ok(v) => v,
             Err(e) => return refused(e),
         };

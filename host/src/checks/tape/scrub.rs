@@ -99,7 +99,9 @@ impl Scrubber {
     /// env file has it, not percent-encoded.
     fn form<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let looks_like_form = text.contains('=')
-            && !text.bytes().any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'{');
+            && !text
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b == b'"' || b == b'{');
         if !looks_like_form {
             return Cow::Borrowed(text);
         }
@@ -136,7 +138,10 @@ fn percent_decode(value: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' => match value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            b'%' => match value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 Some(b) => {
                     out.push(b);
                     i += 2;
@@ -174,7 +179,9 @@ mod tests {
             r#"{"username":"admin","password":"***"}"#
         );
         // Scrubbing twice changes nothing: replay matches the scrubbed form.
-        let once = s.sent("csrfmiddlewaretoken=abcdef123456&password=x%40y").into_owned();
+        let once = s
+            .sent("csrfmiddlewaretoken=abcdef123456&password=x%40y")
+            .into_owned();
         assert_eq!(s.sent(&once), once);
         assert_eq!(percent_decode("p%40ss+word%2"), "p@ss word%2");
     }

@@ -19,9 +19,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::super::bindings::{http, stack};
-use super::{Interaction, LogsQuery};
 use super::super::limits::MAX_HTTP_BODY_BYTES;
 use super::scrub::{self, Scrubber};
+use super::{Interaction, LogsQuery};
 
 /// The most of one body a tape read keeps: the host's cap on bodies.
 pub const MAX_BODY_BYTES: usize = MAX_HTTP_BODY_BYTES;
@@ -338,7 +338,9 @@ impl<'de> Visitor<'de> for BodyVisitor {
                 let keep = text.len().min((MAX_BODY_BYTES / 3 + 1) * 4);
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(&text.as_bytes()[..keep])
-                    .map_err(|e| de::Error::custom(format!("a base64 body does not decode: {e}")))?;
+                    .map_err(|e| {
+                        de::Error::custom(format!("a base64 body does not decode: {e}"))
+                    })?;
                 body.push(&bytes);
                 body.cut |= keep < text.len();
             }
