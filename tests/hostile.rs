@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::build::guest;
 use common::http::{Reply, Server};
+use common::pitwall;
+use common::rss::{Measured, measured};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use pitwall::checks::{
@@ -100,7 +102,26 @@ async fn every_misbehaviour_is_contained_and_the_next_check_runs() {
             "memory",
             &no_grants,
             Outcome::Error,
-            "exceeded the memory cap",
+            "run hit its 64 MiB memory cap (it asked for",
+        ),
+        (
+            "memory-doubling",
+            &no_grants,
+            Outcome::Error,
+            "run hit its 64 MiB memory cap (it asked for",
+        ),
+        (
+            "memory-alloc",
+            &no_grants,
+            Outcome::Error,
+            "run hit its 64 MiB memory cap (it asked for",
+        ),
+        (
+            // Its `panicked at` is 100 KB before the end of its stderr.
+            "long-panic",
+            &no_grants,
+            Outcome::Error,
+            "run panicked at hostile/src/lib.rs:",
         ),
         ("recursion", &no_grants, Outcome::Error, "run trapped"),
         (
@@ -415,5 +436,266 @@ async fn log_streams_are_bounded_however_the_check_reads() {
         v.summary.contains("logs of service `api` denied"),
         "{}",
         v.summary
+    );
+}
+
+/// A component that claims the contract but whose functions have other
+/// types is refused at load, naming the function and the mismatch, not at
+/// its first call.
+#[test]
+fn a_contract_with_other_shapes_is_refused_at_load() {
+    let runtime = runtime();
+    match runtime.load(&Source::File(guest("wrong-shape"))) {
+        Err(e @ PluginError::Shape { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("claims pitwall:check@0.2.0 but its `run` has other types"),
+                "{text}"
+            );
+            assert!(text.contains("expected `record` found `string`"), "{text}");
+        }
+        Err(other) => panic!("expected a shape error, got {other}"),
+        Ok(_) => panic!("a check whose run returns a string was loaded"),
+    }
+    // Both contracts' real checks still load.
+    assert!(runtime.load(&Source::File(guest("hostile"))).is_ok());
+    assert!(runtime.load(&Source::File(guest("contract-0-1"))).is_ok());
+}
+
+/// A method, URL, header or service name of megabytes is refused by its
+/// length, before it is copied into the host, parsed or quoted.
+#[tokio::test]
+async fn over_long_request_parts_are_refused_before_parsing() {
+    let runtime = runtime();
+    let grants = Grants {
+        allow_http: vec!["http://127.0.0.1:9/".into()],
+        allow_logs: vec!["api".into()],
+    };
+    let cases = [
+        (
+            "long:url",
+            "the request's URL is 4194323 bytes, over the 8192 byte cap",
+        ),
+        (
+            "long:method",
+            "the request's method is 4194323 bytes, over the 32 byte cap",
+        ),
+        (
+            "long:header",
+            "the request's `x-long` header is 4194323 bytes, over the 8192 byte cap",
+        ),
+        (
+            "long:service",
+            "a 4194323 byte service name is over the 255 byte cap",
+        ),
+    ];
+    for (mode, text) in cases {
+        let (v, took) = run_with(
+            &runtime,
+            mode,
+            &grants,
+            Io::replay(Vec::new()),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(v.outcome, Outcome::Fail, "{mode}: {v:?}");
+        assert!(v.summary.contains(text), "{mode}: {}", v.summary);
+        assert!(v.summary.len() < 2048, "{mode}: the refusal quotes it");
+        assert!(took < Duration::from_secs(5), "{mode} took {took:?}");
+    }
+}
+
+// ---- Host memory outside the guest's cap. Each case runs `pitwall check
+// run` as a child and measures its peak RSS: under 300 MB with the guest's
+// memory cap at 320 MiB.
+
+const MAX_PEAK_RSS: u64 = 300_000_000;
+const BIG_CAP_MIB: &str = "320";
+
+/// `pitwall check run` of the hostile guest, its compiled form cached so
+/// no compiler child runs (and is measured) beside it.
+fn check_run(config: &str) -> std::process::Command {
+    let wasm = guest("hostile");
+    let out = pitwall()
+        .args(["check", "precompile"])
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = pitwall();
+    cmd.args(["check", "run"]).arg(&wasm).args([
+        "--config",
+        config,
+        "--memory",
+        BIG_CAP_MIB,
+        "--timeout",
+        "60s",
+    ]);
+    cmd
+}
+
+fn assert_bounded(what: &str, m: &Measured) {
+    eprintln!("{what}: peak RSS {:.0} MB", m.peak_mb());
+    assert!(
+        m.peak < MAX_PEAK_RSS,
+        "{what}: peak RSS {:.0} MB, over 300 MB\n{}{}",
+        m.peak_mb(),
+        m.stdout,
+        m.stderr
+    );
+}
+
+/// A 1 MiB JSON array of numbers: the costliest body to write readably.
+fn mib_of_json() -> Vec<u8> {
+    let mut body = b"[0".to_vec();
+    while body.len() < (1 << 20) - 1 {
+        body.extend_from_slice(b",0");
+    }
+    body.push(b']');
+    body
+}
+
+#[test]
+fn recording_many_granted_megabyte_responses_stays_bounded() {
+    let body = mib_of_json();
+    let server = Server::start(move |_, _| Reply::new(200, body.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("run.json");
+    let m = measured(
+        check_run(&format!("get-many:20:{}", server.url("/big")))
+            .args(["--allow-http", &server.url("/")])
+            .arg("--record")
+            .arg(&tape),
+    );
+    assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
+    assert!(
+        m.stdout.contains("20 responses, 20971520 bytes"),
+        "{}",
+        m.stdout
+    );
+    assert_bounded("recording 20 x 1 MiB", &m);
+
+    drop(server);
+    let m = measured(
+        pitwall()
+            .args(["check", "run"])
+            .arg(guest("hostile"))
+            .arg("--replay")
+            .arg(&tape),
+    );
+    assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
+    assert!(
+        m.stdout.contains("20 responses, 20971520 bytes"),
+        "{}",
+        m.stdout
+    );
+    assert_bounded("replaying 20 x 1 MiB", &m);
+}
+
+#[test]
+fn replaying_a_tape_with_a_body_as_a_byte_array_stays_bounded() {
+    let server = Server::start(|_, _| Reply::new(200, "small"));
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("run.json");
+    let out = check_run(&format!("get-many:1:{}", server.url("/big")))
+        .args(["--allow-http", &server.url("/")])
+        .arg("--record")
+        .arg(&tape)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // The body as tapes used to hold it: 5 MB of byte numbers.
+    let mut recorded: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&tape).unwrap()).unwrap();
+    recorded["interactions"][0]["result"]["Ok"]["body"] = "@BODY@".into();
+    let numbers = vec!["120"; 5_000_000].join(",");
+    let text = recorded
+        .to_string()
+        .replace("\"@BODY@\"", &format!("[{numbers}]"));
+    std::fs::write(&tape, text).unwrap();
+
+    let m = measured(
+        pitwall()
+            .args(["check", "run"])
+            .arg(guest("hostile"))
+            .arg("--replay")
+            .arg(&tape),
+    );
+    assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
+    // Cut to the body cap as it is read, as the live host cuts it.
+    assert!(
+        m.stdout.contains("1 responses, 1048576 bytes, 1 truncated"),
+        "{}",
+        m.stdout
+    );
+    assert_bounded("replaying a 5 MB byte-array body", &m);
+}
+
+#[test]
+fn a_huge_request_body_is_refused_without_a_host_copy() {
+    let server = Server::start(|_, _| Reply::new(200, "ok"));
+    let m = measured(
+        check_run(&format!("big-body:120:{}", server.url("/upload")))
+            .args(["--allow-http", &server.url("/")]),
+    );
+    assert_eq!(m.code, 1, "{}{}", m.stdout, m.stderr);
+    assert!(
+        m.stdout
+            .contains("a 125829120 byte request body is over the 1048576 byte cap"),
+        "{}",
+        m.stdout
+    );
+    assert_bounded("a 120 MB request body", &m);
+}
+
+/// Tapes keep no credential: not the values of credential headers sent or
+/// received, not a password in a form body; and the scrubbed tape replays.
+#[test]
+fn tapes_keep_no_credentials_and_still_replay() {
+    let server = Server::start(|_, _| {
+        Reply::new(200, "welcome").header("Set-Cookie", "session=server-s3cret; HttpOnly")
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let tape = dir.path().join("run.json");
+    let out = check_run(&format!("secrets:{}", server.url("/login")))
+        .args(["--allow-http", &server.url("/")])
+        .arg("--record")
+        .arg(&tape)
+        .output()
+        .unwrap();
+    let live = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(live.contains("logged in: 200, set-cookie: true"), "{live}");
+    let text = std::fs::read_to_string(&tape).unwrap();
+    for secret in [
+        "cookie-s3cret",
+        "YXV0aC1zM2NyZXQ=",
+        "cHJveHktczNjcmV0",
+        "server-s3cret",
+        "form-s3cret",
+    ] {
+        assert!(!text.contains(secret), "{secret} is in the tape:\n{text}");
+    }
+    assert!(text.contains("password=***"), "{text}");
+    drop(server);
+    let out = pitwall()
+        .args(["check", "run"])
+        .arg(guest("hostile"))
+        .arg("--replay")
+        .arg(&tape)
+        .output()
+        .unwrap();
+    let replayed = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{replayed}");
+    assert!(
+        replayed.contains("logged in: 200, set-cookie: true"),
+        "{replayed}"
     );
 }

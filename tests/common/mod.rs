@@ -4,7 +4,8 @@
 //! compose stacks (`docker`), a stack of one busy service (`busy`), a swarm
 //! and its stacks (`swarm`), a second Docker daemon joined to it
 //! (`worker`), the in-memory engine of the state-machine tier
-//! (`memory`), and the PostgreSQL + Django + nginx stack (`realstack`).
+//! (`memory`), the PostgreSQL + Django + nginx stack (`realstack`), and a
+//! child's peak memory (`rss`).
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod build;
@@ -15,6 +16,7 @@ pub mod http;
 pub mod load;
 pub mod memory;
 pub mod realstack;
+pub mod rss;
 pub mod swarm;
 pub mod worker;
 

@@ -3,6 +3,7 @@
 //! optionally taped) or from a recording.
 
 mod http;
+pub mod lift;
 mod log;
 mod stack;
 
@@ -102,9 +103,10 @@ impl Io {
         Io::Replay(Arc::new(Mutex::new(Replay::with_canned(recorded, canned))))
     }
 
-    /// The recorded calls (empty unless recording); an error when they
-    /// outgrew the recording's size budget, since a partial tape would not
-    /// replay the run.
+    /// The recorded calls (empty unless recording), taken: the tape is
+    /// left empty, so the calls are held once, not copied. An error when
+    /// they outgrew the recording's size budget, since a partial tape would
+    /// not replay the run.
     pub fn tape(&self) -> Result<Vec<Interaction>, String> {
         let Io::Live(live) = self else {
             return Ok(Vec::new());
@@ -112,14 +114,14 @@ impl Io {
         let Some(tape) = &live.tape else {
             return Ok(Vec::new());
         };
-        let tape = unpoisoned(tape);
+        let mut tape = unpoisoned(tape);
         if tape.overflowed {
             return Err(format!(
                 "the run's host calls answered more than {} MiB: too much to record",
                 MAX_TAPE_BYTES >> 20
             ));
         }
-        Ok(tape.calls.clone())
+        Ok(std::mem::take(&mut tape.calls))
     }
 
     /// Answers one host call: `live` asks the world (and the answer is taped

@@ -30,11 +30,15 @@ impl Default for Limits {
             max_evidence_value_bytes: 4096,
             max_log_lines: 100,
             max_log_line_bytes: 1024,
-            max_http_body_bytes: 1 << 20,
+            max_http_body_bytes: MAX_HTTP_BODY_BYTES,
             max_log_read_lines: 100_000,
         }
     }
 }
+
+/// Bytes of an HTTP body a check may send, or receive (a longer response
+/// is cut and marked truncated); tapes keep bodies to the same cap.
+pub const MAX_HTTP_BODY_BYTES: usize = 1 << 20;
 
 /// Handles a run may hold at once (WASI pollables and streams, log
 /// streams). They live in the host's memory, outside the memory cap:
@@ -78,6 +82,10 @@ impl Limits {
 pub struct MemoryLimiter {
     pub max_bytes: usize,
     pub refused: Option<usize>,
+    /// Why a growth failed that the cap did not refuse (past a memory's
+    /// own maximum, or 4 GiB): the guest sees `memory.grow` fail and a
+    /// Rust guest aborts with a bare `unreachable`.
+    pub failed: Option<String>,
     /// Bytes of all the run's memories.
     used: usize,
 }
@@ -93,6 +101,7 @@ impl MemoryLimiter {
         MemoryLimiter {
             max_bytes,
             refused: None,
+            failed: None,
             used: 0,
         }
     }
@@ -111,13 +120,18 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             // Trapping (rather than returning false) stops a guest that would
             // otherwise keep retrying smaller allocations.
             wasmtime::bail!(
-                "memory cap exceeded: the check asked for {:.1} MiB, the cap is {:.1} MiB",
-                mib(desired),
-                mib(self.max_bytes)
+                "the check hit its {} memory cap (it asked for {:.1} MiB)",
+                mib_text(self.max_bytes),
+                mib(total)
             );
         }
         self.used = total;
         Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.failed.get_or_insert_with(|| format!("{error:#}"));
+        Ok(())
     }
 
     fn table_growing(
@@ -144,6 +158,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
 pub fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1 << 20) as f64
+}
+
+/// `64 MiB`, or `0.5 MiB` when not whole.
+pub fn mib_text(bytes: usize) -> String {
+    if bytes.is_multiple_of(1 << 20) {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.1} MiB", mib(bytes))
+    }
 }
 
 #[cfg(test)]

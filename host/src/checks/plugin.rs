@@ -125,6 +125,16 @@ pub enum PluginError {
         source_name: String,
         exports: String,
     },
+    #[error(
+        "{source_name} claims {contract} but its `{function}` has other types than the \
+         contract's ({reason}): rebuild it against this contract (`pitwall check wit` prints it)"
+    )]
+    Shape {
+        source_name: String,
+        contract: &'static str,
+        function: String,
+        reason: String,
+    },
     #[error("{source_name} is not a valid WebAssembly component: {reason}")]
     Invalid { source_name: String, reason: String },
     #[error("cannot compile {source_name}: {reason}")]

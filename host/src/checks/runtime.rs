@@ -17,7 +17,7 @@ use super::cache::{Cache, CacheStatus};
 use super::compile::{self, CompileError, Compiler};
 use super::grants::{Capability, Grants};
 use super::host::{HostState, Io};
-use super::limits::{Limits, MAX_HANDLES, mib};
+use super::limits::{Limits, MAX_HANDLES, mib, mib_text};
 use super::plugin::{self, PluginError, Source};
 use super::stderr;
 use super::v1;
@@ -103,6 +103,8 @@ impl Runtime {
         // check links against the 0.1.0 names and a 0.2.0 one against its own.
         Check::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         bindings_v1::Check::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        // `http.send` of both, lifted so its sizes are checked before any copy.
+        super::host::lift::add_to_linker(&mut linker)?;
         Ok(Runtime {
             engine,
             linker,
@@ -148,6 +150,14 @@ impl Runtime {
             ty.exports(&self.engine).map(|(n, _)| n),
             ty.imports(&self.engine).map(|(n, _)| n),
         )?;
+        exports_typecheck(&self.engine, &component, contract).map_err(|(function, reason)| {
+            PluginError::Shape {
+                source_name: name.clone(),
+                contract: contract.package(),
+                function,
+                reason,
+            }
+        })?;
         let link_error = |e: wasmtime::Error| PluginError::Link {
             source_name: name.clone(),
             reason: format!("{e:#}"),
@@ -414,6 +424,60 @@ impl Runtime {
     }
 }
 
+/// Checks that the plugin interface's functions have the contract's types,
+/// at load: wasmtime checks them only at the first instantiation, where a
+/// mismatch would read "expected `record` found `string`" as the first
+/// run's failure. The error names the function and the mismatch.
+fn exports_typecheck(
+    engine: &Engine,
+    component: &wasmtime::component::Component,
+    contract: Contract,
+) -> Result<(), (String, String)> {
+    use wasmtime::component::types::ComponentItem;
+    let ty = component.component_type();
+    let cx = ty.instance_type();
+    let export = contract.plugin_export();
+    let Some(ComponentItem::ComponentInstance(plugin)) =
+        ty.get_export(engine, export).map(|e| e.ty)
+    else {
+        return Err((export.into(), "not an interface".into()));
+    };
+    let func = |name: &str| match plugin.get_export(engine, name).map(|e| e.ty) {
+        Some(ComponentItem::ComponentFunc(f)) => Ok(f),
+        Some(_) => Err((name.to_string(), "not a function".to_string())),
+        None => Err((name.to_string(), "missing".to_string())),
+    };
+    fn named(name: &'static str) -> impl Fn(wasmtime::Error) -> (String, String) {
+        move |e| (name.to_string(), format!("{e:#}"))
+    }
+    match contract {
+        Contract::V0_2 => {
+            func("describe")?
+                .typecheck::<(), (types::Descriptor,)>(&cx)
+                .map_err(named("describe"))?;
+            func("validate-config")?
+                .typecheck::<(&str,), (Result<(), String>,)>(&cx)
+                .map_err(named("validate-config"))?;
+            func("run")?
+                .typecheck::<(&types::Context, &str), (types::Verdict,)>(&cx)
+                .map_err(named("run"))?;
+        }
+        Contract::V0_1 => {
+            use bindings_v1::types as t;
+            func("describe")?
+                .typecheck::<(), (t::Descriptor,)>(&cx)
+                .map_err(named("describe"))?;
+            func("validate-config")?
+                .typecheck::<(&str,), (Result<(), String>,)>(&cx)
+                .map_err(named("validate-config"))?;
+            func("run")?
+                .typecheck::<(&t::Context, &str), (t::Verdict,)>(&cx)
+                .map_err(named("run"))?;
+        }
+    }
+    Ok(())
+}
+
 /// An export of the check the host calls, in either contract's bindings.
 trait Export: Send + 'static {
     /// How the operator reads it in an error: the WIT name.
@@ -511,11 +575,12 @@ fn timed_out(what: &str, timeout: Duration) -> String {
 /// The wasm backtrace wasmtime attaches is for the check's author, who gets
 /// it with `PITWALL_LOG=debug`.
 fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration) -> String {
+    let cap = mib_text(state.limiter.max_bytes);
     if let Some(wanted) = state.limiter.refused {
         return format!(
-            "{what} exceeded the memory cap: it asked for {:.1} MiB, the cap is {:.1} MiB",
-            mib(wanted),
-            mib(state.limiter.max_bytes)
+            "{what} hit its {cap} memory cap (it asked for {:.1} MiB in all): raise the check's \
+             `memory_mb` (`--memory` for `check run`) if it needs more, or find what it hoards",
+            mib(wanted)
         );
     }
     tracing::debug!("{what} failed: {e:?}");
@@ -537,7 +602,19 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
     }
     let shown = |text: String| excerpt(&visible(text, false), MAX_DEATH_TEXT);
     let death = stderr::death(&state.stderr.contents()).map(shown);
+    // A growth that failed for another reason than the cap (a memory's own
+    // maximum): a Rust guest aborts, printing at most an allocation error.
+    if let Some(failed) = &state.limiter.failed {
+        let said = death.map(|d| format!(" ({d})")).unwrap_or_default();
+        return format!(
+            "{what} ran out of memory: its memory could not grow ({failed}){said}; the check's \
+             memory cap is {cap}"
+        );
+    }
     match (e.downcast_ref::<Trap>(), death) {
+        (_, Some(death)) if death.starts_with(stderr::OUT_OF_MEMORY) => {
+            format!("{what} {death} (its memory cap is {cap})")
+        }
         (Some(Trap::Interrupt), _) => timed_out(what, timeout),
         (Some(Trap::StackOverflow), _) => {
             format!("{what} overflowed the wasm stack (runaway recursion?)")

@@ -1,25 +1,41 @@
 //! Record/replay of host calls. Every capability a check uses is a host call
 //! whose arguments and answer are plain data, so a run recorded against a
 //! live stack replays exactly, offline.
+//!
+//! A tape is written and read as a stream: the host never holds a whole
+//! tape as text or as a JSON tree, only the calls themselves (whose bodies
+//! are capped), so reading or writing one costs about its bodies' bytes.
+
+mod scrub;
+mod wire;
 
 use std::collections::{HashMap, VecDeque};
+use std::io::{BufReader, BufWriter, Read as _, Write as _};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+pub use scrub::{Scrubber, is_credential_header};
 
 use super::bindings::{http, stack, types};
 use super::grants::Grants;
 use super::verdict::Verdict;
 use crate::engine::LogWindow;
 
-/// One host call and its answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One host call and its answer. Read by `wire::interaction`: serde's
+/// derived reading of a tagged enum would first buffer the whole call as a
+/// tree (~32 bytes a byte of an old-style body).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "call")]
 pub enum Interaction {
     #[serde(rename = "http.send")]
     HttpSend {
+        #[serde(with = "wire::request")]
         request: http::Request,
+        #[serde(with = "wire::result")]
         result: Result<http::Response, http::Error>,
     },
     #[serde(rename = "stack.containers")]
@@ -46,6 +62,12 @@ pub struct LogsQuery {
     pub max_lines: Option<u32>,
 }
 
+impl<'de> Deserialize<'de> for Interaction {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Interaction, D::Error> {
+        wire::interaction(d)
+    }
+}
+
 impl LogsQuery {
     pub fn window(&self) -> LogWindow {
         LogWindow {
@@ -55,13 +77,15 @@ impl LogsQuery {
     }
 }
 
-/// A call as a key: what identifies it, without its answer.
+/// A call as a key: what identifies it, without its answer. An HTTP call
+/// is keyed by its scrubbed URL and body (what a tape keeps, see `scrub`),
+/// the body by length and digest: a key holds no copy of it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Call {
     Http {
         method: String,
         url: String,
-        body: Option<Vec<u8>>,
+        body: Option<(usize, [u8; 32])>,
     },
     Containers,
     /// A service's logs; the window is `None` in a canned answer's key.
@@ -73,10 +97,14 @@ pub enum Call {
 
 impl Call {
     pub fn http(req: &http::Request) -> Call {
+        let scrub = Scrubber::new();
         Call::Http {
             method: req.method.to_ascii_uppercase(),
-            url: req.url.clone(),
-            body: req.body.clone(),
+            url: scrub.sent(&req.url).into_owned(),
+            body: req.body.as_deref().map(|b| {
+                let b = scrub.sent_bytes(b);
+                (b.len(), Sha256::digest(&b).into())
+            }),
         }
     }
 
@@ -110,8 +138,8 @@ impl std::fmt::Display for Call {
         match self {
             Call::Http { method, url, body } => {
                 write!(f, "http {method} {url}")?;
-                if let Some(b) = body {
-                    write!(f, " (body {} bytes)", b.len())?;
+                if let Some((len, _)) = body {
+                    write!(f, " (body {len} bytes)")?;
                 }
                 Ok(())
             }
@@ -174,6 +202,8 @@ pub struct Recording {
     /// How the plugin was named (`builtin:http-probe` or a path).
     pub plugin: String,
     pub plugin_sha256: String,
+    /// Credential fields blanked and secret values removed when written.
+    #[serde(serialize_with = "scrubbed_config")]
     pub config: String,
     pub grants: Grants,
     pub context: types::Context,
@@ -183,55 +213,78 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Reads a tape as it is parsed, never the whole file at once; bodies
+    /// are capped as they are read (see `wire`).
     pub fn read(path: &Path) -> anyhow::Result<Recording> {
-        let bytes = crate::fsutil::read_regular(path, MAX_TAPE_BYTES)
-            .with_context(|| format!("cannot read the recording {}", path.display()))?;
-        let not_a_tape = || {
+        let cannot_read = || format!("cannot read the recording {}", path.display());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .with_context(cannot_read)?;
+        let meta = file.metadata().with_context(cannot_read)?;
+        if !meta.is_file() {
+            anyhow::bail!("{}: not a regular file", cannot_read());
+        }
+        if meta.len() > MAX_TAPE_BYTES {
+            anyhow::bail!(
+                "{}: {} bytes, more than the {MAX_TAPE_BYTES} bytes a recording may have",
+                cannot_read(),
+                meta.len()
+            );
+        }
+        let reader = BufReader::with_capacity(64 << 10, file.take(MAX_TAPE_BYTES));
+        serde_json::from_reader(reader).with_context(|| {
             format!(
                 "{} is not a pitwall recording (write one with `pitwall check run --record FILE`)",
                 path.display()
             )
-        };
-        let mut value: serde_json::Value =
-            serde_json::from_slice(&bytes).with_context(not_a_tape)?;
-        if let Some(interactions) = value.get_mut("interactions") {
-            bodies::to_bytes(interactions)
-                .map_err(anyhow::Error::msg)
-                .with_context(not_a_tape)?;
-        }
-        serde_json::from_value(value).with_context(not_a_tape)
+        })
     }
 
-    /// Writes atomically: a reader never sees half a recording. Credential
-    /// headers (requests', responses' and the configuration's) are blanked:
-    /// replay matches on method, URL and body only, and tapes get shared.
+    /// Writes atomically (a reader never sees half a recording) and as a
+    /// stream. Credentials are not written: credential headers (requests',
+    /// responses' and the configuration's) are blanked, and URLs and
+    /// bodies lose secret values (see `scrub`); replay matches on method,
+    /// scrubbed URL and scrubbed body only.
     pub fn write(&self, path: &Path) -> anyhow::Result<()> {
-        let mut tape = self.clone();
-        if let Ok(mut config) = serde_json::from_str::<serde_json::Value>(&tape.config) {
-            blank_credential_fields(&mut config);
-            tape.config = config.to_string();
+        let cannot_write = || format!("cannot write the recording {}", path.display());
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        // 0600, beside the target, renamed over it once complete.
+        let tmp = tempfile::NamedTempFile::new_in(dir).with_context(cannot_write)?;
+        let mut out = BufWriter::with_capacity(64 << 10, tmp.as_file());
+        serde_json::to_writer_pretty(&mut out, self).context("cannot serialise the recording")?;
+        out.flush().with_context(cannot_write)?;
+        drop(out);
+        tmp.as_file().sync_all().with_context(cannot_write)?;
+        tmp.persist(path)
+            .map_err(|e| e.error)
+            .with_context(cannot_write)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
         }
-        for i in &mut tape.interactions {
-            if let Interaction::HttpSend { request, result } = i {
-                blank_credentials(&mut request.headers);
-                if let Ok(response) = result {
-                    blank_credentials(&mut response.headers);
-                }
-            }
-        }
-        let mut value = serde_json::to_value(&tape).context("cannot serialise the recording")?;
-        if let Some(interactions) = value.get_mut("interactions") {
-            bodies::to_readable(interactions);
-        }
-        let json = serde_json::to_vec_pretty(&value).context("cannot serialise the recording")?;
-        crate::fsutil::write_atomic(path, &json)
-            .with_context(|| format!("cannot write the recording {}", path.display()))
+        Ok(())
     }
 }
 
+fn scrubbed_config<S: serde::Serializer>(config: &str, s: S) -> Result<S::Ok, S::Error> {
+    let config = match serde_json::from_str::<serde_json::Value>(config) {
+        Ok(mut value) => {
+            blank_credential_fields(&mut value);
+            value.to_string()
+        }
+        Err(_) => config.to_string(),
+    };
+    s.serialize_str(&Scrubber::new().received(&config))
+}
+
 /// Answers host calls from a recording, then from canned answers. Recorded
-/// calls are matched by what they ask (method, URL and body; service and
-/// window), in recorded order per call. Canned answers (a test case's) are
+/// calls are matched by what they ask (method, URL and body, the last two
+/// scrubbed of credentials as the tape keeps them; never header values;
+/// service and window), in recorded order per call. Canned answers (a test case's) are
 /// matched loosely — HTTP by method and URL, logs by service — in order, the
 /// last one repeating.
 #[derive(Debug, Default)]
@@ -310,32 +363,14 @@ fn mismatch(i: &Interaction) -> String {
     )
 }
 
-/// Headers that carry credentials.
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "x-auth-token",
-];
-
-fn blank_credentials(headers: &mut [http::Header]) {
-    for h in headers {
-        if CREDENTIAL_HEADERS.contains(&h.name.to_ascii_lowercase().as_str()) {
-            h.value = "***".into();
-        }
-    }
-}
-
 /// Blanks configuration fields named like a credential header (a probe's
 /// `headers: {"authorization": …}`).
 fn blank_credential_fields(v: &mut serde_json::Value) {
     match v {
         serde_json::Value::Object(o) => {
             for (k, v) in o.iter_mut() {
-                if CREDENTIAL_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
-                    *v = serde_json::Value::String("***".into());
+                if is_credential_header(k) {
+                    *v = serde_json::Value::String(scrub::BLANK.into());
                 } else {
                     blank_credential_fields(v);
                 }
@@ -343,123 +378,5 @@ fn blank_credential_fields(v: &mut serde_json::Value) {
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(blank_credential_fields),
         _ => {}
-    }
-}
-
-/// Bodies in a tape, readable and editable by people: `{"json": …}` when the
-/// bytes are JSON that re-serialises to exactly the same bytes (replay
-/// matches request bodies byte for byte), `{"text": "…"}` for other UTF-8,
-/// `{"base64": "…"}` only for binary. Tapes written before this (bodies as
-/// arrays of byte numbers) are still read.
-mod bodies {
-    use base64::Engine as _;
-    use serde_json::Value;
-
-    const KEY: &str = "body";
-
-    /// Every `body` array of byte numbers, made readable.
-    pub fn to_readable(v: &mut Value) {
-        let Ok(()) = walk::<std::convert::Infallible>(v, &mut |body| {
-            if let Some(bytes) = as_bytes(body) {
-                *body = readable(bytes);
-            }
-            Ok(())
-        });
-    }
-
-    /// Every readable body back to its bytes; old-style arrays stay.
-    pub fn to_bytes(v: &mut Value) -> Result<(), String> {
-        walk(v, &mut |body| {
-            let Value::Object(o) = body else {
-                return Ok(());
-            };
-            let bytes = match (o.get("json"), o.get("text"), o.get("base64")) {
-                (Some(json), None, None) => serde_json::to_vec(json).map_err(|e| e.to_string())?,
-                (None, Some(Value::String(text)), None) => text.clone().into_bytes(),
-                (None, None, Some(Value::String(b64))) => base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .map_err(|e| format!("a base64 body does not decode: {e}"))?,
-                _ => {
-                    return Err("a body must be one of {\"json\"}, {\"text\"}, {\"base64\"}".into());
-                }
-            };
-            *body = Value::Array(bytes.into_iter().map(Value::from).collect());
-            Ok(())
-        })
-    }
-
-    fn walk<E>(v: &mut Value, f: &mut impl FnMut(&mut Value) -> Result<(), E>) -> Result<(), E> {
-        match v {
-            Value::Object(o) => {
-                for (k, child) in o.iter_mut() {
-                    if k == KEY {
-                        f(child)?;
-                    } else {
-                        walk(child, f)?;
-                    }
-                }
-            }
-            Value::Array(a) => {
-                for child in a {
-                    walk(child, f)?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    fn as_bytes(v: &Value) -> Option<Vec<u8>> {
-        v.as_array()?
-            .iter()
-            .map(|n| n.as_u64().and_then(|n| u8::try_from(n).ok()))
-            .collect()
-    }
-
-    fn readable(bytes: Vec<u8>) -> Value {
-        let json = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .filter(|j| j.is_object() || j.is_array())
-            .filter(|j| serde_json::to_vec(j).is_ok_and(|again| again == bytes));
-        let mut o = serde_json::Map::new();
-        match (json, String::from_utf8(bytes)) {
-            (Some(json), _) => o.insert("json".into(), json),
-            (None, Ok(text)) => o.insert("text".into(), Value::String(text)),
-            (None, Err(e)) => o.insert(
-                "base64".into(),
-                Value::String(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
-            ),
-        };
-        Value::Object(o)
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-        use serde_json::json;
-
-        #[test]
-        fn bodies_round_trip_readably() {
-            let original = json!([
-                {"request": {"body": null}, "result": {"Ok": {"body": [123,34,97,34,58,49,125]}}},
-                {"request": {"body": [104,105]}, "result": {"Ok": {"body": [255,0]}}},
-                {"result": {"Ok": {"body": [123, 32, 125]}}}
-            ]);
-            let mut v = original.clone();
-            to_readable(&mut v);
-            assert_eq!(v[0]["result"]["Ok"]["body"], json!({"json": {"a": 1}}));
-            assert_eq!(v[1]["request"]["body"], json!({"text": "hi"}));
-            assert_eq!(v[1]["result"]["Ok"]["body"], json!({"base64": "/wA="}));
-            // "{ }" is JSON, but not byte-exact once re-serialised: text.
-            assert_eq!(v[2]["result"]["Ok"]["body"], json!({"text": "{ }"}));
-            to_bytes(&mut v).unwrap();
-            assert_eq!(v, original);
-            // Old tapes (byte arrays) are read as they are.
-            let mut old = original.clone();
-            to_bytes(&mut old).unwrap();
-            assert_eq!(old, original);
-            let mut bad = json!([{"body": {"text": "a", "json": 1}}]);
-            assert!(to_bytes(&mut bad).is_err());
-        }
     }
 }

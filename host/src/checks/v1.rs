@@ -9,6 +9,28 @@ use super::host::HostState;
 
 impl v1::types::Host for HostState {}
 
+/// A 0.2.0 answer to `http.send` as a 0.1.0 check receives it.
+pub(super) fn http_result(
+    r: Result<http::Response, http::Error>,
+) -> Result<v1::http::Response, v1::http::Error> {
+    match r {
+        Ok(r) => Ok(v1::http::Response {
+            status: r.status,
+            headers: r.headers.into_iter().map(header_out).collect(),
+            body: r.body,
+            truncated: r.truncated,
+            elapsed_ms: r.elapsed_ms,
+        }),
+        Err(e) => Err(match e {
+            http::Error::Denied(m) => v1::http::Error::Denied(m),
+            http::Error::Timeout(m) => v1::http::Error::Timeout(m),
+            http::Error::Connect(m) => v1::http::Error::Connect(m),
+            http::Error::Invalid(m) => v1::http::Error::Invalid(m),
+            http::Error::Other(m) => v1::http::Error::Other(m),
+        }),
+    }
+}
+
 impl v1::http::Host for HostState {
     async fn send(
         &mut self,
@@ -22,22 +44,7 @@ impl v1::http::Host for HostState {
             timeout_ms: req.timeout_ms,
             follow_redirects: req.follow_redirects,
         };
-        match http::Host::send(self, req).await {
-            Ok(r) => Ok(v1::http::Response {
-                status: r.status,
-                headers: r.headers.into_iter().map(header_out).collect(),
-                body: r.body,
-                truncated: r.truncated,
-                elapsed_ms: r.elapsed_ms,
-            }),
-            Err(e) => Err(match e {
-                http::Error::Denied(m) => v1::http::Error::Denied(m),
-                http::Error::Timeout(m) => v1::http::Error::Timeout(m),
-                http::Error::Connect(m) => v1::http::Error::Connect(m),
-                http::Error::Invalid(m) => v1::http::Error::Invalid(m),
-                http::Error::Other(m) => v1::http::Error::Other(m),
-            }),
-        }
+        http_result(http::Host::send(self, req).await)
     }
 }
 

@@ -5,20 +5,33 @@ use std::time::{Duration, Instant};
 
 use super::super::bindings::http;
 use super::super::grants::{Grants, check_header};
-use super::super::tape::{Call, Interaction};
+use super::super::tape::{Interaction, Scrubber};
 use super::{HostState, Live, on_net};
 
+impl HostState {
+    /// Refuses a malformed request (see `lift`), noting why.
+    pub(super) fn refuse(&mut self, why: String) -> http::Error {
+        self.note("host.denied", why.clone());
+        http::Error::Invalid(why)
+    }
+}
+
 impl http::Host for HostState {
+    /// Reached through `lift`, which has refused anything over the caps
+    /// on a method, URL, header or body before copying it.
     async fn send(&mut self, req: http::Request) -> Result<http::Response, http::Error> {
-        let call = Call::http(&req);
+        // As a tape would show it: no secret in the host's evidence.
+        let call = format!(
+            "http {} {}",
+            req.method.to_ascii_uppercase(),
+            Scrubber::new().sent(&req.url)
+        );
         let max_body = self.limits.max_http_body_bytes;
         if let Some(body) = req.body.as_ref().filter(|b| b.len() > max_body) {
-            let refused = format!(
+            return Err(self.refuse(format!(
                 "{call}: a {} byte request body is over the {max_body} byte cap",
                 body.len()
-            );
-            self.note("host.denied", refused.clone());
-            return Err(http::Error::Invalid(refused));
+            )));
         }
         let checked = req
             .headers

@@ -14,6 +14,22 @@ const MAX_CHUNK_BYTES: usize = 1 << 20;
 /// Log streams one run may hold open at once: each may hold a file open.
 const MAX_OPEN_STREAMS: usize = 16;
 
+/// Bytes of a service name: compose's are short; a longer one is refused
+/// before it is compared, quoted or noted.
+const MAX_SERVICE_BYTES: usize = 255;
+
+impl HostState {
+    fn check_service(&self, service: &str) -> Result<(), String> {
+        if service.len() > MAX_SERVICE_BYTES {
+            return Err(format!(
+                "a {} byte service name is over the {MAX_SERVICE_BYTES} byte cap",
+                service.len()
+            ));
+        }
+        self.grants.check_logs(service)
+    }
+}
+
 /// A log window being read by a check (the `log-stream` resource).
 pub struct LogStream {
     lines: LogLines,
@@ -137,7 +153,7 @@ impl stack::Host for HostState {
         until_ms: Option<u64>,
         max_lines: u32,
     ) -> Result<String, String> {
-        if let Err(denied) = self.grants.check_logs(&service) {
+        if let Err(denied) = self.check_service(&service) {
             self.note("host.denied", denied.clone());
             return Err(denied);
         }
@@ -197,7 +213,7 @@ impl stack::Host for HostState {
         since_ms: u64,
         until_ms: Option<u64>,
     ) -> Result<Resource<LogStream>, String> {
-        if let Err(denied) = self.grants.check_logs(&service) {
+        if let Err(denied) = self.check_service(&service) {
             self.note("host.denied", denied.clone());
             return Err(denied);
         }

@@ -81,6 +81,28 @@ impl Guest for Hostile {
                 verdict(Outcome::Pass, recurse(0, &mut pad).to_string())
             }
             "panic" => panic!("hostile guest panics on purpose"),
+            // A message far longer than the stderr the host keeps.
+            "long-panic" => panic!("the long cause {}", "p".repeat(100_000)),
+            "memory-doubling" => {
+                // One Vec doubling its way up: the failed growth is a
+                // realloc of twice the size.
+                let mut v: Vec<u64> = Vec::new();
+                loop {
+                    v.push(1);
+                    std::hint::black_box(&v);
+                }
+            }
+            "memory-alloc" => {
+                // Rust's allocation error: prints, then aborts with `unreachable`.
+                let layout = std::alloc::Layout::from_size_align(200 << 20, 8).unwrap();
+                let p = unsafe { std::alloc::alloc(layout) };
+                if p.is_null() {
+                    std::alloc::handle_alloc_error(layout);
+                }
+                // Used, so the allocation is not optimised away.
+                unsafe { p.write_volatile(1) };
+                verdict(Outcome::Pass, format!("allocated 200 MiB at {:p}", std::hint::black_box(p)))
+            }
             "stderr-spam" => {
                 for i in 0..2000 {
                     eprintln!("chatter {i} {}", "e".repeat(100));
@@ -147,6 +169,86 @@ impl Guest for Hostile {
                 if let Some(url) = other.strip_prefix("http:") {
                     match get(url) {
                         Ok(r) => verdict(Outcome::Pass, format!("got {}", r.status)),
+                        Err(e) => verdict(Outcome::Fail, format!("{e:?}")),
+                    }
+                } else if let Some(rest) = other.strip_prefix("get-many:") {
+                    // get-many:N:URL — N requests, each body dropped before the next.
+                    let (n, url) = rest.split_once(':').unwrap();
+                    let (mut bytes, mut truncated) = (0, 0);
+                    for _ in 0..n.parse::<u32>().unwrap() {
+                        match get(url) {
+                            Ok(r) => {
+                                bytes += r.body.len();
+                                truncated += usize::from(r.truncated);
+                            }
+                            Err(e) => return verdict(Outcome::Fail, format!("{e:?}")),
+                        }
+                    }
+                    verdict(Outcome::Pass, format!("{n} responses, {bytes} bytes, {truncated} truncated"))
+                } else if let Some(url) = other.strip_prefix("secrets:") {
+                    // Credentials in headers and a login form's body.
+                    let header = |name: &str, value: &str| http::Header { name: name.into(), value: value.into() };
+                    let sent = http::send(&http::Request {
+                        method: "POST".into(),
+                        url: url.into(),
+                        headers: vec![
+                            header("Cookie", "sid=cookie-s3cret"),
+                            header("Authorization", "Basic YXV0aC1zM2NyZXQ="),
+                            header("Proxy-Authorization", "Basic cHJveHktczNjcmV0"),
+                            header("Content-Type", "application/x-www-form-urlencoded"),
+                        ],
+                        body: Some(b"username=admin&password=form-s3cret".to_vec()),
+                        timeout_ms: Some(10_000),
+                        follow_redirects: false,
+                    });
+                    match sent {
+                        Ok(r) => {
+                            let cookie = r.headers.iter().any(|h| h.name.eq_ignore_ascii_case("set-cookie"));
+                            verdict(Outcome::Pass, format!("logged in: {}, set-cookie: {cookie}", r.status))
+                        }
+                        Err(e) => verdict(Outcome::Fail, format!("{e:?}")),
+                    }
+                } else if let Some(rest) = other.strip_prefix("big-body:") {
+                    // big-body:MiB:URL — a POST whose body the memory cap allows.
+                    let (mib, url) = rest.split_once(':').unwrap();
+                    let body = vec![b'b'; mib.parse::<usize>().unwrap() << 20];
+                    let sent = http::send(&http::Request {
+                        method: "POST".into(),
+                        url: url.into(),
+                        headers: Vec::new(),
+                        body: Some(body),
+                        timeout_ms: Some(60_000),
+                        follow_redirects: false,
+                    });
+                    match sent {
+                        Ok(r) => verdict(Outcome::Pass, format!("sent, got {}", r.status)),
+                        Err(e) => verdict(Outcome::Fail, format!("{e:?}")),
+                    }
+                } else if let Some(what) = other.strip_prefix("long:") {
+                    // long:url|method|header|service — 4 MB where a few bytes belong.
+                    let long = format!("http://127.0.0.1:9/{}", "a".repeat(4 << 20));
+                    let req = |method: &str, url: &str, headers: Vec<http::Header>| http::Request {
+                        method: method.into(),
+                        url: url.into(),
+                        headers,
+                        body: None,
+                        timeout_ms: Some(1_000),
+                        follow_redirects: false,
+                    };
+                    let result = match what {
+                        "url" => http::send(&req("GET", &long, Vec::new())).map(|_| ()),
+                        "method" => http::send(&req(&long, "http://127.0.0.1:9/", Vec::new())).map(|_| ()),
+                        "header" => http::send(&req(
+                            "GET",
+                            "http://127.0.0.1:9/",
+                            vec![http::Header { name: "x-long".into(), value: long.clone() }],
+                        ))
+                        .map(|_| ()),
+                        "service" => stack::logs(&long, 0, None, 10).map(|_| ()).map_err(http::Error::Other),
+                        _ => return verdict(Outcome::Inconclusive, "long: what?"),
+                    };
+                    match result {
+                        Ok(()) => verdict(Outcome::Pass, "accepted"),
                         Err(e) => verdict(Outcome::Fail, format!("{e:?}")),
                     }
                 } else if let Some(service) = other.strip_prefix("logs:") {
