@@ -286,7 +286,20 @@ fn drift_is_repaired_by_redeploying_the_release_under_load() {
     });
     assert!(tally.requests > 0);
     assert_eq!(out.code, 0, "released\n{}\n{}", out.stdout, out.stderr);
-    assert_eq!(stack.last()["outcome"], "released", "{}", stack.last());
+    let record = stack.last();
+    assert_eq!(record["outcome"], "released", "{record}");
+    // The window the logs check judged opened once 1.0 was verified, and
+    // says so; the gap's 502s (when the load met one) fell before it.
+    let judged = check(&record, "logs")["verdict"]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["label"] == "host.judged_from")
+        .map(|e| e["value"].as_str().unwrap().to_string());
+    assert!(
+        judged.is_some_and(|v| v.contains("(release 1.0 passed its verify checks)")),
+        "{record}"
+    );
     assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));
     assert_eq!(stack.run(&config, &["status"]).code, 0, "no drift left");
     assert_eq!(stack.json("/api/health/")["version"], "1.0");

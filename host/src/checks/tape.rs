@@ -169,9 +169,15 @@ impl Interaction {
         OVERHEAD
             + match self {
                 Interaction::HttpSend { request, result } => {
+                    let headers = |hs: &[http::Header]| -> usize {
+                        hs.iter().map(|h| h.name.len() + h.value.len()).sum()
+                    };
                     request.url.len()
+                        + headers(&request.headers)
                         + request.body.as_ref().map_or(0, Vec::len)
-                        + result.as_ref().map_or(0, |r| r.body.len())
+                        + result
+                            .as_ref()
+                            .map_or(0, |r| headers(&r.headers) + r.body.len())
                 }
                 Interaction::StackContainers { result } => {
                     result.as_ref().map_or(0, |cs| cs.len() * OVERHEAD)

@@ -28,6 +28,9 @@ impl Pointers {
     pub fn moved_to(self, release: Release, at: String) -> Pointers {
         let previous = match self.current {
             Some((current, _)) if current.id == release.id => self.previous,
+            // A current pointer that could not be read (a service added
+            // since) does not erase the way back.
+            None => self.previous,
             current => current,
         }
         .filter(|(r, _)| r.id != release.id);
@@ -137,6 +140,12 @@ mod tests {
         assert_eq!(ids(&p), (Some("1.2"), Some("1.1")));
         let first = Pointers::default().moved_to(release("1.0"), "t1".into());
         assert_eq!(ids(&first), (Some("1.0"), None));
+        let unreadable_current = Pointers {
+            current: None,
+            previous: Some((release("1.0"), "t-1".into())),
+        };
+        let p = unreadable_current.moved_to(release("1.2"), "t1".into());
+        assert_eq!(ids(&p), (Some("1.2"), Some("1.0")));
     }
 
     #[test]

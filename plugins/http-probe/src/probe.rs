@@ -281,15 +281,25 @@ fn exchange(
         }
         // Credentials the step wrote are for the origin it wrote them for.
         if next.origin() != current.origin() {
-            headers.retain(|(k, _)| {
-                !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
-            });
+            headers.retain(|(k, _)| !CREDENTIAL_HEADERS.iter().any(|c| k.eq_ignore_ascii_case(c)));
         }
         hops.push(format!("{} → {next}", response.status));
         target = next.to_string();
         current = next;
     }
 }
+
+/// Headers that carry a credential for one origin: dropped on a redirect to
+/// another.
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+    "x-auth-token",
+    "x-csrftoken",
+    "x-xsrf-token",
+];
 
 fn has(headers: &[(String, String)], name: &str) -> bool {
     headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))

@@ -12,9 +12,10 @@
 //!   start, as a real API that loads before it serves;
 //! - `never-listens`: runs but never opens its port.
 //!
-//! Beside any mode, `FIXTURE_BURST=N/MS[/K]` writes N synthetic access lines
-//! (about 85 bytes each, every K-th a 503) evenly over MS ms from start: a
-//! busy service's traffic, for the log spool's tests and benchmark.
+//! Beside any mode, `FIXTURE_BURST=N/MS[/K[/DELAY]]` writes N synthetic
+//! access lines (about 85 bytes each, every K-th a 503) evenly over MS ms,
+//! from DELAY ms (default 0) after start: a busy service's traffic, for the
+//! log spool's tests and benchmark.
 //!
 //! Usage: `fixture-app api`, `fixture-app frontend` (proxies `/api/` to
 //! `API_UPSTREAM`, default `api:8000`), `fixture-app healthcheck URL`.
@@ -353,17 +354,20 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 }
 
 /// The incoming `x-request-id`, or a new one.
-/// `N/MS[/K]`: N access lines over MS ms, every K-th a 503.
+/// `N/MS[/K[/DELAY]]`: N access lines over MS ms, every K-th a 503,
+/// starting DELAY ms after the app starts (once pitwall judges the release).
 fn write_burst(spec: &str) {
     let parts: Vec<u64> = spec.split('/').filter_map(|p| p.parse().ok()).collect();
-    let (total, ms, every) = match parts[..] {
-        [n, ms] => (n, ms, 0),
-        [n, ms, k] => (n, ms, k),
+    let (total, ms, every, delay) = match parts[..] {
+        [n, ms] => (n, ms, 0, 0),
+        [n, ms, k] => (n, ms, k, 0),
+        [n, ms, k, delay] => (n, ms, k, delay),
         _ => {
-            eprintln!("fixture: FIXTURE_BURST={spec:?} is not N/MS[/K]");
+            eprintln!("fixture: FIXTURE_BURST={spec:?} is not N/MS[/K[/DELAY]]");
             return;
         }
     };
+    std::thread::sleep(Duration::from_millis(delay));
     let start = std::time::Instant::now();
     // Not locked for the whole burst: the request handlers print too.
     let mut out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());

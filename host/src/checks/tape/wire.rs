@@ -113,19 +113,12 @@ impl<'de> Visitor<'de> for InteractionVisitor {
             return Err(de::Error::missing_field("call"));
         };
         if first != "call" {
-            // Rare (hand-written): gather it, then read the tree, whose
-            // keys come sorted, `call` among the first.
-            let mut tree = serde_json::Map::new();
-            tree.insert(first, map.next_value()?);
-            while let Some((k, v)) = map.next_entry::<String, Value>()? {
-                tree.insert(k, v);
-            }
-            if tree.keys().next().map(String::as_str) != Some("call") {
-                return Err(de::Error::missing_field("call"));
-            }
-            return Value::Object(tree)
-                .deserialize_map(InteractionVisitor)
-                .map_err(de::Error::custom);
+            // pitwall writes the tag first; reading a tape in any other
+            // order would mean holding a whole call (a body of numbers, at
+            // ~32 bytes of tree each) before knowing what it is.
+            return Err(de::Error::custom(format!(
+                "a recorded call must begin with its \"call\" key (found \"{first}\" first)"
+            )));
         }
         let call: String = map.next_value()?;
         let rest = de::value::MapAccessDeserializer::new(map);

@@ -122,7 +122,9 @@ impl Switching<'_> {
         };
         if let Err(why) = ready {
             let cleanup = match self.remove_new(service, &old_ids).await {
-                Ok(kept) if kept.is_empty() => "the new container was removed".to_string(),
+                Ok(kept) if kept.is_empty() => {
+                    "no new container was left to remove or read logs from".to_string()
+                }
                 Ok(kept) => {
                     let quoted: Vec<String> = kept.iter().map(RemovedUnit::quoted).collect();
                     format!("{}\nthe new container was removed", quoted.join("\n"))
