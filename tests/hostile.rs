@@ -580,13 +580,7 @@ fn recording_many_granted_megabyte_responses_stays_bounded() {
     assert_bounded("recording 20 x 1 MiB", &m);
 
     drop(server);
-    let m = measured(
-        pitwall()
-            .args(["check", "run"])
-            .arg(guest("hostile"))
-            .arg("--replay")
-            .arg(&tape),
-    );
+    let m = replayed_measured(&tape);
     assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
     assert!(
         m.stdout.contains("20 responses, 20971520 bytes"),
@@ -594,6 +588,17 @@ fn recording_many_granted_megabyte_responses_stays_bounded() {
         m.stdout
     );
     assert_bounded("replaying 20 x 1 MiB", &m);
+}
+
+/// The hostile guest's `check run --replay TAPE`, its peak memory measured.
+fn replayed_measured(tape: &std::path::Path) -> Measured {
+    measured(
+        pitwall()
+            .args(["check", "run"])
+            .arg(guest("hostile"))
+            .arg("--replay")
+            .arg(tape),
+    )
 }
 
 #[test]
@@ -622,13 +627,7 @@ fn replaying_a_tape_with_a_body_as_a_byte_array_stays_bounded() {
         .replace("\"@BODY@\"", &format!("[{numbers}]"));
     std::fs::write(&tape, text).unwrap();
 
-    let m = measured(
-        pitwall()
-            .args(["check", "run"])
-            .arg(guest("hostile"))
-            .arg("--replay")
-            .arg(&tape),
-    );
+    let m = replayed_measured(&tape);
     assert_eq!(m.code, 0, "{}{}", m.stdout, m.stderr);
     // Cut to the body cap as it is read, as the live host cuts it.
     assert!(
