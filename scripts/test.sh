@@ -50,6 +50,9 @@ realstack_images() {
   realstack_built=no
 }
 
+echo "==> doctests (nextest does not run them)" >&2
+DOCKER_HOST=unix:///nonexistent cargo test --workspace --doc --quiet
+
 echo "==> fast tier (no Docker)" >&2
 if cargo nextest --version >/dev/null 2>&1; then
   docker_filter="$(printf 'binary(%s) | ' "${docker_tests[@]}")none()"

@@ -13,7 +13,7 @@ wasmtime::component::bindgen!({
     additional_derives: [serde::Serialize, serde::Deserialize, PartialEq],
 });
 
-pub use pitwall::check::{http, log, stack, types};
+pub use self::pitwall::check::{http, log, stack, types};
 
 /// The bindings of the first contract, for checks built against it.
 pub mod v1 {
@@ -24,7 +24,7 @@ pub mod v1 {
         exports: { default: async },
     });
 
-    pub use pitwall::check::{http, log, stack, types};
+    pub use self::pitwall::check::{http, log, stack, types};
 }
 
 /// The contract versions this host runs, newest first.
