@@ -44,6 +44,18 @@ struct RawHeader {
     value: WasmStr,
 }
 
+/// One `http.send`: the request lifted with its sizes checked first, then
+/// sent, or refused without a copy.
+async fn send(
+    store: &mut StoreContextMut<'_, HostState>,
+    raw: RawRequest,
+) -> wasmtime::Result<Result<http::Response, http::Error>> {
+    Ok(match lift(store, raw)? {
+        Ok(req) => http::Host::send(store.data_mut(), req).await,
+        Err(refused) => Err(store.data_mut().refuse(refused)),
+    })
+}
+
 /// Answers `http.send` of both contracts through `lift`, replacing the
 /// generated definitions (which copy the whole request first).
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -53,13 +65,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         .func_wrap_async(
             "send",
             |mut store: StoreContextMut<'_, HostState>, (raw,): (RawRequest,)| {
-                Box::new(async move {
-                    let result = match lift(&mut store, raw)? {
-                        Ok(req) => http::Host::send(store.data_mut(), req).await,
-                        Err(refused) => Err(store.data_mut().refuse(refused)),
-                    };
-                    Ok((result,))
-                })
+                Box::new(async move { Ok((send(&mut store, raw).await?,)) })
             },
         )?;
     linker
@@ -68,10 +74,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             "send",
             |mut store: StoreContextMut<'_, HostState>, (raw,): (RawRequest,)| {
                 Box::new(async move {
-                    let result = match lift(&mut store, raw)? {
-                        Ok(req) => http::Host::send(store.data_mut(), req).await,
-                        Err(refused) => Err(store.data_mut().refuse(refused)),
-                    };
+                    let result = send(&mut store, raw).await?;
                     Ok((super::super::v1::http_result(result),))
                 })
             },
