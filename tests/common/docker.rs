@@ -228,15 +228,11 @@ impl Stack {
     }
 
     pub fn state(&self) -> String {
-        std::fs::read_to_string(self.state_dir().join("state.env")).unwrap_or_default()
+        super::state_env(&self.state_dir())
     }
 
     pub fn history(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        super::history(&self.state_dir())
     }
 
     /// The version the live stack reports on its health endpoint.

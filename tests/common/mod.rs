@@ -30,6 +30,20 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// `state.env` of a state directory (empty before the first release).
+pub fn state_env(state_dir: &Path) -> String {
+    std::fs::read_to_string(state_dir.join("state.env")).unwrap_or_default()
+}
+
+/// Every record of a state directory's history, oldest first.
+pub fn history(state_dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(state_dir.join("history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// The pitwall binary, with a compile cache shared by the tests.
 pub fn pitwall() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pitwall"));

@@ -166,15 +166,11 @@ impl RealStack {
     }
 
     pub fn state(&self) -> String {
-        std::fs::read_to_string(self.state_dir().join("state.env")).unwrap_or_default()
+        super::state_env(&self.state_dir())
     }
 
     pub fn history(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        super::history(&self.state_dir())
     }
 
     pub fn last(&self) -> serde_json::Value {

@@ -267,11 +267,7 @@ startup = "40s"
     }
 
     pub fn history(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.state_dir().join("history.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        super::history(&self.state_dir())
     }
 }
 
