@@ -24,7 +24,7 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 # Test binaries that need the Docker engine; everything else is the fast tier.
-docker_tests=(deploy operate zero_downtime)
+docker_tests=(deploy operate zero_downtime blue_green)
 # Docker tests that load the machine themselves and need it to keep up: on
 # their own, after the others (Docker 20.10's log follow skips lines at a
 # rotation when its reader lags, and twenty tests beside it make it lag).

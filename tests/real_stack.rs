@@ -297,7 +297,7 @@ fn drift_is_repaired_by_redeploying_the_release_under_load() {
         .find(|e| e["label"] == "host.judged_from")
         .map(|e| e["value"].as_str().unwrap().to_string());
     assert!(
-        judged.is_some_and(|v| v.contains("(release 1.0 passed its verify checks)")),
+        judged.is_some_and(|v| v.contains("after release 1.0 passed its verify checks")),
         "{record}"
     );
     assert!(stack.state().contains("CURRENT_RELEASE_ID='1.0'"));

@@ -193,7 +193,7 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
     // An unknown switch is a shape error at its line.
     let bad = std::fs::read_to_string(&path)
         .unwrap()
-        .replace("\"start-first\"", "\"blue-green\"");
+        .replace("\"start-first\"", "\"green-blue\"");
     std::fs::write(&path, bad).unwrap();
     let out = run(stack
         .pitwall(&["validate"])
@@ -201,7 +201,7 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
     assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains("unknown variant `blue-green`, expected `recreate` or `start-first`"),
+            .contains("unknown variant `green-blue`, expected one of `recreate`, `start-first`, `blue-green`"),
         "{}",
         out.stdout
     );

@@ -55,6 +55,19 @@ pub struct Stack {
     pub services: BTreeMap<String, String>,
     /// Service → how it moves to a new release (`switch =`).
     pub switches: BTreeMap<String, Switch>,
+    /// Service → the port its container listens on (`port =`).
+    pub ports: BTreeMap<String, u16>,
+    /// The blue-green services' proxy.
+    pub traffic: Option<Traffic>,
+}
+
+/// `[traffic]`, its paths resolved.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    pub proxy: String,
+    pub admin_socket: PathBuf,
+    pub preview_port: u16,
+    pub keep_previous: Duration,
 }
 
 /// What runs a stack: the same compose file either way.
@@ -320,6 +333,18 @@ impl Config {
             .iter()
             .map(|(name, s)| (name.clone(), s.switch))
             .collect();
+        let ports = raw
+            .stack
+            .services
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.port?)))
+            .collect();
+        let traffic = raw.traffic.map(|t| Traffic {
+            proxy: t.proxy,
+            admin_socket: resolve(&t.admin_socket),
+            preview_port: t.preview_port,
+            keep_previous: t.keep_previous,
+        });
         let mut config = Config {
             path: path.to_path_buf(),
             stack: Stack {
@@ -344,6 +369,8 @@ impl Config {
                     })
                     .collect(),
                 switches,
+                ports,
+                traffic,
             },
             checks,
             notify: raw.notify.into_iter().map(Notify::from).collect(),

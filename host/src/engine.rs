@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use compose::{Compose, ComposeFile, ProjectView, Switch, port_conflicts};
+pub use compose::{
+    BlueGreen, Compose, ComposeFile, ProjectView, Switch, port_conflicts, preview_exposure,
+};
 pub use images::LocalImages;
 pub use removed::{Removal, RemovedUnit};
 pub use spool::Spool;
@@ -195,6 +197,44 @@ pub struct Newest {
     pub lost: Vec<String>,
 }
 
+/// Users moved to a release's unit by a traffic switch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promotion {
+    pub service: String,
+    /// The unit users reach now.
+    pub unit: String,
+    /// The slot users left, if any, and the one they reach now.
+    pub from: Option<String>,
+    pub to: String,
+    /// How long the proxy took to apply it.
+    pub took: std::time::Duration,
+    /// How long the unit users left is kept for a switch back.
+    pub kept_for: Option<std::time::Duration>,
+}
+
+impl Promotion {
+    /// One line for the operator.
+    pub fn line(&self) -> String {
+        let moved = match &self.from {
+            Some(from) => format!("from {from} to {}", self.to),
+            None => format!("to {}", self.to),
+        };
+        let kept = self.kept_for.map_or(String::new(), |k| {
+            format!(
+                "; the {} unit drains and is kept {} for a switch back",
+                self.from.as_deref().unwrap_or("old"),
+                humantime::format_duration(k)
+            )
+        });
+        format!(
+            "promoted `{}`: users moved {moved} ({}) in {} ms{kept}",
+            self.service,
+            self.unit,
+            self.took.as_millis()
+        )
+    }
+}
+
 /// Pull progress of one image: bytes done and total over all its layers.
 pub type PullProgress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
@@ -268,5 +308,17 @@ pub trait Engine: StackView {
     /// tool), with their last log lines: the only trace left of them.
     fn removed_units(&self) -> Vec<RemovedUnit> {
         Vec::new()
+    }
+
+    /// Moves users to what the verify checks judged, where a traffic switch
+    /// kept them apart (blue-green); nothing to do otherwise.
+    async fn promote(&self) -> Result<Vec<Promotion>, EngineError> {
+        Ok(Vec::new())
+    }
+
+    /// When the last `apply` moved users to units that were already running
+    /// (a blue-green switch back); `None` when it did not.
+    fn routed_at(&self) -> Option<std::time::Instant> {
+        None
     }
 }

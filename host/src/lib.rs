@@ -4,8 +4,8 @@
 //! Layers, each using only those after it: `commands` (one per CLI verb,
 //! with `cli` and `exit`) → `rollout` (the state machine) → `release` (state
 //! files), `report`, `config`, `notify` and `hooks` (telling the outside) →
-//! `checks` (the wasm runtime) → `engine` (what runs the stack) → `fsutil`,
-//! `whoami`.
+//! `checks` (the wasm runtime) → `engine` (what runs the stack) → `traffic`
+//! (the proxy a blue-green switch drives) → `fsutil`, `whoami`.
 
 pub mod checks;
 pub mod cli;
@@ -19,4 +19,5 @@ pub mod notify;
 pub mod release;
 pub mod report;
 pub mod rollout;
+pub mod traffic;
 mod whoami;

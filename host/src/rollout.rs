@@ -204,6 +204,7 @@ impl Deployer {
             _ => Io::live(self.engine.clone(), false),
         };
         let checks = async {
+            target.judged_from.opened().await;
             let start = Instant::now();
             let results = verify::run_phase(
                 &self.runtime,
@@ -283,7 +284,21 @@ impl Deployer {
             .phase(Phase::Verify, &target, Duration::ZERO, !pinned)
             .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
-        Ok((results?, JudgedFrom::now(Since::Verified)))
+        let results = results?;
+        // Users reach what the checks judged only now (blue-green).
+        let t = Instant::now();
+        let promoted = self.engine.promote().await.map_err(|e| {
+            let mut f = Failure::new(FailureMode::Runtime, format!("promotion failed: {e}"));
+            f.checks.clone_from(&results);
+            f
+        })?;
+        if !promoted.is_empty() {
+            durations.insert(format!("{prefix}promote"), ms(t.elapsed()));
+            for p in &promoted {
+                self.progress.line(&p.line());
+            }
+        }
+        Ok((results, JudgedFrom::now(Since::Verified)))
     }
 
     /// Starts following the logs of every service a check may read, once,

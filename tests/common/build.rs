@@ -79,3 +79,21 @@ pub fn fixture_image(mode: &str, version: &str) -> String {
     ]);
     tag
 }
+
+/// The HAProxy image the blue-green tests put in front of their stack
+/// (Debian's haproxy in a `FROM scratch` image, scripts/haproxy-image.sh),
+/// built once per test process; the script's own lock serialises processes.
+pub fn haproxy_image() -> String {
+    static BUILT: OnceLock<String> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let out = Command::new("bash")
+                .arg(root().join("scripts/haproxy-image.sh"))
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .expect("run scripts/haproxy-image.sh");
+            assert!(out.status.success(), "scripts/haproxy-image.sh failed");
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        })
+        .clone()
+}

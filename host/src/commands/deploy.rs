@@ -15,7 +15,8 @@ use serde::Serialize;
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, ReleaseArgs, RolloutArgs, StackArgs};
 use crate::config::{Config, EngineKind, Overrides, read_env_file};
-use crate::engine::{Compose, ComposeFile, Engine, Swarm};
+use crate::engine::{BlueGreen, Compose, ComposeFile, Engine, Swarm, Switch};
+use crate::traffic::Haproxy;
 use crate::exit::Exit;
 use crate::release::history::Action;
 use crate::report::{self, Ending, Event, Events, Progress, Redactor};
@@ -82,14 +83,19 @@ impl Backend {
     async fn for_stack(config: &Config) -> anyhow::Result<Backend> {
         let s = &config.stack;
         let engine: Arc<dyn Engine> = match s.engine {
-            EngineKind::Compose => Arc::new(
-                Compose::connect(compose_file(config).await?)
+            EngineKind::Compose => {
+                let refused = |e| Refused::because("preflight", e);
+                let mut compose = Compose::connect(compose_file(config).await?)
                     .await
-                    .map_err(|e| Refused::because("preflight", e))?
+                    .map_err(refused)?
                     .switching(&s.switches, s.wait_timeout)
                     .await
-                    .map_err(|e| Refused::because("preflight", e))?,
-            ),
+                    .map_err(refused)?;
+                if let Some(setup) = blue_green(s)? {
+                    compose = compose.blue_green(setup).await.map_err(refused)?;
+                }
+                Arc::new(compose)
+            }
             EngineKind::Swarm => {
                 let env = match &s.env_file {
                     Some(f) => read_env_file(f, "the env file")?,
@@ -112,6 +118,43 @@ impl Backend {
             .map_err(|e| Refused::because("cannot start the check runtime", e))?;
         Ok(Backend { engine, runtime })
     }
+}
+
+/// The blue-green switch of the stack's `switch = "blue-green"` services,
+/// if it has any.
+fn blue_green(s: &crate::config::Stack) -> anyhow::Result<Option<BlueGreen>> {
+    let services: Vec<&String> = s
+        .switches
+        .iter()
+        .filter(|(_, w)| **w == Switch::BlueGreen)
+        .map(|(service, _)| service)
+        .collect();
+    if services.is_empty() {
+        return Ok(None);
+    }
+    let Some(t) = &s.traffic else {
+        return Err(Refused::new(
+            "switch = \"blue-green\" needs a [traffic] section (run `pitwall validate`)",
+        )
+        .into());
+    };
+    let mut ports = BTreeMap::new();
+    for service in services {
+        let port = s.ports.get(service).ok_or_else(|| {
+            Refused::new(format!(
+                "`{service}` is blue-green but has no `port` (run `pitwall validate`)"
+            ))
+        })?;
+        ports.insert(service.clone(), *port);
+    }
+    Ok(Some(BlueGreen {
+        proxy: t.proxy.clone(),
+        admin: Haproxy::at(&t.admin_socket),
+        ports,
+        preview_port: t.preview_port,
+        state_dir: s.state_dir.clone(),
+        keep_previous: t.keep_previous,
+    }))
 }
 
 /// The deploy request `args` describe.

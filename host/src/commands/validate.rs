@@ -242,10 +242,10 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
                     });
                 }
             }
-            // Only a start-first switch on compose cares which ports are
-            // published.
+            // Only the switches that double a unit on compose care which
+            // ports are published.
             if s.engine == EngineKind::Compose
-                && s.switches.values().any(|w| *w == Switch::StartFirst)
+                && s.switches.values().any(|w| *w != Switch::Recreate)
             {
                 match file.published_ports().await {
                     Ok(published) => v.findings.extend(

@@ -31,6 +31,35 @@ pub(super) struct RawConfig {
     /// Commands run before a deploy and after any outcome.
     #[serde(default)]
     pub(super) hooks: RawHooks,
+    /// The proxy that switches users between a blue-green service's units.
+    #[serde(default)]
+    pub(super) traffic: Option<RawTraffic>,
+}
+
+/// The traffic switch of `switch = "blue-green"` services: HAProxy, run as
+/// a service of the stack (any image: the upstream `haproxy`), driven
+/// through its Runtime API on a unix socket only pitwall reaches. Its
+/// haproxy.cfg gives each blue-green service SERVICE two backends, `SERVICE`
+/// (users) and `SERVICE_preview` (the verify checks, on a listener
+/// published on 127.0.0.1 only), each with servers `blue` and `green`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Traffic")]
+pub(super) struct RawTraffic {
+    /// The compose service running HAProxy.
+    pub(super) proxy: String,
+    /// The Runtime API's socket on this host (`stats socket PATH mode 600
+    /// level admin` in haproxy.cfg, its folder bind-mounted from here into
+    /// the proxy alone); relative paths start at pitwall.toml's folder.
+    pub(super) admin_socket: PathBuf,
+    /// The host port of the preview listener: published on 127.0.0.1 only,
+    /// so only this host (and the checks) reach a release before users do.
+    pub(super) preview_port: u16,
+    /// How long the units users left stay running after a promotion, so
+    /// that a rollback is a switch back (no compose `up`).
+    #[serde(default = "d_keep_previous", with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
+    pub(super) keep_previous: Duration,
 }
 
 /// The stack pitwall deploys.
@@ -68,11 +97,18 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) key: Option<String>,
     /// How the service moves to a new release on the compose engine:
-    /// `recreate` (compose's `up`: stop, then start) or `start-first` (the
+    /// `recreate` (compose's `up`: stop, then start), `start-first` (the
     /// new container beside the old, then the old removed: zero downtime,
-    /// for a stateless service that publishes no host port).
+    /// for a stateless service that publishes no host port) or `blue-green`
+    /// (the new container beside the old, judged through the proxy's
+    /// preview route before users are moved to it; needs `[traffic]` and
+    /// `port`).
     #[serde(default)]
     pub(super) switch: Switch,
+    /// The port the service's container listens on, for the proxy
+    /// (`switch = "blue-green"` only).
+    #[serde(default)]
+    pub(super) port: Option<u16>,
 }
 
 /// Defaults for every check; each check may override them.
@@ -279,6 +315,9 @@ fn default_state_dir() -> PathBuf {
 }
 fn default_wait() -> Duration {
     Duration::from_secs(60)
+}
+fn d_keep_previous() -> Duration {
+    Duration::from_secs(300)
 }
 fn d_interval() -> Duration {
     Duration::from_secs(1)

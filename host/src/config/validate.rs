@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{Config, EngineKind, locate};
-use crate::engine::{Switch, port_conflicts};
+use crate::engine::{Switch, port_conflicts, preview_exposure};
 
 mod announce;
 
@@ -175,8 +175,67 @@ impl Config {
             }
             out.extend(ungranted_urls(i, c));
         }
+        let blue_green: Vec<&String> = s
+            .switches
+            .iter()
+            .filter(|(_, w)| **w == Switch::BlueGreen)
+            .map(|(service, _)| service)
+            .collect();
+        for service in &blue_green {
+            let at = Some(format!("stack.services.{service}.switch"));
+            if s.engine == EngineKind::Swarm {
+                out.push(Finding::error(
+                    at.clone(),
+                    "`blue-green` is for the compose engine: on Swarm, a service's tasks share \
+                     one name and (without an ingress mesh or VIPs here) the proxy cannot be \
+                     pointed at one release's tasks; use the swarm engine's start-first update, \
+                     or the compose engine",
+                ));
+            }
+            if s.traffic.is_none() {
+                out.push(Finding::error(
+                    at.clone(),
+                    "`blue-green` needs a [traffic] section naming the proxy service, its admin \
+                     socket and its preview port (see README \"Blue-green releases\")",
+                ));
+            }
+            if !s.ports.contains_key(*service) {
+                out.push(Finding::error(
+                    Some(format!("stack.services.{service}")),
+                    format!(
+                        "`blue-green` needs `port`: the port `{service}`'s container listens on, \
+                         which the proxy connects to"
+                    ),
+                ));
+            }
+        }
+        if let Some(t) = &s.traffic {
+            if blue_green.is_empty() {
+                out.push(Finding::warning(
+                    Some("traffic".into()),
+                    "no service has switch = \"blue-green\": [traffic] is unused",
+                ));
+            }
+            if s.services.contains_key(&t.proxy) && s.switches.get(&t.proxy) != Some(&Switch::Recreate) {
+                out.push(Finding::error(
+                    Some(format!("stack.services.{}.switch", t.proxy)),
+                    "the proxy steers the switch: it cannot be switched itself; leave it \
+                     `recreate`",
+                ));
+            }
+        }
+        for (service, _) in s.ports.iter().filter(|(svc, _)| !blue_green.contains(svc)) {
+            out.push(Finding::warning(
+                Some(format!("stack.services.{service}.port")),
+                "`port` is only used by switch = \"blue-green\"",
+            ));
+        }
         if s.engine == EngineKind::Swarm {
-            for (service, _) in s.switches.iter().filter(|(_, w)| **w != Switch::Recreate) {
+            for (service, _) in s
+                .switches
+                .iter()
+                .filter(|(_, w)| **w == Switch::StartFirst)
+            {
                 out.push(Finding::warning(
                     Some(format!("stack.services.{service}.switch")),
                     "`switch` is for the compose engine; the swarm engine switches every service \
@@ -201,12 +260,19 @@ impl Config {
         if self.stack.engine != EngineKind::Compose {
             return Vec::new();
         }
-        port_conflicts(&self.stack.switches, published)
+        let mut out: Vec<Finding> = port_conflicts(&self.stack.switches, published)
             .into_iter()
             .map(|(service, why)| {
                 Finding::error(Some(format!("stack.services.{service}.switch")), why)
             })
-            .collect()
+            .collect();
+        if let Some(t) = &self.stack.traffic {
+            out.extend(
+                preview_exposure(published, &t.proxy, t.preview_port)
+                    .map(|why| Finding::error(Some("traffic.preview_port".into()), why)),
+            );
+        }
+        out
     }
 }
 

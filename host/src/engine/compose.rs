@@ -5,17 +5,21 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use super::docker::DockerApi;
 use super::removed::{Removed, RemovedUnit};
-use super::{Container, Engine, EngineError, LogLines, LogWindow, PullProgress, StackView};
+use super::{
+    Container, Engine, EngineError, LogLines, LogWindow, Promotion, PullProgress, StackView,
+};
 
+mod blue_green;
 mod switch;
 
+pub use blue_green::{BlueGreen, preview_exposure};
 pub use switch::{Switch, port_conflicts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +332,10 @@ pub struct Compose {
     wait: Duration,
     /// The units the switches removed, with their last lines.
     removed: Removed,
+    /// The blue-green services' switch, when there are any.
+    blue_green: Option<BlueGreen>,
+    /// When the last apply moved users (a blue-green switch back).
+    routed: std::sync::Mutex<Option<Instant>>,
 }
 
 impl Compose {
@@ -345,7 +353,31 @@ impl Compose {
             start_first: Vec::new(),
             wait: Duration::ZERO,
             removed: Removed::default(),
+            blue_green: None,
+            routed: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Switches the blue-green services through `setup`'s proxy; refused
+    /// when haproxy.cfg lacks their slots or the proxy cannot be reached
+    /// (once it runs: the first deploy starts it).
+    pub async fn blue_green(mut self, setup: BlueGreen) -> Result<Compose, EngineError> {
+        let docker = self.view.docker().await?;
+        let proxy = docker
+            .units(&self.file.project, Some(std::slice::from_ref(&setup.proxy)))
+            .await?;
+        if let Some(why) = preview_exposure(
+            &self.file.published_ports().await?,
+            &setup.proxy,
+            setup.preview_port,
+        ) {
+            return Err(EngineError::Apply(why));
+        }
+        if proxy.iter().any(|u| u.container.state == crate::engine::RunState::Running) {
+            setup.preflight().await?;
+        }
+        self.blue_green = Some(setup);
+        Ok(self)
     }
 
     /// Switches the services `switches` marks start-first that way (see
@@ -371,6 +403,64 @@ impl Compose {
         self.start_first = start_first;
         self.wait = wait;
         Ok(self)
+    }
+}
+
+impl Compose {
+    /// `apply` with blue-green services: each staged (a new unit beside the
+    /// live one, or a switch back), the rest of the stack brought up without
+    /// touching them, then the proxy told the record again.
+    async fn apply_blue_green(
+        &self,
+        setup: &BlueGreen,
+        images: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let docker = self.view.docker().await?;
+        let staging = blue_green::Staging {
+            file: &self.file,
+            docker,
+            removed: &self.removed,
+            wait: self.wait,
+            setup,
+        };
+        let mut routes = setup.read_routes()?;
+        let mut routed = None;
+        let (mut staged, mut fresh) = (Vec::new(), Vec::new());
+        for service in setup.ports.keys() {
+            let outcome = staging
+                .stage(service, images, &mut routes, &mut routed)
+                .await;
+            // What was done before a failure is recorded all the same.
+            setup.write_routes(&routes)?;
+            *self.routed.lock().unwrap_or_else(|p| p.into_inner()) = routed;
+            match outcome? {
+                blue_green::Staged::Fresh => fresh.push(service.clone()),
+                _ => staged.push(service.clone()),
+            }
+        }
+        // `up` would scale a staged service back to one container.
+        let others: Vec<String> = self
+            .file
+            .services()
+            .await?
+            .into_iter()
+            .filter(|s| !staged.contains(s))
+            .collect();
+        if staged.is_empty() {
+            self.file
+                .run(images, &["up", "--detach", "--remove-orphans"], EngineError::Apply)
+                .await?;
+        } else if !others.is_empty() {
+            let mut args = vec!["up", "--detach", "--remove-orphans", "--no-deps"];
+            args.extend(others.iter().map(String::as_str));
+            self.file.run(images, &args, EngineError::Apply).await?;
+        }
+        setup.preflight().await?;
+        for service in &fresh {
+            staging.route_fresh(service, &mut routes).await?;
+            setup.write_routes(&routes)?;
+        }
+        setup.reassert(&routes).await
     }
 }
 
@@ -436,6 +526,9 @@ impl Engine for Compose {
     }
 
     async fn apply(&self, images: &BTreeMap<String, String>) -> Result<(), EngineError> {
+        if let Some(setup) = &self.blue_green {
+            return self.apply_blue_green(setup, images).await;
+        }
         if !self.start_first.is_empty() {
             let docker = self.view.docker().await?;
             for service in &self.start_first {
@@ -461,6 +554,17 @@ impl Engine for Compose {
 
     fn removed_units(&self) -> Vec<RemovedUnit> {
         self.removed.list()
+    }
+
+    async fn promote(&self) -> Result<Vec<Promotion>, EngineError> {
+        match &self.blue_green {
+            Some(setup) => setup.promote().await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn routed_at(&self) -> Option<Instant> {
+        *self.routed.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn remove(&self) -> Result<(), EngineError> {

@@ -1,7 +1,7 @@
 //! The Docker Engine API through bollard: the containers and logs of a
 //! compose project, image pulls and digests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -65,6 +65,8 @@ pub struct Unit {
     /// A `compose run` container, not one of the service's own.
     pub one_off: bool,
     pub container: Container,
+    /// Network name → the unit's IP address on it.
+    pub networks: BTreeMap<String, String>,
 }
 
 /// A connection to the Docker engine.
@@ -133,6 +135,13 @@ impl DockerApi {
                 Err(e) => return Err(api(e)),
             };
             let state = inspect.state.unwrap_or_default();
+            let networks = inspect
+                .network_settings
+                .and_then(|n| n.networks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(name, n)| Some((name, n.ip_address.filter(|ip| !ip.is_empty())?)))
+                .collect();
             let container = Container {
                 service,
                 id: id.clone(),
@@ -157,6 +166,7 @@ impl DockerApi {
                 one_off: labels.get(ONE_OFF_LABEL).is_some_and(|v| v == "True"),
                 id,
                 container,
+                networks,
             });
         }
         out.sort_by(|a, b| {

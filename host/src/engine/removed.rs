@@ -35,6 +35,11 @@ pub enum Removal {
     NeverReady,
     /// An old unit replaced by a ready new one.
     Replaced,
+    /// A blue-green unit users were switched away from.
+    SwitchedAway,
+    /// A blue-green unit kept for a switch back, superseded by a newer
+    /// release.
+    Superseded,
 }
 
 impl Removal {
@@ -42,6 +47,8 @@ impl Removal {
         match self {
             Removal::NeverReady => "never became ready",
             Removal::Replaced => "replaced by the new release",
+            Removal::SwitchedAway => "users were switched back to the previous release",
+            Removal::Superseded => "kept for a switch back, superseded by a newer release",
         }
     }
 }

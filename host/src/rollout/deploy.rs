@@ -121,8 +121,9 @@ impl Deployer {
                 judged_from: *judged_from,
             };
             self.progress.line(&format!(
-                "watch checks judge release {release_id} from {}, when it was verified",
-                whoami::rfc3339_ms(judged_from.ms)
+                "watch checks judge release {release_id} from {}, {}",
+                whoami::rfc3339_ms(judged_from.ms),
+                judged_from.reason()
             ));
             let watched = self.phase(Phase::Watch, &target, soak, true).await;
             durations.insert("soak".into(), ms(t.elapsed()));
@@ -327,6 +328,16 @@ impl Deployer {
             }
             Some(previous) => {
                 let rollback = self.roll_back_to(previous, durations).await;
+                // A blue-green switch back moved users before its checks ran.
+                if let Some(at) = self.engine.routed_at().filter(|at| *at > detected) {
+                    let back = at.duration_since(detected);
+                    durations.insert("users_back".into(), ms(back));
+                    self.progress.line(&format!(
+                        "users were back on release {} {} ms after the failure was detected",
+                        previous.id,
+                        back.as_millis()
+                    ));
+                }
                 let restored = rollback.outcome == RollbackOutcome::Verified;
                 record.rollback = Some(rollback);
                 if restored {

@@ -43,15 +43,45 @@ pub struct JudgedFrom {
 pub enum Since {
     /// Every service had a running unit of the release (verify phase).
     UnitsRunning,
-    /// The verify phase passed: the release serves (watch phase).
+    /// The verify phase passed: the release serves (watch phase). The
+    /// window opens [`IN_FLIGHT`] later.
     Verified,
 }
 
+/// How long after verification the watch window opens: requests a proxy
+/// still held across the switch (refused by a unit not yet listening,
+/// answered 502 a moment later) finish, and their log lines, which the
+/// engine timestamps when it reads them, arrive before the window does.
+pub const IN_FLIGHT: Duration = Duration::from_secs(1);
+
 impl JudgedFrom {
     pub fn now(since: Since) -> JudgedFrom {
+        let settle = match since {
+            Since::UnitsRunning => 0,
+            Since::Verified => IN_FLIGHT.as_millis() as u64,
+        };
         JudgedFrom {
-            ms: crate::whoami::now_ms(),
+            ms: crate::whoami::now_ms() + settle,
             since,
+        }
+    }
+
+    /// Waits until the window opens (a no-op once it has).
+    pub async fn opened(&self) {
+        let now = crate::whoami::now_ms();
+        if self.ms > now {
+            tokio::time::sleep(Duration::from_millis(self.ms - now)).await;
+        }
+    }
+
+    /// What opened the window, for the operator.
+    pub fn reason(&self) -> String {
+        match self.since {
+            Since::UnitsRunning => "when its units ran".into(),
+            Since::Verified => format!(
+                "{} s after it was verified, so requests in flight across the switch are not held against it",
+                IN_FLIGHT.as_secs()
+            ),
         }
     }
 
@@ -59,7 +89,10 @@ impl JudgedFrom {
     fn evidence(&self, release: &str) -> Evidence {
         let why = match self.since {
             Since::UnitsRunning => format!("every service of release {release} had a running unit"),
-            Since::Verified => format!("release {release} passed its verify checks"),
+            Since::Verified => format!(
+                "{} s after release {release} passed its verify checks: requests in flight across the switch are not held against it",
+                IN_FLIGHT.as_secs()
+            ),
         };
         Evidence::new(
             "host.judged_from",

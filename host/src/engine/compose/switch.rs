@@ -31,6 +31,21 @@ pub enum Switch {
     /// the new one runs (and is healthy): no gap. For stateless services
     /// reached over the project network, e.g. behind the stack's proxy.
     StartFirst,
+    /// The new container starts beside the old one; the stack's proxy
+    /// (`[traffic]`) sends the verify checks to it and users to the old one
+    /// until the checks pass, then moves users in one step. The old one is
+    /// kept for `keep_previous`: a rollback is a switch back.
+    BlueGreen,
+}
+
+impl Switch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Switch::Recreate => "recreate",
+            Switch::StartFirst => "start-first",
+            Switch::BlueGreen => "blue-green",
+        }
+    }
 }
 
 /// How often the new container is looked at.
@@ -49,18 +64,18 @@ pub fn port_conflicts(
 ) -> Vec<(String, String)> {
     switches
         .iter()
-        .filter(|(_, s)| **s == Switch::StartFirst)
-        .filter_map(|(service, _)| {
+        .filter(|(_, s)| **s != Switch::Recreate)
+        .filter_map(|(service, switch)| {
             let ports = published.get(service).filter(|p| !p.is_empty())?;
             Some((
                 service.clone(),
                 format!(
                     "`{service}` publishes host port {}, which its old and new containers cannot \
-                     share during a start-first switch: put a proxy service in front that publishes \
-                     the port and reaches `{service}` by its service name over the project network \
-                     (the proxy re-resolving the name, see README \"Zero-downtime switches\"), or \
-                     set switch = \"recreate\"",
-                    ports.join(", ")
+                     share during a {} switch: put a proxy service in front that publishes \
+                     the port and reaches `{service}` over the project network \
+                     (see README \"Zero-downtime switches\"), or set switch = \"recreate\"",
+                    ports.join(", "),
+                    switch.as_str()
                 ),
             ))
         })
@@ -195,7 +210,7 @@ async fn up_to_date(
 /// Waits until every container of `service` that is not in `old` runs (and
 /// is healthy, when it has a healthcheck); why not, if it does not within
 /// `wait`.
-async fn wait_ready(
+pub(super) async fn wait_ready(
     docker: &DockerApi,
     project: &str,
     service: &str,
@@ -257,7 +272,7 @@ async fn wait_ready(
 
 /// The service's own containers: not those of `compose run` (a migration
 /// running beside the service is not the switch's to remove).
-async fn replicas(
+pub(super) async fn replicas(
     docker: &DockerApi,
     project: &str,
     service: &str,

@@ -1,0 +1,456 @@
+//! `switch = "blue-green"` on compose: a release's unit starts beside the
+//! live one (`up --no-deps --no-recreate --scale SERVICE=2`, as start-first
+//! does), the proxy's preview backend reaches it and its live backend does
+//! not, until `promote` moves users in one Runtime API line. The unit users
+//! left keeps running: applying its release again (a failed release's
+//! rollback, `pitwall rollback`, `recover`) is a switch back to it, no
+//! compose `up`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::ComposeFile;
+use super::switch::{replicas, wait_ready};
+use crate::engine::docker::{DockerApi, Unit};
+use crate::engine::removed::{Removal, Removed};
+use crate::engine::{EngineError, Promotion, RunState};
+use crate::traffic::{
+    Haproxy, Others, Routes, ServiceRoutes, Slot, SlotUnit, live_backend, preview_backend,
+};
+
+/// What a blue-green stack is switched with.
+#[derive(Debug, Clone)]
+pub struct BlueGreen {
+    /// The compose service running the proxy.
+    pub proxy: String,
+    pub admin: Haproxy,
+    /// Blue-green service → the port its unit listens on.
+    pub ports: BTreeMap<String, u16>,
+    /// The preview listener's host port (published on loopback only).
+    pub preview_port: u16,
+    /// Where the routing record lives (the state directory).
+    pub state_dir: PathBuf,
+    /// How long the unit users left is kept for a switch back.
+    pub keep_previous: Duration,
+}
+
+/// Where a service stands after `stage`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Staged {
+    /// No unit yet: the stack's `up` creates it; `route_fresh` routes it.
+    Fresh,
+    /// A unit runs what was asked, and users and checks reach it now.
+    Current,
+    /// A new unit runs beside the live one; checks reach it, users do not.
+    Candidate,
+}
+
+/// One staging pass: the compose file, Docker and the routing record.
+pub(super) struct Staging<'a> {
+    pub file: &'a ComposeFile,
+    pub docker: &'a DockerApi,
+    pub removed: &'a Removed,
+    pub wait: Duration,
+    pub setup: &'a BlueGreen,
+}
+
+fn traffic(e: crate::traffic::TrafficError) -> EngineError {
+    EngineError::Apply(e.to_string())
+}
+
+fn record(e: std::io::Error) -> EngineError {
+    EngineError::Apply(format!("cannot write the traffic record: {e}"))
+}
+
+impl BlueGreen {
+    pub fn read_routes(&self) -> Result<Routes, EngineError> {
+        Routes::read(&self.state_dir).map_err(|e| EngineError::Apply(e.to_string()))
+    }
+
+    pub fn write_routes(&self, routes: &Routes) -> Result<(), EngineError> {
+        routes.write(&self.state_dir).map_err(record)
+    }
+
+    /// Checks haproxy.cfg has both slots in both backends of every
+    /// blue-green service.
+    pub async fn preflight(&self) -> Result<(), EngineError> {
+        for service in self.ports.keys() {
+            for backend in [live_backend(service), preview_backend(service)] {
+                self.admin
+                    .require_slots(&backend)
+                    .await
+                    .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the proxy the record again (it forgets runtime changes when it
+    /// restarts): users to the live slot, checks to the preview slot.
+    pub async fn reassert(&self, routes: &Routes) -> Result<(), EngineError> {
+        for (service, r) in &routes.services {
+            if let (Some(slot), Some(unit)) = (r.live, r.unit(r.live)) {
+                let others = if r.slots.contains_key(&slot.other()) {
+                    Others::Drain
+                } else {
+                    Others::Maintenance
+                };
+                self.admin
+                    .route(&live_backend(service), slot, unit.addr, others)
+                    .await
+                    .map_err(traffic)?;
+            }
+            if let (Some(slot), Some(unit)) = (r.preview, r.unit(r.preview)) {
+                self.admin
+                    .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+                    .await
+                    .map_err(traffic)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves users to the unit checks reached, for every service whose
+    /// preview is not live yet; the unit they leave drains and is kept for
+    /// `keep_previous`.
+    pub async fn promote(&self) -> Result<Vec<Promotion>, EngineError> {
+        let mut routes = self.read_routes()?;
+        let mut done = Vec::new();
+        for (service, r) in &mut routes.services {
+            let Some(to) = r.preview.filter(|p| r.live != Some(*p)) else {
+                continue;
+            };
+            let Some(unit) = r.slots.get(&to).cloned() else {
+                continue;
+            };
+            let from = r.live;
+            let others = if from.is_some() {
+                Others::Drain
+            } else {
+                Others::Maintenance
+            };
+            let t = Instant::now();
+            self.admin
+                .route(&live_backend(service), to, unit.addr, others)
+                .await
+                .map_err(traffic)?;
+            let took = t.elapsed();
+            r.live = Some(to);
+            r.keep_until_ms = from.map(|_| crate::whoami::now_ms() + ms(self.keep_previous));
+            done.push(Promotion {
+                service: service.clone(),
+                unit: unit.name.clone(),
+                from: from.map(|s| s.to_string()),
+                to: to.to_string(),
+                took,
+                kept_for: from.map(|_| self.keep_previous),
+            });
+        }
+        self.write_routes(&routes)?;
+        Ok(done)
+    }
+}
+
+impl Staging<'_> {
+    /// Readies `service` for `images`: a switch back when a unit already
+    /// runs them, a new unit beside the live one otherwise (`Fresh` when
+    /// the service has no unit at all). `routed` learns when users were
+    /// moved, for a switch back.
+    pub async fn stage(
+        &self,
+        service: &str,
+        images: &BTreeMap<String, String>,
+        routes: &mut Routes,
+        routed: &mut Option<Instant>,
+    ) -> Result<Staged, EngineError> {
+        let units = replicas(self.docker, &self.file.project, service).await?;
+        if units.is_empty() {
+            routes.services.remove(service);
+            return Ok(Staged::Fresh);
+        }
+        let r = routes.service(service);
+        // Units the record does not know (a service just switched to
+        // blue-green, a lost record): the running one is adopted as live.
+        if r.live.is_none() && r.slots.is_empty() {
+            if let Some(unit) = units.iter().find(|u| u.container.state == RunState::Running) {
+                let slot = Slot::Blue;
+                r.slots.insert(slot, self.slot_unit(service, unit).await?);
+                r.live = Some(slot);
+                r.preview = Some(slot);
+            }
+        }
+        r.slots
+            .retain(|_, s| units.iter().any(|u| u.id == s.id && running(u)));
+        if r.live.is_some_and(|l| !r.slots.contains_key(&l)) {
+            r.live = None;
+        }
+
+        // Already running what is asked: users and checks go there now.
+        for unit in units.iter().filter(|u| running(u)) {
+            let Some(slot) = r.slot_of(&unit.id) else {
+                continue;
+            };
+            if !self.runs(unit, service, images).await? {
+                continue;
+            }
+            let addr = r.slots[&slot].addr;
+            if r.live != Some(slot) {
+                self.setup
+                    .admin
+                    .route(&live_backend(service), slot, addr, Others::Maintenance)
+                    .await
+                    .map_err(traffic)?;
+                *routed = Some(Instant::now());
+            }
+            self.setup
+                .admin
+                .route(&preview_backend(service), slot, addr, Others::Maintenance)
+                .await
+                .map_err(traffic)?;
+            r.live = Some(slot);
+            r.preview = Some(slot);
+            r.keep_until_ms = None;
+            let others: Vec<&Unit> = units.iter().filter(|u| u.id != unit.id).collect();
+            r.slots.retain(|s, _| *s == slot);
+            for other in others {
+                self.removed
+                    .retire(self.docker, other, Removal::SwitchedAway, Duration::ZERO)
+                    .await?;
+            }
+            return Ok(Staged::Current);
+        }
+
+        // A new release: only the live unit stays, a new one starts beside.
+        let live = r.live.and_then(|l| r.slots.get(&l)).map(|u| u.id.clone());
+        for unit in units.iter().filter(|u| Some(&u.id) != live.as_ref()) {
+            self.removed
+                .retire(self.docker, unit, Removal::Superseded, Duration::ZERO)
+                .await?;
+        }
+        let Some(live_id) = live else {
+            routes.services.remove(service);
+            return Ok(Staged::Fresh);
+        };
+        let r = routes.service(service);
+        let live_slot = r.slot_of(&live_id).unwrap_or(Slot::Blue);
+        r.slots.retain(|s, _| *s == live_slot);
+        r.keep_until_ms = None;
+        let old = BTreeSet::from([live_id.as_str()]);
+        let failed = |what: String| {
+            EngineError::Apply(format!("blue-green start of `{service}` failed: {what}"))
+        };
+        let started = self
+            .file
+            .run(
+                images,
+                &[
+                    "up",
+                    "--detach",
+                    "--no-deps",
+                    "--no-recreate",
+                    "--scale",
+                    &format!("{service}=2"),
+                    service,
+                ],
+                EngineError::Apply,
+            )
+            .await;
+        let ready = match started {
+            Ok(_) => wait_ready(self.docker, &self.file.project, service, &old, self.wait).await,
+            Err(e) => Err(e.to_string()),
+        };
+        let new = replicas(self.docker, &self.file.project, service)
+            .await?
+            .into_iter()
+            .find(|u| u.id != live_id);
+        if let Err(why) = ready {
+            let mut said = vec![why];
+            if let Some(unit) = &new {
+                let kept = self
+                    .removed
+                    .retire(self.docker, unit, Removal::NeverReady, Duration::ZERO)
+                    .await?;
+                said.push(kept.quoted());
+                said.push("the new container was removed".into());
+            }
+            return Err(failed(format!(
+                "{}; users stayed on the live container, which was never touched",
+                said.join("\n")
+            )));
+        }
+        let Some(new) = new else {
+            return Err(failed("compose started no new container".into()));
+        };
+        let slot = live_slot.other();
+        let unit = self.slot_unit(service, &new).await?;
+        self.setup
+            .admin
+            .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+            .await
+            .map_err(traffic)?;
+        let r = routes.service(service);
+        r.slots.insert(slot, unit);
+        r.preview = Some(slot);
+        Ok(Staged::Candidate)
+    }
+
+    /// Routes the preview of a service the stack's `up` just created.
+    pub async fn route_fresh(&self, service: &str, routes: &mut Routes) -> Result<(), EngineError> {
+        let units = replicas(self.docker, &self.file.project, service).await?;
+        let Some(unit) = units.iter().find(|u| running(u)) else {
+            return Err(EngineError::Apply(format!(
+                "`{service}` has no running container to route checks to"
+            )));
+        };
+        let unit = self.slot_unit(service, unit).await?;
+        let slot = Slot::Blue;
+        let live = live_backend(service);
+        self.setup.admin.close(&live).await.map_err(traffic)?;
+        self.setup
+            .admin
+            .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+            .await
+            .map_err(traffic)?;
+        *routes.service(service) = ServiceRoutes {
+            slots: BTreeMap::from([(slot, unit)]),
+            live: None,
+            preview: Some(slot),
+            keep_until_ms: None,
+        };
+        Ok(())
+    }
+
+    /// Whether `unit` runs what `images` make of `service`: the same image
+    /// and the same compose configuration (hashed with the reference the
+    /// unit was created from, so a rollback's digest matches its tag).
+    async fn runs(
+        &self,
+        unit: &Unit,
+        service: &str,
+        images: &BTreeMap<String, String>,
+    ) -> Result<bool, EngineError> {
+        let Some(reference) = images.get(service) else {
+            return Ok(false);
+        };
+        if self.docker.image_id(reference).await?.as_deref() != Some(&unit.container.image_id) {
+            return Ok(false);
+        }
+        let mut as_created = images.clone();
+        as_created.insert(service.to_string(), unit.container.image.clone());
+        Ok(self.file.config_hash(&as_created, service).await? == unit.config_hash)
+    }
+
+    /// The slot record of `unit`: its address on a network it shares with
+    /// the proxy.
+    async fn slot_unit(&self, service: &str, unit: &Unit) -> Result<SlotUnit, EngineError> {
+        let proxy = &self.setup.proxy;
+        let proxies = replicas(self.docker, &self.file.project, proxy).await?;
+        let ip = proxies
+            .iter()
+            .flat_map(|p| p.networks.keys())
+            .find_map(|net| unit.networks.get(net))
+            .ok_or_else(|| {
+                EngineError::Apply(format!(
+                    "`{service}` ({}) shares no network with the proxy service `{proxy}`{}: put \
+                     both on the same compose network",
+                    unit.container.name,
+                    if proxies.is_empty() {
+                        ", which has no container"
+                    } else {
+                        ""
+                    }
+                ))
+            })?;
+        let port = self.setup.ports.get(service).copied().unwrap_or(80);
+        let addr: SocketAddr = format!("{ip}:{port}").parse().map_err(|e| {
+            EngineError::Apply(format!(
+                "`{}` has an address HAProxy cannot take ({ip}): {e}",
+                unit.container.name
+            ))
+        })?;
+        Ok(SlotUnit {
+            id: unit.id.clone(),
+            name: unit.container.name.clone(),
+            addr,
+            image: unit.container.image.clone(),
+        })
+    }
+}
+
+fn running(unit: &Unit) -> bool {
+    unit.container.state == RunState::Running
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+/// Why the proxy's preview listener is reachable by more than this host,
+/// if it is: its host port must be published on a loopback address only
+/// (`published`: service → ports as `config` prints them).
+pub fn preview_exposure(
+    published: &BTreeMap<String, Vec<String>>,
+    proxy: &str,
+    preview_port: u16,
+) -> Option<String> {
+    let ports = published.get(proxy).map(Vec::as_slice).unwrap_or_default();
+    let wanted = preview_port.to_string();
+    let mut found = false;
+    for text in ports {
+        let fields: Vec<&str> = text.split(':').collect();
+        let (ip, port) = match fields.as_slice() {
+            [port, _] => (String::new(), *port),
+            [ip @ .., port, _] => (ip.join(":"), *port),
+            _ => continue,
+        };
+        if port != wanted {
+            continue;
+        }
+        found = true;
+        let ip = ip.trim_matches(['[', ']']);
+        if !(ip == "127.0.0.1" || ip == "::1" || ip.starts_with("127.")) {
+            return Some(format!(
+                "the proxy `{proxy}` publishes the preview port as `{text}`, reachable from other \
+                 hosts: a release would be seen before it is judged; publish it as \
+                 \"127.0.0.1:{preview_port}:PORT\""
+            ));
+        }
+    }
+    (!found).then(|| {
+        format!(
+            "the proxy `{proxy}` does not publish the preview port {preview_port}: publish its \
+             preview listener as \"127.0.0.1:{preview_port}:PORT\", and point the verify checks \
+             at it"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::preview_exposure;
+
+    fn published(ports: &[&str]) -> BTreeMap<String, Vec<String>> {
+        BTreeMap::from([(
+            "proxy".to_string(),
+            ports.iter().map(|p| p.to_string()).collect(),
+        )])
+    }
+
+    #[test]
+    fn the_preview_port_must_be_published_on_loopback_only() {
+        let ok = published(&["8080:8080/tcp", "127.0.0.1:9090:8081/tcp"]);
+        assert_eq!(preview_exposure(&ok, "proxy", 9090), None);
+        let v2 = published(&["127.0.0.1:9090:8081"]);
+        assert_eq!(preview_exposure(&v2, "proxy", 9090), None);
+        for open in [&["9090:8081/tcp"][..], &["0.0.0.0:9090:8081"][..]] {
+            let why = preview_exposure(&published(open), "proxy", 9090).unwrap();
+            assert!(why.contains("reachable from other hosts"), "{why}");
+        }
+        let why = preview_exposure(&published(&["8080:8080"]), "proxy", 9090).unwrap();
+        assert!(why.contains("does not publish the preview port 9090"), "{why}");
+    }
+}

@@ -1,0 +1,307 @@
+//! Blue-green releases on the real Docker engine, through a real HAProxy
+//! (Debian's 2.6, scripts/haproxy-image.sh) driven over its Runtime API:
+//! the stack of examples/blue-green, under its own project, ports and state
+//! directory, with a loopback load generator on the users' port counting
+//! every failed request and which release answered.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::build::{fixture_image, haproxy_image};
+use common::docker::docker;
+use common::http::free_port;
+use common::load::{Tally, under_load};
+use common::{Output, pitwall, root, run};
+
+/// examples/blue-green under a project, ports and folder of the test's own.
+struct Stack {
+    project: String,
+    public: u16,
+    preview: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Stack {
+    fn new(name: &str) -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let (public, preview) = (free_port(), free_port());
+        let example = root().join("examples/blue-green");
+        for file in ["compose.yml", "haproxy.cfg", "pitwall.toml"] {
+            let text = std::fs::read_to_string(example.join(file)).unwrap();
+            let text = text
+                .replace("project = \"bluegreen\"", &format!("project = \"{name}\""))
+                .replace("preview_port = 8081", &format!("preview_port = {preview}"))
+                .replace("127.0.0.1:8081/", &format!("127.0.0.1:{preview}/"))
+                // A 503 is "not up yet" until the deadline: keep it short.
+                .replace("deadline = \"30s\"", "deadline = \"6s\"");
+            std::fs::write(dir.path().join(file), text).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("run")).unwrap();
+        let stack = Stack {
+            project: format!("pwtest-{name}-{}", std::process::id()),
+            public,
+            preview,
+            dir,
+        };
+        stack.down();
+        stack
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("pitwall.toml")
+    }
+
+    fn env(&self, cmd: &mut Command) {
+        cmd.env("PITWALL_PROJECT", &self.project)
+            .env("PITWALL_STATE_DIR", self.dir.path().join("releases"))
+            .env("PROXY_IMAGE", haproxy_image())
+            .env("PUBLIC_ADDR", "127.0.0.1")
+            .env("PUBLIC_PORT", self.public.to_string())
+            .env("PREVIEW_PORT", self.preview.to_string());
+    }
+
+    fn pitwall(&self, args: &[&str]) -> Output {
+        let mut cmd = pitwall();
+        cmd.current_dir(self.dir.path())
+            .args(args)
+            .arg("--config")
+            .arg(self.config());
+        self.env(&mut cmd);
+        run(&mut cmd)
+    }
+
+    fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
+        let api = format!("api={image}");
+        let mut args = vec![
+            "deploy",
+            "--release-id",
+            release,
+            "--image",
+            &api,
+            "--pull",
+            "never",
+        ];
+        args.extend_from_slice(extra);
+        self.pitwall(&args)
+    }
+
+    fn deploy_under_load(&self, release: &str, image: &str, extra: &[&str]) -> (Output, Tally) {
+        under_load(self.public, release, || self.deploy(release, image, extra))
+    }
+
+    /// The api's containers: id → the version its image bakes in.
+    fn api_containers(&self) -> Vec<(String, String)> {
+        docker(&[
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.project),
+            "--filter",
+            "label=com.docker.compose.service=api",
+            "--format",
+            "{{.ID}} {{.Image}}",
+        ])
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(id, image)| (id.to_string(), image.to_string()))
+        .collect()
+    }
+
+    fn history(&self) -> Vec<serde_json::Value> {
+        common::history(&self.dir.path().join("releases"))
+    }
+
+    fn version_at(&self, port: u16) -> Option<String> {
+        let out = Command::new("curl")
+            .args(["-sf", "--max-time", "3"])
+            .arg(format!("http://127.0.0.1:{port}/api/health/"))
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["version"].as_str().map(str::to_string)
+    }
+
+    fn down(&self) {
+        for compose in [&["docker", "compose"][..], &["docker-compose"][..]] {
+            let mut cmd = Command::new(compose[0]);
+            cmd.args(&compose[1..])
+                .args(["--project-name", &self.project, "--file"])
+                .arg(self.dir.path().join("compose.yml"))
+                .args(["down", "--remove-orphans", "--timeout", "1"])
+                .env("API_IMAGE", "none")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            self.env(&mut cmd);
+            if cmd.status().is_ok_and(|s| s.success()) {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.down();
+    }
+}
+
+fn said(out: &Output) -> String {
+    format!("{}\n{}", out.stdout, out.stderr)
+}
+
+fn ids(containers: &[(String, String)]) -> Vec<&str> {
+    containers.iter().map(|(id, _)| id.as_str()).collect()
+}
+
+/// A first release, live and verified: the api's one container.
+fn released_1_0(stack: &Stack) -> String {
+    let out = stack.deploy("1.0", &fixture_image("healthy", "1.0"), &[]);
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert!(
+        said(&out).contains("promoted `api`: users moved to blue"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.0"));
+    let containers = stack.api_containers();
+    assert_eq!(containers.len(), 1, "{containers:?}");
+    containers[0].0.clone()
+}
+
+#[test]
+fn a_release_is_judged_through_the_preview_then_promoted_and_a_rollback_switches_back() {
+    let stack = Stack::new("bg");
+    let blue = released_1_0(&stack);
+
+    let (out, tally) = stack.deploy_under_load("1.1", &fixture_image("healthy", "1.1"), &[]);
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert!(
+        said(&out)
+            .contains("promoted `api`: users moved from blue to green"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(tally.versions, ["1.0", "1.1"], "{tally:?}");
+    // The unit users left is kept, warm, for a switch back.
+    let both = stack.api_containers();
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(ids(&both).contains(&blue.as_str()), "{both:?}");
+    let record = stack.history().pop().unwrap();
+    assert!(record["durations_ms"]["promote"].is_u64(), "{record}");
+
+    // `pitwall rollback` inside keep_previous: users go back to the very
+    // container that served 1.0, no compose `up`, and 1.1's is removed.
+    let (out, tally) = under_load(stack.public, "rollback", || stack.pitwall(&["rollback"]));
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(tally.versions.last().map(String::as_str), Some("1.0"));
+    let left = stack.api_containers();
+    assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.0"));
+    assert_eq!(stack.version_at(stack.preview).as_deref(), Some("1.0"));
+}
+
+#[test]
+fn a_release_that_fails_its_preview_never_reaches_users() {
+    let stack = Stack::new("bgpreview");
+    let blue = released_1_0(&stack);
+    // Its health answers 503: the verify checks, on the preview, reject it.
+    let (out, tally) = stack.deploy_under_load("2.0", &fixture_image("health503", "2.0"), &[]);
+    assert_eq!(out.code, 1, "{}", said(&out));
+    assert!(
+        said(&out).contains("rolled back to 1.0, which is verified"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(tally.versions, ["1.0"], "users only ever saw 1.0: {tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    let left = stack.api_containers();
+    assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
+    assert!(!said(&out).contains("promoted"), "{}", said(&out));
+}
+
+#[test]
+fn a_release_that_fails_under_traffic_is_switched_back_to_the_warm_unit() {
+    let stack = Stack::new("bgwatch");
+    let blue = released_1_0(&stack);
+    // `/api/items` answers 500: the preview's health check passes, the
+    // watch check on the users' port fails once users are on it.
+    let (out, tally) =
+        stack.deploy_under_load("1.1", &fixture_image("errors", "1.1"), &["--soak", "5s"]);
+    assert_eq!(out.code, 1, "{}", said(&out));
+    assert!(
+        said(&out).contains("check `live-items` failed")
+            && said(&out).contains("rolled back to 1.0, which is verified"),
+        "{}",
+        said(&out)
+    );
+    assert!(
+        said(&out).contains("users were back on release 1.0"),
+        "{}",
+        said(&out)
+    );
+    assert!(tally.went("1.0", Some("1.1"), "1.0"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    // The very container that served 1.0 serves it again: no `up`.
+    let left = stack.api_containers();
+    assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
+    let record = stack.history().pop().unwrap();
+    assert_eq!(record["outcome"], "rolled_back", "{record}");
+    let back = record["durations_ms"]["users_back"].as_u64().unwrap();
+    let restored = record["durations_ms"]["failure_to_restored"].as_u64().unwrap();
+    assert!(back <= restored, "{record}");
+}
+
+#[test]
+fn the_preview_answers_on_loopback_only_and_an_exposed_one_is_refused() {
+    let stack = Stack::new("bgexposed");
+    released_1_0(&stack);
+    assert_eq!(stack.version_at(stack.preview).as_deref(), Some("1.0"));
+    // This host's other addresses do not reach the preview.
+    let addrs = String::from_utf8(
+        Command::new("hostname")
+            .arg("-I")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let others: Vec<&str> = addrs
+        .split_whitespace()
+        .filter(|a| !a.starts_with("127.") && !a.contains(':'))
+        .collect();
+    assert!(!others.is_empty(), "no non-loopback address: {addrs}");
+    for addr in others {
+        let reached = std::net::TcpStream::connect_timeout(
+            &format!("{addr}:{}", stack.preview).parse().unwrap(),
+            std::time::Duration::from_secs(1),
+        );
+        assert!(reached.is_err(), "the preview answered on {addr}");
+    }
+    // The Runtime API is a socket file only its owner may open.
+    let socket = stack.dir.path().join("run/admin.sock");
+    let meta = std::fs::metadata(&socket).unwrap();
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o077, 0, "{socket:?}");
+
+    // A compose file that publishes the preview to every address is
+    // refused before anything is touched.
+    let compose = stack.dir.path().join("compose.yml");
+    let text = std::fs::read_to_string(&compose).unwrap().replace(
+        "\"127.0.0.1:${PREVIEW_PORT:-8081}:8081\"",
+        "\"${PREVIEW_PORT:-8081}:8081\"",
+    );
+    std::fs::write(&compose, text).unwrap();
+    let out = stack.pitwall(&["validate"]);
+    assert_ne!(out.code, 0, "{}", said(&out));
+    assert!(said(&out).contains("reachable from other hosts"), "{}", said(&out));
+    let before = stack.api_containers();
+    let out = stack.deploy("1.1", &fixture_image("healthy", "1.1"), &[]);
+    assert_eq!(out.code, 4, "refused: {}", said(&out));
+    assert!(said(&out).contains("reachable from other hosts"), "{}", said(&out));
+    assert_eq!(stack.api_containers(), before);
+}
