@@ -178,8 +178,7 @@ fn a_release_is_judged_through_the_preview_then_promoted_and_a_rollback_switches
     let (out, tally) = stack.deploy_under_load("1.1", &fixture_image("healthy", "1.1"), &[]);
     assert_eq!(out.code, 0, "{}", said(&out));
     assert!(
-        said(&out)
-            .contains("promoted `api`: users moved from blue to green"),
+        said(&out).contains("promoted `api`: users moved from blue to green"),
         "{}",
         said(&out)
     );
@@ -216,7 +215,11 @@ fn a_release_that_fails_its_preview_never_reaches_users() {
         "{}",
         said(&out)
     );
-    assert_eq!(tally.versions, ["1.0"], "users only ever saw 1.0: {tally:?}");
+    assert_eq!(
+        tally.versions,
+        ["1.0"],
+        "users only ever saw 1.0: {tally:?}"
+    );
     assert_eq!(tally.failures, 0, "{tally:?}");
     let left = stack.api_containers();
     assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
@@ -251,7 +254,9 @@ fn a_release_that_fails_under_traffic_is_switched_back_to_the_warm_unit() {
     let record = stack.history().pop().unwrap();
     assert_eq!(record["outcome"], "rolled_back", "{record}");
     let back = record["durations_ms"]["users_back"].as_u64().unwrap();
-    let restored = record["durations_ms"]["failure_to_restored"].as_u64().unwrap();
+    let restored = record["durations_ms"]["failure_to_restored"]
+        .as_u64()
+        .unwrap();
     assert!(back <= restored, "{record}");
 }
 
@@ -261,14 +266,8 @@ fn the_preview_answers_on_loopback_only_and_an_exposed_one_is_refused() {
     released_1_0(&stack);
     assert_eq!(stack.version_at(stack.preview).as_deref(), Some("1.0"));
     // This host's other addresses do not reach the preview.
-    let addrs = String::from_utf8(
-        Command::new("hostname")
-            .arg("-I")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let addrs =
+        String::from_utf8(Command::new("hostname").arg("-I").output().unwrap().stdout).unwrap();
     let others: Vec<&str> = addrs
         .split_whitespace()
         .filter(|a| !a.starts_with("127.") && !a.contains(':'))
@@ -298,10 +297,18 @@ fn the_preview_answers_on_loopback_only_and_an_exposed_one_is_refused() {
     std::fs::write(&compose, text).unwrap();
     let out = stack.pitwall(&["validate"]);
     assert_ne!(out.code, 0, "{}", said(&out));
-    assert!(said(&out).contains("reachable from other hosts"), "{}", said(&out));
+    assert!(
+        said(&out).contains("reachable from other hosts"),
+        "{}",
+        said(&out)
+    );
     let before = stack.api_containers();
     let out = stack.deploy("1.1", &fixture_image("healthy", "1.1"), &[]);
     assert_eq!(out.code, 4, "refused: {}", said(&out));
-    assert!(said(&out).contains("reachable from other hosts"), "{}", said(&out));
+    assert!(
+        said(&out).contains("reachable from other hosts"),
+        "{}",
+        said(&out)
+    );
     assert_eq!(stack.api_containers(), before);
 }

@@ -200,8 +200,9 @@ fn start_first_on_a_service_that_publishes_a_port_is_refused() {
         .args(["--config", path.to_str().unwrap()]));
     assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stdout
-            .contains("unknown variant `green-blue`, expected one of `recreate`, `start-first`, `blue-green`"),
+        out.stdout.contains(
+            "unknown variant `green-blue`, expected one of `recreate`, `start-first`, `blue-green`"
+        ),
         "{}",
         out.stdout
     );

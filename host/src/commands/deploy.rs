@@ -16,7 +16,6 @@ use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::{DeployArgs, Pull, ReleaseArgs, RolloutArgs, StackArgs};
 use crate::config::{Config, EngineKind, Overrides, read_env_file};
 use crate::engine::{BlueGreen, Compose, ComposeFile, Engine, Swarm, Switch};
-use crate::traffic::Haproxy;
 use crate::exit::Exit;
 use crate::release::history::Action;
 use crate::report::{self, Ending, Event, Events, Progress, Redactor};
@@ -24,6 +23,7 @@ use crate::rollout::{
     Attribution, Cancel, Conclusion, Deployer, PullPolicy, Refused, Report, Request,
     validate_release_id,
 };
+use crate::traffic::Haproxy;
 
 pub use announce::{Act, run};
 

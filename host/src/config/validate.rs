@@ -216,7 +216,9 @@ impl Config {
                     "no service has switch = \"blue-green\": [traffic] is unused",
                 ));
             }
-            if s.services.contains_key(&t.proxy) && s.switches.get(&t.proxy) != Some(&Switch::Recreate) {
+            if s.services.contains_key(&t.proxy)
+                && s.switches.get(&t.proxy) != Some(&Switch::Recreate)
+            {
                 out.push(Finding::error(
                     Some(format!("stack.services.{}.switch", t.proxy)),
                     "the proxy steers the switch: it cannot be switched itself; leave it \
@@ -231,11 +233,7 @@ impl Config {
             ));
         }
         if s.engine == EngineKind::Swarm {
-            for (service, _) in s
-                .switches
-                .iter()
-                .filter(|(_, w)| **w == Switch::StartFirst)
-            {
+            for (service, _) in s.switches.iter().filter(|(_, w)| **w == Switch::StartFirst) {
                 out.push(Finding::warning(
                     Some(format!("stack.services.{service}.switch")),
                     "`switch` is for the compose engine; the swarm engine switches every service \

@@ -373,7 +373,10 @@ impl Compose {
         ) {
             return Err(EngineError::Apply(why));
         }
-        if proxy.iter().any(|u| u.container.state == crate::engine::RunState::Running) {
+        if proxy
+            .iter()
+            .any(|u| u.container.state == crate::engine::RunState::Running)
+        {
             setup.preflight().await?;
         }
         self.blue_green = Some(setup);
@@ -448,7 +451,11 @@ impl Compose {
             .collect();
         if staged.is_empty() {
             self.file
-                .run(images, &["up", "--detach", "--remove-orphans"], EngineError::Apply)
+                .run(
+                    images,
+                    &["up", "--detach", "--remove-orphans"],
+                    EngineError::Apply,
+                )
                 .await?;
         } else if !others.is_empty() {
             let mut args = vec!["up", "--detach", "--remove-orphans", "--no-deps"];

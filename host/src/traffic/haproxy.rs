@@ -285,12 +285,17 @@ mod tests {
 
     #[test]
     fn errors_are_told_from_notices() {
-        assert_eq!(refusal("IP changed from '127.0.0.1' to '172.17.0.9'\n"), None);
+        assert_eq!(
+            refusal("IP changed from '127.0.0.1' to '172.17.0.9'\n"),
+            None
+        );
         assert_eq!(refusal("\n"), None);
         assert_eq!(
             refusal("No such server.\n").as_deref(),
             Some("No such server.")
         );
-        assert!(refusal("Unknown command. Please enter one of the following commands only :").is_some());
+        assert!(
+            refusal("Unknown command. Please enter one of the following commands only :").is_some()
+        );
     }
 }

@@ -104,7 +104,12 @@ impl BlueGreen {
             }
             if let (Some(slot), Some(unit)) = (r.preview, r.unit(r.preview)) {
                 self.admin
-                    .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+                    .route(
+                        &preview_backend(service),
+                        slot,
+                        unit.addr,
+                        Others::Maintenance,
+                    )
                     .await
                     .map_err(traffic)?;
             }
@@ -173,13 +178,22 @@ impl Staging<'_> {
         let r = routes.service(service);
         // Units the record does not know (a service just switched to
         // blue-green, a lost record): the running one is adopted as live.
-        if r.live.is_none() && r.slots.is_empty() {
-            if let Some(unit) = units.iter().find(|u| u.container.state == RunState::Running) {
-                let slot = Slot::Blue;
-                r.slots.insert(slot, self.slot_unit(service, unit).await?);
-                r.live = Some(slot);
-                r.preview = Some(slot);
+        if r.live.is_none()
+            && r.slots.is_empty()
+            && let Some(unit) = units.iter().find(|u| running(u))
+        {
+            let slot = Slot::Blue;
+            let adopted = self.slot_unit(service, unit).await?;
+            for backend in [live_backend(service), preview_backend(service)] {
+                self.setup
+                    .admin
+                    .route(&backend, slot, adopted.addr, Others::Maintenance)
+                    .await
+                    .map_err(traffic)?;
             }
+            r.slots.insert(slot, adopted);
+            r.live = Some(slot);
+            r.preview = Some(slot);
         }
         r.slots
             .retain(|_, s| units.iter().any(|u| u.id == s.id && running(u)));
@@ -287,7 +301,12 @@ impl Staging<'_> {
         let unit = self.slot_unit(service, &new).await?;
         self.setup
             .admin
-            .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+            .route(
+                &preview_backend(service),
+                slot,
+                unit.addr,
+                Others::Maintenance,
+            )
             .await
             .map_err(traffic)?;
         let r = routes.service(service);
@@ -310,7 +329,12 @@ impl Staging<'_> {
         self.setup.admin.close(&live).await.map_err(traffic)?;
         self.setup
             .admin
-            .route(&preview_backend(service), slot, unit.addr, Others::Maintenance)
+            .route(
+                &preview_backend(service),
+                slot,
+                unit.addr,
+                Others::Maintenance,
+            )
             .await
             .map_err(traffic)?;
         *routes.service(service) = ServiceRoutes {
@@ -451,6 +475,9 @@ mod tests {
             assert!(why.contains("reachable from other hosts"), "{why}");
         }
         let why = preview_exposure(&published(&["8080:8080"]), "proxy", 9090).unwrap();
-        assert!(why.contains("does not publish the preview port 9090"), "{why}");
+        assert!(
+            why.contains("does not publish the preview port 9090"),
+            "{why}"
+        );
     }
 }
