@@ -62,14 +62,34 @@ impl Stack {
             .env("PREVIEW_PORT", self.preview.to_string());
     }
 
-    fn pitwall(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> Command {
         let mut cmd = pitwall();
         cmd.current_dir(self.dir.path())
             .args(args)
             .arg("--config")
             .arg(self.config());
         self.env(&mut cmd);
-        run(&mut cmd)
+        cmd
+    }
+
+    fn pitwall(&self, args: &[&str]) -> Output {
+        run(&mut self.command(args))
+    }
+
+    /// Waits until the deploy lock says `phase`.
+    fn wait_for_phase(&self, phase: &str) {
+        let lock = self.dir.path().join("releases/deploy.lock");
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(60) {
+            if let Ok(text) = std::fs::read_to_string(&lock)
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+                && v["phase"] == phase
+            {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("the deploy never reached phase {phase}");
     }
 
     fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
@@ -311,4 +331,207 @@ fn the_preview_answers_on_loopback_only_and_an_exposed_one_is_refused() {
         said(&out)
     );
     assert_eq!(stack.api_containers(), before);
+}
+
+#[test]
+fn recover_after_a_kill_once_users_were_promoted_puts_them_back_on_the_verified_release() {
+    let stack = Stack::new("bgkill");
+    let blue = released_1_0(&stack);
+    let image = fixture_image("healthy", "1.1");
+    let api = format!("api={image}");
+    let mut victim = stack
+        .command(&[
+            "deploy",
+            "--release-id",
+            "1.1",
+            "--image",
+            &api,
+            "--pull",
+            "never",
+            "--soak",
+            "60s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Soaking: users were promoted to 1.1, which is not verified yet.
+    stack.wait_for_phase("soaking");
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.1"));
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+
+    let (out, tally) = under_load(stack.public, "recover", || stack.pitwall(&["recover"]));
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert!(
+        said(&out).contains("release 1.0 restored and verified"),
+        "{}",
+        said(&out)
+    );
+    assert!(tally.went("1.1", None, "1.0"), "{tally:?}");
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.0"));
+    let left = stack.api_containers();
+    assert_eq!(
+        ids(&left),
+        [blue.as_str()],
+        "the warm 1.0 unit serves: {left:?}"
+    );
+}
+
+/// Deploys 1.1 as a canary (`50%`, a short watch, a `pause`, `100%`) in the
+/// background under load, and waits until it waits at the pause: the
+/// deploy, the load and what `status` says there.
+fn canary_at_the_pause(stack: &Stack) -> (std::process::Child, Load, String) {
+    let config = std::fs::read_to_string(stack.config()).unwrap().replace(
+        "keep_previous = \"5m\"",
+        "keep_previous = \"5m\"\nsteps = [\"50%\", \"wait 2s\", \"pause\", \"100%\"]",
+    );
+    std::fs::write(stack.config(), config).unwrap();
+    let image = fixture_image("healthy", "1.1");
+    let api = format!("api={image}");
+    let plan = stack.pitwall(&[
+        "plan",
+        "--release-id",
+        "1.1",
+        "--image",
+        &api,
+        "--pull",
+        "never",
+    ]);
+    assert!(
+        said(&plan).contains("then users moved in steps [50%, wait 2s, pause, 100%]"),
+        "{}",
+        said(&plan)
+    );
+    let deploy = stack
+        .command(&[
+            "deploy",
+            "--release-id",
+            "1.1",
+            "--image",
+            &api,
+            "--pull",
+            "never",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let port = stack.public;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        under_load(port, "canary", move || {
+            let _ = stopped.recv_timeout(std::time::Duration::from_secs(80));
+        })
+        .1
+    });
+    let load = Load { stop, thread };
+    let gate = stack.dir.path().join("releases/gate.json");
+    let start = std::time::Instant::now();
+    while !gate.exists() {
+        assert!(start.elapsed().as_secs() < 60, "the canary never paused");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = stack.pitwall(&["status"]);
+    (deploy, load, said(&status))
+}
+
+/// A load running until `finish`.
+struct Load {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<Tally>,
+}
+
+impl Load {
+    fn finish(self) -> Tally {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap()
+    }
+}
+
+fn finished(child: std::process::Child) -> Output {
+    let out = child.wait_with_output().unwrap();
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn a_canary_takes_a_share_of_users_and_waits_at_a_pause_until_promoted() {
+    let stack = Stack::new("bgcanary");
+    released_1_0(&stack);
+    let early = stack.pitwall(&["promote"]);
+    assert_eq!(early.code, 4, "no pause is open: {}", said(&early));
+    assert!(
+        said(&early).contains("no release waits at a pause step"),
+        "{}",
+        said(&early)
+    );
+
+    let (deploy, load, status) = canary_at_the_pause(&stack);
+    assert!(
+        status.contains(
+            "gate: release 1.1 waits at step 3 of [50%, wait 2s, pause, 100%] with 50% of users"
+        ) && status.contains("live-items pass"),
+        "{status}"
+    );
+    assert!(status.contains("50% → green"), "{status}");
+    // Two answers from two processes: the first wins, the second is told.
+    let first = stack.pitwall(&["promote", "--release-id", "1.1"]);
+    assert_eq!(first.code, 0, "{}", said(&first));
+    let second = stack.pitwall(&["abort"]);
+    assert_eq!(second.code, 4, "{}", said(&second));
+    assert!(
+        said(&second).contains("already answered") || said(&second).contains("no release waits"),
+        "{}",
+        said(&second)
+    );
+    let out = finished(deploy);
+    let tally = load.finish();
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert!(
+        said(&out).contains("canary `api`: 50% of users on green"),
+        "{}",
+        said(&out)
+    );
+    assert!(said(&out).contains("promoted by"), "{}", said(&out));
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    // Both releases answered users while the canary held half of them.
+    assert!(tally.versions.len() >= 3, "{tally:?}");
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.1"));
+    assert!(!stack.dir.path().join("releases/gate.json").exists());
+}
+
+#[test]
+fn an_aborted_canary_switches_users_back_to_the_warm_unit() {
+    let stack = Stack::new("bgabort");
+    let blue = released_1_0(&stack);
+    let (deploy, load, _) = canary_at_the_pause(&stack);
+    let abort = stack.pitwall(&["abort"]);
+    assert_eq!(abort.code, 0, "{}", said(&abort));
+    let out = finished(deploy);
+    let tally = load.finish();
+    assert!(
+        said(&out).contains("release 1.1 was cancelled; rolled back to 1.0, which is verified"),
+        "{}",
+        said(&out)
+    );
+    assert!(said(&out).contains("aborted by"), "{}", said(&out));
+    assert!(
+        said(&out).contains("users were back on release 1.0"),
+        "{}",
+        said(&out)
+    );
+    assert_eq!(tally.failures, 0, "{tally:?}");
+    assert_eq!(
+        tally.versions.last().map(String::as_str),
+        Some("1.0"),
+        "{tally:?}"
+    );
+    let left = stack.api_containers();
+    assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
+    assert_eq!(stack.history().pop().unwrap()["outcome"], "cancelled");
 }

@@ -23,6 +23,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// What `promote` and `abort` answer.
+#[derive(Debug, clap::Args)]
+pub struct GateArgs {
+    /// Answer only if this release is the one waiting (guards a stale command in CI)
+    #[arg(long, value_name = "RELEASE_ID")]
+    pub release_id: Option<String>,
+    /// Who answers, for the deploy's output and history (default: user@host)
+    #[arg(long, env = "PITWALL_ACTOR")]
+    pub actor: Option<String>,
+    #[command(flatten)]
+    pub stack: StackArgs,
+}
+
+const GATE_HELP: &str =
+    "A canary (`[traffic] steps` with a \"pause\") waits at each pause with the \
+share of users it reached; `pitwall status` shows the step, the shares and the verdicts so far. \
+The deploy that waits holds the deploy lock and carries on itself once answered; the answer is a \
+file in the state directory, so it may come from another shell, process or host sharing it. The \
+first answer wins; an answer while a step is still running (no pause open) is refused.
+
+Exit status: 0 answered, 4 refused (no pause open, another release waits, already answered).";
+
 /// Where the stack and its checks are described, and what to override.
 #[derive(Debug, Args, Clone)]
 pub struct StackArgs {
@@ -129,6 +151,13 @@ pub enum Command {
         #[command(flatten)]
         stack: StackArgs,
     },
+    /// Answer a canary's `pause` step: the waiting release goes on with its next steps
+    #[command(after_help = GATE_HELP)]
+    Promote(GateArgs),
+    /// Answer a canary's `pause` step: users go back to the previous release, the waiting one is
+    /// removed and recorded as cancelled
+    #[command(after_help = GATE_HELP)]
+    Abort(GateArgs),
     /// Show, take or release the deploy lock (e.g. to hold deploys during maintenance)
     #[command(subcommand)]
     Lock(LockCommand),

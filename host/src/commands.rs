@@ -4,6 +4,7 @@
 pub mod check;
 pub mod demo;
 pub mod deploy;
+pub mod gate;
 pub mod lock;
 pub mod manual;
 pub mod plan;

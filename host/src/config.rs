@@ -22,9 +22,11 @@ mod env_file;
 mod expand;
 mod file;
 mod locate;
+mod steps;
 mod validate;
 
 pub use locate::line as line_of;
+pub use steps::Step;
 pub use validate::{Finding, Secrets, Severity};
 
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct Traffic {
     pub admin_socket: PathBuf,
     pub preview_port: u16,
     pub keep_previous: Duration,
+    /// A canary promotion's steps; empty: all users at once.
+    pub steps: Vec<Step>,
 }
 
 /// What runs a stack: the same compose file either way.
@@ -339,12 +343,17 @@ impl Config {
             .iter()
             .filter_map(|(name, s)| Some((name.clone(), s.port?)))
             .collect();
-        let traffic = raw.traffic.map(|t| Traffic {
-            proxy: t.proxy,
-            admin_socket: resolve(&t.admin_socket),
-            preview_port: t.preview_port,
-            keep_previous: t.keep_previous,
-        });
+        let traffic = match raw.traffic {
+            None => None,
+            Some(t) => Some(Traffic {
+                steps: steps::parse(&t.steps)
+                    .map_err(|why| anyhow::anyhow!("{}: traffic.{why}", path.display()))?,
+                proxy: t.proxy,
+                admin_socket: resolve(&t.admin_socket),
+                preview_port: t.preview_port,
+                keep_previous: t.keep_previous,
+            }),
+        };
         let mut config = Config {
             path: path.to_path_buf(),
             stack: Stack {

@@ -210,11 +210,24 @@ pub struct Promotion {
     pub took: std::time::Duration,
     /// How long the unit users left is kept for a switch back.
     pub kept_for: Option<std::time::Duration>,
+    /// The share of users (percent) the unit gets: 100 once promoted.
+    pub share: u8,
 }
 
 impl Promotion {
     /// One line for the operator.
     pub fn line(&self) -> String {
+        if self.share < 100 {
+            return format!(
+                "canary `{}`: {}% of users on {} ({}), the rest on {}, set in {} ms",
+                self.service,
+                self.share,
+                self.to,
+                self.unit,
+                self.from.as_deref().unwrap_or("-"),
+                self.took.as_millis()
+            );
+        }
         let moved = match &self.from {
             Some(from) => format!("from {from} to {}", self.to),
             None => format!("to {}", self.to),
@@ -313,6 +326,14 @@ pub trait Engine: StackView {
     /// Moves users to what the verify checks judged, where a traffic switch
     /// kept them apart (blue-green); nothing to do otherwise.
     async fn promote(&self) -> Result<Vec<Promotion>, EngineError> {
+        Ok(Vec::new())
+    }
+
+    /// Gives what the verify checks judged `share` percent of users, beside
+    /// the release they are on (a canary step); `100` promotes. Nothing to
+    /// do without a traffic switch.
+    async fn weigh(&self, share: u8) -> Result<Vec<Promotion>, EngineError> {
+        let _ = share;
         Ok(Vec::new())
     }
 

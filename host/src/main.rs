@@ -55,6 +55,12 @@ fn main() -> ExitCode {
                 stack,
             } => commands::prune::prune(keep, dry_run, &stack).await,
             Command::Lock(c) => commands::lock::execute(c).await,
+            Command::Promote(args) => {
+                commands::gate::answer(&args, pitwall::release::gate::Decision::Promote).await
+            }
+            Command::Abort(args) => {
+                commands::gate::answer(&args, pitwall::release::gate::Decision::Abort).await
+            }
             Command::Demo(args) => commands::demo::demo(&args).await,
             Command::Completions { shell } => commands::manual::completions(shell),
             Command::Man => commands::manual::man(),

@@ -2,6 +2,7 @@
 //! pointers, the full history, and the deploy lock.
 
 pub mod drift;
+pub mod gate;
 pub mod history;
 pub mod lock;
 pub mod state;

@@ -4,6 +4,7 @@
 //! record both. This file holds the `Deployer` and the steps the three
 //! commands share; `deploy` and `restore` hold the commands.
 
+mod canary;
 mod cancel;
 mod deploy;
 mod failure;
@@ -90,6 +91,16 @@ pub struct Report {
     pub previous_release_id: Option<String>,
     /// Bookkeeping that could not be written; the conclusion still holds.
     pub bookkeeping: Vec<String>,
+}
+
+/// When a traffic switch moves users to a release that passed its verify
+/// checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Promote {
+    /// At once (and nothing to do without a traffic switch).
+    OnPass,
+    /// Later, step by step (a canary).
+    InSteps,
 }
 
 /// Who asked for a rollout and why, for its history record.
@@ -254,6 +265,7 @@ impl Deployer {
         pinned: bool,
         durations: &mut BTreeMap<String, u64>,
         prefix: &str,
+        promote: Promote,
     ) -> Result<(Vec<CheckResult>, JudgedFrom), Failure> {
         let stack = &self.config.stack;
         let t = Instant::now();
@@ -285,6 +297,9 @@ impl Deployer {
             .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         let results = results?;
+        if promote == Promote::InSteps {
+            return Ok((results, JudgedFrom::now(Since::Verified)));
+        }
         // Users reach what the checks judged only now (blue-green).
         let t = Instant::now();
         let promoted = self.engine.promote().await.map_err(|e| {

@@ -77,6 +77,12 @@ fn text(plan: &Plan) -> String {
         }
         out.push_str(&format!("{}\n", rows.trim_fmt()));
     }
+    if !plan.traffic.is_empty() {
+        out.push_str("\ntraffic:\n");
+        for line in &plan.traffic {
+            out.push_str(&format!("  {line}\n"));
+        }
+    }
     match &plan.diff {
         Some(d) if d.is_empty() => out.push_str("\ncompose diff: none\n"),
         Some(d) => out.push_str(&format!("\ncompose diff:\n{d}")),

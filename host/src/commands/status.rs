@@ -13,9 +13,11 @@ use crate::config::{Config, EngineKind};
 use crate::engine::{Container, EngineError, LocalImages, ProjectView, StackView, Swarm};
 use crate::exit::Exit;
 use crate::release::drift::{self, Drift};
+use crate::release::gate::{self, Gate};
 use crate::release::history::{self, Record};
 use crate::release::{Image, Release, lock, state};
 use crate::report::{self, table};
+use crate::traffic::Routes;
 
 /// `pitwall status --json`.
 #[derive(Serialize, JsonSchema)]
@@ -31,6 +33,9 @@ pub(crate) struct Status {
     #[serde(skip_serializing_if = "Option::is_none")]
     docker_error: Option<String>,
     lock: Option<lock::Holder>,
+    /// A canary waiting at a `pause` step for `promote` or `abort`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gate: Option<Gate>,
     last: Option<Record>,
 }
 
@@ -99,7 +104,25 @@ async fn live(
     for (service, image) in &release.images {
         ids.insert(service.clone(), images.id(image.pinned()).await?);
     }
-    let drift = drift::compare(release, &containers, &ids);
+    // A blue-green unit users do not reach (kept for a switch back, or a
+    // canary's) runs another release on purpose: not drift.
+    let routes = Routes::read(&s.state_dir).unwrap_or_default();
+    let aside: Vec<&str> = routes
+        .services
+        .values()
+        .flat_map(|r| {
+            r.slots
+                .iter()
+                .filter(|(slot, _)| r.live != Some(**slot))
+                .map(|(_, u)| u.id.as_str())
+        })
+        .collect();
+    let judged: Vec<Container> = containers
+        .iter()
+        .filter(|c| !aside.contains(&c.id.as_str()))
+        .cloned()
+        .collect();
+    let drift = drift::compare(release, &judged, &ids);
     Ok((containers, Some(drift)))
 }
 
@@ -130,6 +153,7 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
         drift,
         docker_error,
         lock: lock::read(&s.state_dir)?,
+        gate: gate::read(&s.state_dir)?,
         last: history::read(&s.state_dir)?.pop(),
     };
     // While a deploy, rollback or recovery runs, the units are changing
@@ -171,6 +195,27 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
             None => "on another host",
         };
         text.push_str(&format!("lock: {} [{alive}]\n", h.describe()));
+    }
+    if let Some(g) = &status.gate {
+        text.push_str(&format!(
+            "gate: release {} waits at step {} of [{}] with {}% of users since {}; verdicts so far: {}\n  answer with `pitwall promote` or `pitwall abort`\n",
+            g.release_id,
+            g.step,
+            g.steps.join(", "),
+            g.share,
+            g.since,
+            g.verdicts
+                .iter()
+                .map(|(name, passed)| format!("{name} {}", if *passed { "pass" } else { "FAIL" }))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    for (service, r) in &Routes::read(&config.stack.state_dir)
+        .unwrap_or_default()
+        .services
+    {
+        text.push_str(&format!("traffic: {}\n", route_line(service, r)));
     }
     match (&status.containers, &status.docker_error) {
         (Some(list), _) => {
@@ -225,6 +270,29 @@ pub async fn status(stack: &StackArgs) -> anyhow::Result<ExitCode> {
     }
     report::print(&text)?;
     Ok(exit.into())
+}
+
+/// Who serves a blue-green service's users and checks, for `status`.
+fn route_line(service: &str, r: &crate::traffic::ServiceRoutes) -> String {
+    let unit = |slot: Option<crate::traffic::Slot>| match (slot, r.unit(slot)) {
+        (Some(s), Some(u)) => format!("{s} ({})", u.name),
+        _ => "none".to_string(),
+    };
+    let mut line = format!("`{service}` users → {}", unit(r.live));
+    if let Some(share) = r.share {
+        line.push_str(&format!(", {share}% → {}", unit(r.preview)));
+    }
+    line.push_str(&format!("; preview → {}", unit(r.preview)));
+    if let Some(until) = r.keep_until_ms {
+        let kept = r.slots.keys().find(|s| Some(**s) != r.live);
+        if let Some(kept) = kept {
+            line.push_str(&format!(
+                "; {kept} kept for a switch back until {}",
+                crate::whoami::rfc3339_ms(until)
+            ));
+        }
+    }
+    line
 }
 
 /// `pitwall history`: the state directory only; no env file, no Docker.

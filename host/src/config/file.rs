@@ -60,6 +60,12 @@ pub(super) struct RawTraffic {
     #[serde(default = "d_keep_previous", with = "humantime_serde")]
     #[schemars(with = "HumanDuration")]
     pub(super) keep_previous: Duration,
+    /// A canary promotion instead of all users at once: shares of users on
+    /// the new release (`"10%"`), watch-check windows at the current share
+    /// (`"wait 2m"`) and manual gates (`"pause"`: `pitwall promote` or
+    /// `pitwall abort`), ending with `"100%"`.
+    #[serde(default)]
+    pub(super) steps: Vec<String>,
 }
 
 /// The stack pitwall deploys.

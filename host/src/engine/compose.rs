@@ -570,6 +570,13 @@ impl Engine for Compose {
         }
     }
 
+    async fn weigh(&self, share: u8) -> Result<Vec<Promotion>, EngineError> {
+        match &self.blue_green {
+            Some(setup) => setup.weigh(share).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     fn routed_at(&self) -> Option<Instant> {
         *self.routed.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use super::release_id::validate_release_id;
 use super::verify::Target;
 use super::{
-    Conclusion, Deployer, Failure, Notes, PullPolicy, Refused, Report, built_here_hint, incident,
-    ms,
+    Conclusion, Deployer, Failure, Notes, Promote, PullPolicy, Refused, Report, built_here_hint,
+    incident, ms,
 };
 use crate::config::{Phase, Stage};
 use crate::hooks;
@@ -101,9 +101,41 @@ impl Deployer {
         lock.phase(LockPhase::Applying)
             .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
         let rollout_started_ms = whoami::now_ms();
+        let steps = self
+            .config
+            .stack
+            .traffic
+            .as_ref()
+            .map(|t| t.steps.clone())
+            .unwrap_or_default();
+        // A first release has no users to spread: it is promoted at once.
+        let promote = if steps.is_empty() || current.is_none() {
+            Promote::OnPass
+        } else {
+            Promote::InSteps
+        };
         let mut result = self
-            .apply_and_verify(&release, self.engine.pins_deploys(), &mut durations, "")
+            .apply_and_verify(
+                &release,
+                self.engine.pins_deploys(),
+                &mut durations,
+                "",
+                promote,
+            )
             .await;
+        if let Ok((verified, _)) = &result
+            && promote == Promote::InSteps
+        {
+            result = self
+                .canary(
+                    &release,
+                    &steps,
+                    verified.clone(),
+                    &mut durations,
+                    &mut lock,
+                )
+                .await;
+        }
         let watching = self.checks.iter().any(|c| c.spec.phase == Phase::Watch);
         if let Ok((verified, judged_from)) = &result
             && (watching || !soak.is_zero())
@@ -283,8 +315,10 @@ impl Deployer {
         let cancelled = failure.cancelled;
         let incident = if cancelled {
             // Nothing went wrong with the release: no incident to file.
-            self.progress
-                .step(&format!("release {} cancelled: rolling back", release.id));
+            self.progress.step(&format!(
+                "release {} cancelled ({}): rolling back",
+                release.id, failure.message
+            ));
             self.progress.event(Event::Failure {
                 release_id: release.id.clone(),
                 mode: None,

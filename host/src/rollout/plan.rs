@@ -32,6 +32,9 @@ pub struct Plan {
     pub replaced: Option<Vec<String>>,
     /// Whether anything would change.
     pub changes: bool,
+    /// How users would be moved to the release, per blue-green service.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub traffic: Vec<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -92,6 +95,35 @@ pub struct CheckPlan {
 }
 
 impl Deployer {
+    /// How a blue-green service's users would be moved, one line each.
+    fn traffic_plan(&self, first: bool) -> Vec<String> {
+        let stack = &self.config.stack;
+        let Some(t) = &stack.traffic else {
+            return Vec::new();
+        };
+        let moved = if t.steps.is_empty() || first {
+            "all at once".to_string()
+        } else {
+            let steps: Vec<String> = t.steps.iter().map(ToString::to_string).collect();
+            format!("in steps [{}]", steps.join(", "))
+        };
+        stack
+            .switches
+            .iter()
+            .filter(|(_, w)| **w == crate::engine::Switch::BlueGreen)
+            .map(|(service, _)| {
+                format!(
+                    "`{service}`: blue-green through `{}`: the new unit beside the live one, \
+                     verified on the preview port {}, then users moved {moved}; the unit they \
+                     leave is kept {} for a switch back",
+                    t.proxy,
+                    t.preview_port,
+                    humantime::format_duration(t.keep_previous)
+                )
+            })
+            .collect()
+    }
+
     /// What `deploy(request)` would do; refused for what the deploy would
     /// refuse before touching anything.
     pub async fn plan(&self, request: &Request) -> anyhow::Result<Plan> {
@@ -158,7 +190,9 @@ impl Deployer {
         let changes = replaced.is_none()
             || services.iter().any(|s| s.change != Change::Kept)
             || diff.as_ref().is_some_and(|d| !d.is_empty());
+        let first = current.is_none();
         Ok(Plan {
+            traffic: self.traffic_plan(first),
             release_id: request.release_id.clone(),
             current: current.map(|r| r.id),
             services,

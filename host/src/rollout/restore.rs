@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{Conclusion, Deployer, Notes, Refused, Report, incident, ms};
+use super::{Conclusion, Deployer, Notes, Promote, Refused, Report, incident, ms};
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::release::{Release, state};
@@ -22,7 +22,7 @@ impl Deployer {
         self.progress
             .step(&format!("rolling back to release {}", previous.id));
         let rollback = match self
-            .apply_and_verify(previous, true, durations, "rollback_")
+            .apply_and_verify(previous, true, durations, "rollback_", Promote::OnPass)
             .await
         {
             Ok((checks, _)) => {
@@ -170,6 +170,19 @@ impl Deployer {
         let pointers = self.pointers()?;
         let previous_id = pointers.current.as_ref().map(|(r, _)| r.id.clone());
         let mut lock = Lock::take_over(self.state_dir(), &holder)?;
+        // A canary that died at a pause: its answer can no longer be carried
+        // out; users go back to the verified release like any other.
+        if let Ok(Some(g)) = crate::release::gate::read(self.state_dir()) {
+            self.progress.line(&format!(
+                "release {} was waiting at step {} with {}% of users; it is abandoned",
+                g.release_id, g.step, g.share
+            ));
+            let closed = crate::release::gate::close(self.state_dir());
+            if let Err(e) = closed {
+                self.progress
+                    .line(&format!("warning: the gate was not removed: {e}"));
+            }
+        }
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         let started = whoami::now_rfc3339();

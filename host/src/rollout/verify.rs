@@ -46,6 +46,9 @@ pub enum Since {
     /// The verify phase passed: the release serves (watch phase). The
     /// window opens [`IN_FLIGHT`] later.
     Verified,
+    /// A canary step gave the release this share of users (percent); the
+    /// window opens [`IN_FLIGHT`] later.
+    Shared(u8),
 }
 
 /// How long after verification the watch window opens: requests a proxy
@@ -58,7 +61,7 @@ impl JudgedFrom {
     pub fn now(since: Since) -> JudgedFrom {
         let settle = match since {
             Since::UnitsRunning => 0,
-            Since::Verified => IN_FLIGHT.as_millis() as u64,
+            Since::Verified | Since::Shared(_) => IN_FLIGHT.as_millis() as u64,
         };
         JudgedFrom {
             ms: crate::whoami::now_ms() + settle,
@@ -82,6 +85,9 @@ impl JudgedFrom {
                 "{} s after it was verified, so requests in flight across the switch are not held against it",
                 IN_FLIGHT.as_secs()
             ),
+            Since::Shared(share) => {
+                format!("{} s after it took {share}% of users", IN_FLIGHT.as_secs())
+            }
         }
     }
 
@@ -91,6 +97,10 @@ impl JudgedFrom {
             Since::UnitsRunning => format!("every service of release {release} had a running unit"),
             Since::Verified => format!(
                 "{} s after release {release} passed its verify checks: requests in flight across the switch are not held against it",
+                IN_FLIGHT.as_secs()
+            ),
+            Since::Shared(share) => format!(
+                "{} s after release {release} took {share}% of users",
                 IN_FLIGHT.as_secs()
             ),
         };

@@ -169,11 +169,33 @@ impl Haproxy {
     ) -> Result<(), TrafficError> {
         let other = to.other();
         let line = format!(
-            "set server {backend}/{to} addr {} port {}; set server {backend}/{to} state ready; \
-             set server {backend}/{other} state {}",
+            "set server {backend}/{to} addr {} port {}; set server {backend}/{to} weight 100; \
+             set server {backend}/{to} state ready; set server {backend}/{other} state {}",
             addr.ip(),
             addr.port(),
             then.state(),
+        );
+        self.command(&line).await.map(drop)
+    }
+
+    /// In `backend`, sends `share` percent of new requests to `addr` in
+    /// `to` and the rest to the other slot (whose address is set): both
+    /// ready, weighted. One line, applied at once.
+    pub async fn split(
+        &self,
+        backend: &str,
+        to: Slot,
+        addr: SocketAddr,
+        share: u8,
+    ) -> Result<(), TrafficError> {
+        let other = to.other();
+        let line = format!(
+            "set server {backend}/{to} addr {} port {}; set server {backend}/{to} weight {share}; \
+             set server {backend}/{other} weight {}; set server {backend}/{to} state ready; \
+             set server {backend}/{other} state ready",
+            addr.ip(),
+            addr.port(),
+            100 - share.min(100),
         );
         self.command(&line).await.map(drop)
     }

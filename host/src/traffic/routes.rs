@@ -65,6 +65,10 @@ pub struct ServiceRoutes {
     /// switch back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_until_ms: Option<u64>,
+    /// During a canary: the share of users (percent) the preview slot gets
+    /// beside the live one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<u8>,
 }
 
 impl ServiceRoutes {

@@ -101,6 +101,16 @@ impl BlueGreen {
                     .route(&live_backend(service), slot, unit.addr, others)
                     .await
                     .map_err(traffic)?;
+                // A canary's share on top: both addresses are set by now.
+                if let (Some(share), Some(to), Some(canary)) =
+                    (r.share, r.preview, r.unit(r.preview))
+                    && Some(to) != r.live
+                {
+                    self.admin
+                        .split(&live_backend(service), to, canary.addr, share)
+                        .await
+                        .map_err(traffic)?;
+                }
             }
             if let (Some(slot), Some(unit)) = (r.preview, r.unit(r.preview)) {
                 self.admin
@@ -115,6 +125,42 @@ impl BlueGreen {
             }
         }
         Ok(())
+    }
+
+    /// Gives the unit checks reached `share` percent of users, beside the
+    /// live one (a canary step), for every service whose preview is not
+    /// live yet. `100` is [`BlueGreen::promote`].
+    pub async fn weigh(&self, share: u8) -> Result<Vec<Promotion>, EngineError> {
+        if share >= 100 {
+            return self.promote().await;
+        }
+        let mut routes = self.read_routes()?;
+        let mut done = Vec::new();
+        for (service, r) in &mut routes.services {
+            let Some(to) = r.preview.filter(|p| r.live != Some(*p)) else {
+                continue;
+            };
+            let (Some(unit), Some(_)) = (r.slots.get(&to).cloned(), r.unit(r.live)) else {
+                continue;
+            };
+            let t = Instant::now();
+            self.admin
+                .split(&live_backend(service), to, unit.addr, share)
+                .await
+                .map_err(traffic)?;
+            r.share = Some(share);
+            done.push(Promotion {
+                service: service.clone(),
+                unit: unit.name.clone(),
+                from: r.live.map(|s| s.to_string()),
+                to: to.to_string(),
+                took: t.elapsed(),
+                kept_for: None,
+                share,
+            });
+        }
+        self.write_routes(&routes)?;
+        Ok(done)
     }
 
     /// Moves users to the unit checks reached, for every service whose
@@ -143,6 +189,7 @@ impl BlueGreen {
                 .map_err(traffic)?;
             let took = t.elapsed();
             r.live = Some(to);
+            r.share = None;
             r.keep_until_ms = from.map(|_| crate::whoami::now_ms() + ms(self.keep_previous));
             done.push(Promotion {
                 service: service.clone(),
@@ -151,6 +198,7 @@ impl BlueGreen {
                 to: to.to_string(),
                 took,
                 kept_for: from.map(|_| self.keep_previous),
+                share: 100,
             });
         }
         self.write_routes(&routes)?;
@@ -210,7 +258,8 @@ impl Staging<'_> {
                 continue;
             }
             let addr = r.slots[&slot].addr;
-            if r.live != Some(slot) {
+            // Users elsewhere, or some of them (a canary's share): all back.
+            if r.live != Some(slot) || r.share.is_some() {
                 self.setup
                     .admin
                     .route(&live_backend(service), slot, addr, Others::Maintenance)
@@ -226,6 +275,7 @@ impl Staging<'_> {
             r.live = Some(slot);
             r.preview = Some(slot);
             r.keep_until_ms = None;
+            r.share = None;
             let others: Vec<&Unit> = units.iter().filter(|u| u.id != unit.id).collect();
             r.slots.retain(|s, _| *s == slot);
             for other in others {
@@ -251,6 +301,7 @@ impl Staging<'_> {
         let live_slot = r.slot_of(&live_id).unwrap_or(Slot::Blue);
         r.slots.retain(|s, _| *s == live_slot);
         r.keep_until_ms = None;
+        r.share = None;
         let old = BTreeSet::from([live_id.as_str()]);
         let failed = |what: String| {
             EngineError::Apply(format!("blue-green start of `{service}` failed: {what}"))
@@ -342,6 +393,7 @@ impl Staging<'_> {
             live: None,
             preview: Some(slot),
             keep_until_ms: None,
+            share: None,
         };
         Ok(())
     }

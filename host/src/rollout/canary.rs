@@ -1,0 +1,158 @@
+//! A canary promotion (`[traffic] steps`): after the verify checks passed
+//! on the preview, users are moved in shares (`"10%"`), each share judged by
+//! the watch checks for a while (`"wait 2m"`), with manual gates
+//! (`"pause"`) answered by `pitwall promote` or `pitwall abort`. Any failure
+//! is the release's: the deploy's failure path switches users back.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::verify::{JudgedFrom, Since, Target};
+use super::{Deployer, Failure, ms};
+use crate::config::{Phase, Step};
+use crate::release::Release;
+use crate::release::gate::{self, Decision, Gate};
+use crate::release::history::{CheckResult, FailureMode};
+use crate::release::lock::{Lock, LockPhase};
+use crate::whoami;
+
+/// How often a paused deploy looks for an answer.
+const POLL: Duration = Duration::from_millis(250);
+
+impl Deployer {
+    /// Runs `steps` for `release`, whose verify results are `checks`;
+    /// returns every result and where the final watch window opens.
+    pub(super) async fn canary(
+        &self,
+        release: &Release,
+        steps: &[Step],
+        mut checks: Vec<CheckResult>,
+        durations: &mut BTreeMap<String, u64>,
+        lock: &mut Lock,
+    ) -> Result<(Vec<CheckResult>, JudgedFrom), Failure> {
+        let t = Instant::now();
+        let mut share = 0u8;
+        for (i, step) in steps.iter().enumerate() {
+            self.progress.step(&format!(
+                "canary of release {}, step {}/{}: {step}",
+                release.id,
+                i + 1,
+                steps.len()
+            ));
+            let failed = |mut f: Failure, checks: &[CheckResult]| {
+                f.checks = [checks.to_vec(), f.checks].concat();
+                f
+            };
+            match *step {
+                Step::Weight(to) => {
+                    let moved = self.engine.weigh(to).await.map_err(|e| {
+                        failed(
+                            Failure::new(
+                                FailureMode::Runtime,
+                                format!("canary step {step} failed: {e}"),
+                            ),
+                            &checks,
+                        )
+                    })?;
+                    for p in &moved {
+                        self.progress.line(&p.line());
+                    }
+                    share = to;
+                }
+                Step::Wait(window) => {
+                    let _ = lock.phase(LockPhase::Soaking);
+                    let target = Target {
+                        release,
+                        project: &self.config.stack.project,
+                        judged_from: JudgedFrom::now(Since::Shared(share)),
+                    };
+                    let more = self
+                        .phase(Phase::Watch, &target, window, true)
+                        .await
+                        .map_err(|f| failed(f, &checks))?;
+                    checks.extend(more);
+                }
+                Step::Pause => {
+                    self.pause(release, steps, i, share, &checks)
+                        .await
+                        .map_err(|f| failed(f, &checks))?;
+                }
+            }
+        }
+        durations.insert("canary".into(), ms(t.elapsed()));
+        Ok((checks, JudgedFrom::now(Since::Verified)))
+    }
+
+    /// Opens the gate and waits for its answer (or a signal).
+    async fn pause(
+        &self,
+        release: &Release,
+        steps: &[Step],
+        at: usize,
+        share: u8,
+        checks: &[CheckResult],
+    ) -> Result<(), Failure> {
+        let dir = self.state_dir();
+        let gate = Gate {
+            release_id: release.id.clone(),
+            step: at + 1,
+            steps: steps.iter().map(ToString::to_string).collect(),
+            share,
+            since: whoami::now_rfc3339(),
+            verdicts: checks.iter().map(|c| (c.name.clone(), c.passed)).collect(),
+        };
+        gate::open(dir, &gate).map_err(|e| {
+            Failure::new(
+                FailureMode::Runtime,
+                format!("cannot open the gate in {}: {e}", dir.display()),
+            )
+        })?;
+        self.progress.line(&format!(
+            "release {} waits with {share}% of users: `pitwall promote` goes on, `pitwall abort` \
+             switches users back",
+            release.id
+        ));
+        let answered = loop {
+            match gate::answer(dir) {
+                Ok(Some(answer)) => break answer,
+                Ok(None) => {}
+                Err(e) => {
+                    self.progress
+                        .line(&format!("warning: the gate's answer cannot be read: {e}"));
+                }
+            }
+            tokio::select! {
+                () = self.cancel.cancelled() => {
+                    let _ = gate::close(dir);
+                    let mut stop = Failure::new(FailureMode::Runtime, "cancelled by a signal at a pause".into());
+                    stop.cancelled = true;
+                    return Err(stop);
+                }
+                () = tokio::time::sleep(POLL) => {}
+            }
+        };
+        let closed = gate::close(dir);
+        if let Err(e) = closed {
+            self.progress
+                .line(&format!("warning: the gate was not removed: {e}"));
+        }
+        match answered.decision {
+            Decision::Promote => {
+                self.progress.line(&format!("promoted by {}", answered.by));
+                Ok(())
+            }
+            Decision::Abort => {
+                let mut stop = Failure::new(
+                    FailureMode::Runtime,
+                    format!(
+                        "aborted by {} at step {} (`pitwall abort`)",
+                        answered.by,
+                        at + 1
+                    ),
+                );
+                stop.cancelled = true;
+                Err(stop)
+            }
+        }
+    }
+}
