@@ -325,3 +325,50 @@ fn an_env_value_quoted_by_a_configuration_error_is_not_shown() {
     assert!(ci.stdout.contains("string \"***\""), "{}", shown(&ci));
     assert!(!shown(&ci).contains("s3cret"), "{}", shown(&ci));
 }
+
+#[test]
+fn blue_green_mistakes_are_named_before_any_deploy() {
+    // Blue-green without [traffic] or a port, and on the swarm engine.
+    let folder = Folder::new(|t| {
+        t.replace(
+            "key = \"BACKEND\"",
+            "key = \"BACKEND\"\nswitch = \"blue-green\"",
+        )
+        .replace("[stack]", "[stack]\nengine = \"swarm\"")
+    });
+    let (code, report) = run_json(&mut folder.command());
+    assert_eq!(code, 4, "{report}");
+    let messages: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["setting"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("stack.services.api"))
+        })
+        .map(|f| f["message"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "`blue-green` is for the compose engine",
+        "needs a [traffic] section",
+        "`blue-green` needs `port`",
+    ] {
+        assert!(
+            messages.iter().any(|m| m.contains(wanted)),
+            "no `{wanted}` in {messages:#?}"
+        );
+    }
+
+    // A canary's steps that do not end with 100% stop the configuration at load.
+    let folder = Folder::new(|t| {
+        t.replace(
+            "key = \"BACKEND\"",
+            "key = \"BACKEND\"\nswitch = \"blue-green\"\nport = 8000",
+        ) + "\n[traffic]\nproxy = \"frontend\"\nadmin_socket = \"run/admin.sock\"\npreview_port = 8081\nsteps = [\"10%\", \"wait 1m\"]\n"
+    });
+    let out = folder.validate();
+    assert_eq!(out.code, 4, "{}\n{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("traffic.steps end at 10%"), "{said}");
+}

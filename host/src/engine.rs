@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compose::{
     BlueGreen, Compose, ComposeFile, ProjectView, Switch, port_conflicts, preview_exposure,
+    socket_exposure,
 };
 pub use images::LocalImages;
 pub use removed::{Removal, RemovedUnit};

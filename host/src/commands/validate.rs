@@ -247,10 +247,12 @@ async fn compose(config: &Config, config_text: &str, v: &mut Validation) {
             if s.engine == EngineKind::Compose
                 && s.switches.values().any(|w| *w != Switch::Recreate)
             {
-                match file.published_ports().await {
-                    Ok(published) => v.findings.extend(
+                let ports = file.published_ports().await;
+                let resolved = file.resolved(&BTreeMap::new()).await;
+                match ports.and_then(|p| Ok((p, resolved?))) {
+                    Ok((published, resolved)) => v.findings.extend(
                         config
-                            .switch_findings(&published)
+                            .switch_findings(&published, &resolved)
                             .into_iter()
                             .map(|f| in_config(config, config_text, f)),
                     ),

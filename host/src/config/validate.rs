@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use super::{Config, EngineKind, locate};
-use crate::engine::{Switch, port_conflicts, preview_exposure};
+use crate::engine::{Switch, port_conflicts, preview_exposure, socket_exposure};
 
 mod announce;
 
@@ -254,7 +254,11 @@ impl Config {
     /// The services set to `switch = "start-first"` that publish host ports
     /// (`published`: service → ports, from the compose tool): two containers
     /// cannot share a host port, so the switch would fail part-way.
-    pub fn switch_findings(&self, published: &BTreeMap<String, Vec<String>>) -> Vec<Finding> {
+    pub fn switch_findings(
+        &self,
+        published: &BTreeMap<String, Vec<String>>,
+        resolved: &str,
+    ) -> Vec<Finding> {
         if self.stack.engine != EngineKind::Compose {
             return Vec::new();
         }
@@ -268,6 +272,10 @@ impl Config {
             out.extend(
                 preview_exposure(published, &t.proxy, t.preview_port)
                     .map(|why| Finding::error(Some("traffic.preview_port".into()), why)),
+            );
+            out.extend(
+                socket_exposure(resolved, &t.proxy, &t.admin_socket)
+                    .map(|why| Finding::error(Some("traffic.admin_socket".into()), why)),
             );
         }
         out

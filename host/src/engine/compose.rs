@@ -17,9 +17,11 @@ use super::{
 };
 
 mod blue_green;
+mod exposure;
 mod switch;
 
-pub use blue_green::{BlueGreen, preview_exposure};
+pub use blue_green::BlueGreen;
+pub use exposure::{preview_exposure, socket_exposure};
 pub use switch::{Switch, port_conflicts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +365,7 @@ impl Compose {
     /// (once it runs: the first deploy starts it).
     pub async fn blue_green(mut self, setup: BlueGreen) -> Result<Compose, EngineError> {
         let docker = self.view.docker().await?;
+        let resolved = self.file.resolved(&BTreeMap::new()).await?;
         let proxy = docker
             .units(&self.file.project, Some(std::slice::from_ref(&setup.proxy)))
             .await?;
@@ -370,7 +373,9 @@ impl Compose {
             &self.file.published_ports().await?,
             &setup.proxy,
             setup.preview_port,
-        ) {
+        )
+        .or_else(|| socket_exposure(&resolved, &setup.proxy, setup.admin.socket()))
+        {
             return Err(EngineError::Apply(why));
         }
         if proxy
