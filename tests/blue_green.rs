@@ -35,7 +35,14 @@ impl Stack {
                 .replace("preview_port = 8081", &format!("preview_port = {preview}"))
                 .replace("127.0.0.1:8081/", &format!("127.0.0.1:{preview}/"))
                 // A 503 is "not up yet" until the deadline: keep it short.
-                .replace("deadline = \"30s\"", "deadline = \"6s\"");
+                .replace("deadline = \"30s\"", "deadline = \"6s\"")
+                // The fixture image's healthcheck waits out a 60 s start
+                // period before it calls a 503 unhealthy: without it, a bad
+                // release is judged by the checks on the preview.
+                .replace(
+                    "    environment:\n      PORT: \"8000\"",
+                    "    environment:\n      PORT: \"8000\"\n    healthcheck:\n      disable: true",
+                );
             std::fs::write(dir.path().join(file), text).unwrap();
         }
         std::fs::create_dir(dir.path().join("run")).unwrap();
@@ -233,6 +240,11 @@ fn a_release_that_fails_its_preview_never_reaches_users() {
     assert!(
         said(&out).contains("rolled back to 1.0, which is verified"),
         "{}",
+        said(&out)
+    );
+    assert!(
+        said(&out).contains("(healthcheck): check `health` failed"),
+        "judged on the preview: {}",
         said(&out)
     );
     assert_eq!(
