@@ -19,6 +19,7 @@ use pitwall::checks::{Cache, Compiler, Runtime};
 use pitwall::config::{Config, Overrides};
 use pitwall::engine::Engine as _;
 use pitwall::exit::Exit;
+use pitwall::release::gate::{self, Decision};
 use pitwall::report::{Progress, Redactor};
 use pitwall::rollout::{Cancel, Change, Deployer, PullPolicy, Refused, Report, Request, Resolved};
 use serde_json::Value;
@@ -1698,4 +1699,86 @@ async fn a_sha256_pin_that_does_not_match_is_refused_naming_both() {
     rig.engine.local("app:1.0", Image::healthy());
     let ended = rig.deploy("1.0", "app:1.0", Duration::ZERO).await;
     assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+}
+
+// ---- canary steps and manual gates ----
+
+/// The rig with a canary: half the users, a short watch, a pause, all.
+fn canary_rig() -> Rig {
+    Rig::with_checks(&format!(
+        "{CHECKS}\n[traffic]\nproxy = \"frontend\"\nadmin_socket = \"run/admin.sock\"\npreview_port = 8081\nsteps = [\"50%\", \"wait 300ms\", \"pause\", \"100%\"]\n"
+    ))
+}
+
+/// Deploys 2.0 while `answer` waits for the gate and answers it; how the
+/// deploy ended and the gate as it was seen.
+async fn deploy_past_the_gate(rig: &Rig, answer: Decision) -> (Ended, gate::Gate) {
+    rig.engine.local("app:2.0", Image::healthy());
+    let dir = rig.state_dir();
+    let answering = async {
+        assert!(
+            matches!(
+                gate::decide(&dir, answer, None, "early"),
+                Err(gate::GateError::NoneOpen)
+            ),
+            "no gate before the pause"
+        );
+        loop {
+            if let Ok(Some(open)) = gate::read(&dir) {
+                gate::decide(&dir, answer, Some("2.0"), "the test").unwrap();
+                return open;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (ended, seen) = tokio::join!(rig.deploy("2.0", "app:2.0", Duration::ZERO), answering);
+    (ended, seen)
+}
+
+#[tokio::test]
+async fn a_canary_waits_at_its_pause_with_its_verdicts_until_promoted() {
+    let rig = canary_rig();
+    rig.released_1_0().await;
+    let (ended, seen) = deploy_past_the_gate(&rig, Decision::Promote).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert_eq!(
+        (seen.release_id.as_str(), seen.step, seen.share),
+        ("2.0", 3, 50)
+    );
+    assert_eq!(seen.steps, ["50%", "wait 300ms", "pause", "100%"]);
+    // The verify check, then the watch check of the `wait` step.
+    assert_eq!(
+        seen.verdicts,
+        [("health".to_string(), true), ("logs".to_string(), true)]
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "released", "{record}");
+    assert!(record["durations_ms"]["canary"].is_u64(), "{record}");
+    assert_eq!(rig.current().as_deref(), Some("2.0"));
+    assert_eq!(
+        gate::read(&rig.state_dir()).unwrap(),
+        None,
+        "the gate is closed"
+    );
+}
+
+#[tokio::test]
+async fn an_aborted_canary_is_rolled_back_and_recorded_as_cancelled() {
+    let rig = canary_rig();
+    rig.released_1_0().await;
+    let (ended, _) = deploy_past_the_gate(&rig, Decision::Abort).await;
+    assert_eq!(
+        ended.exit,
+        Exit::of_conclusion(pitwall::rollout::Conclusion::RolledBack)
+    );
+    let record = rig.last();
+    assert_eq!(record["outcome"], "cancelled", "{record}");
+    assert!(
+        record["failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("aborted by the test at step 3")),
+        "{record}"
+    );
+    assert_eq!(rig.current().as_deref(), Some("1.0"));
+    assert_eq!(gate::read(&rig.state_dir()).unwrap(), None);
 }
