@@ -290,6 +290,9 @@ fn a_release_that_fails_under_traffic_is_switched_back_to_the_warm_unit() {
         .as_u64()
         .unwrap();
     assert!(back <= restored, "{record}");
+    eprintln!(
+        "switch back: users back {back} ms after detection, 1.0 verified again {restored} ms after"
+    );
 }
 
 #[test]

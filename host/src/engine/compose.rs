@@ -282,22 +282,32 @@ impl ComposeFile {
     }
 }
 
-/// The ports each service of a resolved compose file (`config`'s output)
-/// publishes, for the services that publish any.
-fn published_ports(resolved: &str) -> Result<BTreeMap<String, Vec<String>>, serde_norway::Error> {
+/// A service of the compose file as `config` resolves it: what pitwall
+/// reads of it.
+#[derive(serde::Deserialize)]
+pub(super) struct ResolvedService {
+    #[serde(default)]
+    pub ports: Vec<serde_norway::Value>,
+    #[serde(default)]
+    pub volumes: Vec<serde_norway::Value>,
+}
+
+/// The services of a resolved compose file (`config`'s output).
+pub(super) fn resolved_services(
+    resolved: &str,
+) -> Result<BTreeMap<String, ResolvedService>, serde_norway::Error> {
     #[derive(serde::Deserialize)]
     struct Resolved {
         #[serde(default)]
-        services: BTreeMap<String, Service>,
+        services: BTreeMap<String, ResolvedService>,
     }
-    #[derive(serde::Deserialize)]
-    struct Service {
-        #[serde(default)]
-        ports: Vec<serde_norway::Value>,
-    }
-    let resolved: Resolved = serde_norway::from_str(resolved)?;
-    Ok(resolved
-        .services
+    Ok(serde_norway::from_str::<Resolved>(resolved)?.services)
+}
+
+/// The ports each service of a resolved compose file (`config`'s output)
+/// publishes, for the services that publish any.
+fn published_ports(resolved: &str) -> Result<BTreeMap<String, Vec<String>>, serde_norway::Error> {
+    Ok(resolved_services(resolved)?
         .into_iter()
         .filter(|(_, s)| !s.ports.is_empty())
         .map(|(name, s)| (name, s.ports.iter().map(port_text).collect()))

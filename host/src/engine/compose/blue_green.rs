@@ -267,11 +267,7 @@ impl Staging<'_> {
                     .map_err(traffic)?;
                 *routed = Some(Instant::now());
             }
-            self.setup
-                .admin
-                .route(&preview_backend(service), slot, addr, Others::Maintenance)
-                .await
-                .map_err(traffic)?;
+            self.preview(service, slot, addr).await?;
             r.live = Some(slot);
             r.preview = Some(slot);
             r.keep_until_ms = None;
@@ -350,20 +346,25 @@ impl Staging<'_> {
         };
         let slot = live_slot.other();
         let unit = self.slot_unit(service, &new).await?;
-        self.setup
-            .admin
-            .route(
-                &preview_backend(service),
-                slot,
-                unit.addr,
-                Others::Maintenance,
-            )
-            .await
-            .map_err(traffic)?;
+        self.preview(service, slot, unit.addr).await?;
         let r = routes.service(service);
         r.slots.insert(slot, unit);
         r.preview = Some(slot);
         Ok(Staged::Candidate)
+    }
+
+    /// Points the preview backend of `service` at `addr` in `slot` alone.
+    async fn preview(
+        &self,
+        service: &str,
+        slot: Slot,
+        addr: SocketAddr,
+    ) -> Result<(), EngineError> {
+        self.setup
+            .admin
+            .route(&preview_backend(service), slot, addr, Others::Maintenance)
+            .await
+            .map_err(traffic)
     }
 
     /// Routes the preview of a service the stack's `up` just created.
@@ -378,16 +379,7 @@ impl Staging<'_> {
         let slot = Slot::Blue;
         let live = live_backend(service);
         self.setup.admin.close(&live).await.map_err(traffic)?;
-        self.setup
-            .admin
-            .route(
-                &preview_backend(service),
-                slot,
-                unit.addr,
-                Others::Maintenance,
-            )
-            .await
-            .map_err(traffic)?;
+        self.preview(service, slot, unit.addr).await?;
         *routes.service(service) = ServiceRoutes {
             slots: BTreeMap::from([(slot, unit)]),
             live: None,

@@ -51,17 +51,7 @@ pub fn preview_exposure(
 /// may mount a host folder holding `socket` (`resolved`: the file as
 /// `config` prints it, short or long volume syntax).
 pub fn socket_exposure(resolved: &str, proxy: &str, socket: &Path) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Resolved {
-        #[serde(default)]
-        services: BTreeMap<String, Service>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Service {
-        #[serde(default)]
-        volumes: Vec<serde_norway::Value>,
-    }
-    let resolved: Resolved = serde_norway::from_str(resolved).ok()?;
+    let services = super::resolved_services(resolved).ok()?;
     let source = |v: &serde_norway::Value| -> Option<PathBuf> {
         match v.as_str() {
             Some(short) => short.split(':').next().map(PathBuf::from),
@@ -70,7 +60,7 @@ pub fn socket_exposure(resolved: &str, proxy: &str, socket: &Path) -> Option<Str
     };
     let mut others = Vec::new();
     let mut proxy_mounts = false;
-    for (name, service) in &resolved.services {
+    for (name, service) in &services {
         let mounts = service
             .volumes
             .iter()
