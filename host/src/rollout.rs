@@ -310,10 +310,22 @@ impl Deployer {
         if !promoted.is_empty() {
             durations.insert(format!("{prefix}promote"), ms(t.elapsed()));
             for p in &promoted {
-                self.progress.line(&p.line());
+                self.moved(p);
             }
         }
         Ok((results, JudgedFrom::now(Since::Verified)))
+    }
+
+    /// Says that a traffic switch moved users, on the terminal and as an
+    /// event.
+    fn moved(&self, p: &crate::engine::Promotion) {
+        self.progress.line(&p.line());
+        self.progress.event(crate::report::Event::Traffic {
+            service: p.service.clone(),
+            unit: p.unit.clone(),
+            share: p.share,
+            took_ms: ms(p.took),
+        });
     }
 
     /// Starts following the logs of every service a check may read, once,

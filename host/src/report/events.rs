@@ -61,6 +61,21 @@ pub enum Event {
         outcome: RollbackOutcome,
         failure: Option<String>,
     },
+    /// A traffic switch moved users (blue-green, canary): `share` percent
+    /// of them (100: all) now reach `unit` of `service`.
+    Traffic {
+        service: String,
+        unit: String,
+        share: u8,
+        took_ms: u64,
+    },
+    /// A canary waits at a `pause` step for `pitwall promote` or `pitwall
+    /// abort`.
+    Gate {
+        release_id: String,
+        step: usize,
+        share: u8,
+    },
     /// Bookkeeping that could not be written; the outcome still holds.
     Warning { message: String },
     /// The command ended; nothing follows.

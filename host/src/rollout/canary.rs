@@ -55,7 +55,7 @@ impl Deployer {
                         )
                     })?;
                     for p in &moved {
-                        self.progress.line(&p.line());
+                        self.moved(p);
                     }
                     share = to;
                 }
@@ -107,6 +107,11 @@ impl Deployer {
                 format!("cannot open the gate in {}: {e}", dir.display()),
             )
         })?;
+        self.progress.event(crate::report::Event::Gate {
+            release_id: release.id.clone(),
+            step: at + 1,
+            share,
+        });
         self.progress.line(&format!(
             "release {} waits with {share}% of users: `pitwall promote` goes on, `pitwall abort` \
              switches users back",
