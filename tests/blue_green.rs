@@ -202,8 +202,22 @@ fn a_release_is_judged_through_the_preview_then_promoted_and_a_rollback_switches
     let stack = Stack::new("bg");
     let blue = released_1_0(&stack);
 
-    let (out, tally) = stack.deploy_under_load("1.1", &fixture_image("healthy", "1.1"), &[]);
+    let events = stack.dir.path().join("events.ndjson");
+    let (out, tally) = stack.deploy_under_load(
+        "1.1",
+        &fixture_image("healthy", "1.1"),
+        &["--events", events.to_str().unwrap()],
+    );
     assert_eq!(out.code, 0, "{}", said(&out));
+    let moved: Vec<serde_json::Value> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["event"] == "traffic")
+        .collect();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["service"], "api", "{moved:?}");
+    assert_eq!(moved[0]["share"], 100, "{moved:?}");
     assert!(
         said(&out).contains("promoted `api`: users moved from blue to green"),
         "{}",
