@@ -1782,3 +1782,21 @@ async fn an_aborted_canary_is_rolled_back_and_recorded_as_cancelled() {
     assert_eq!(rig.current().as_deref(), Some("1.0"));
     assert_eq!(gate::read(&rig.state_dir()).unwrap(), None);
 }
+
+#[tokio::test]
+async fn an_inconclusive_canary_step_pauses_for_a_person() {
+    // The logs check cannot tell (too few requests): the wait step pauses
+    // though the steps have no `pause`.
+    let rig = Rig::with_checks(&format!(
+        "{}\n[traffic]\nproxy = \"frontend\"\nadmin_socket = \"run/admin.sock\"\npreview_port = 8081\nsteps = [\"50%\", \"wait 300ms\", \"100%\"]\n",
+        CHECKS.replace(
+            "max_ratio = 0.05",
+            "max_ratio = 0.05, min_requests = 1000000"
+        )
+    ));
+    rig.released_1_0().await;
+    let (ended, seen) = deploy_past_the_gate(&rig, Decision::Promote).await;
+    assert_eq!(ended.exit, Exit::Ok, "{}", ended.error);
+    assert_eq!((seen.step, seen.share), (2, 50));
+    assert_eq!(rig.current().as_deref(), Some("2.0"));
+}

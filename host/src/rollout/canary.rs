@@ -1,14 +1,16 @@
 //! A canary promotion (`[traffic] steps`): after the verify checks passed
 //! on the preview, users are moved in shares (`"10%"`), each share judged by
 //! the watch checks for a while (`"wait 2m"`), with manual gates
-//! (`"pause"`) answered by `pitwall promote` or `pitwall abort`. Any failure
-//! is the release's: the deploy's failure path switches users back.
+//! (`"pause"`) answered by `pitwall promote` or `pitwall abort`; a wait
+//! whose checks were inconclusive pauses the same way. Any failure is the
+//! release's: the deploy's failure path switches users back.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::verify::{JudgedFrom, Since, Target};
 use super::{Deployer, Failure, ms};
+use crate::checks::Outcome;
 use crate::config::{Phase, Step};
 use crate::release::Release;
 use crate::release::gate::{self, Decision, Gate};
@@ -70,7 +72,22 @@ impl Deployer {
                         .phase(Phase::Watch, &target, window, true)
                         .await
                         .map_err(|f| failed(f, &checks))?;
+                    // A check that could not tell is a person's to judge.
+                    let unsure: Vec<String> = more
+                        .iter()
+                        .filter(|c| c.enforced && c.verdict.outcome == Outcome::Inconclusive)
+                        .map(|c| format!("`{}`", c.name))
+                        .collect();
                     checks.extend(more);
+                    if !unsure.is_empty() {
+                        self.progress.line(&format!(
+                            "{} could not tell at {share}% of users: pausing for a person",
+                            unsure.join(", ")
+                        ));
+                        self.pause(release, steps, i, share, &checks)
+                            .await
+                            .map_err(|f| failed(f, &checks))?;
+                    }
                 }
                 Step::Pause => {
                     self.pause(release, steps, i, share, &checks)
