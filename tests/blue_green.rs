@@ -564,3 +564,44 @@ fn an_aborted_canary_switches_users_back_to_the_warm_unit() {
     assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
     assert_eq!(stack.history().pop().unwrap()["outcome"], "cancelled");
 }
+
+#[test]
+fn the_unit_kept_for_a_switch_back_is_not_judged_and_a_rollback_without_it_starts_one() {
+    let stack = Stack::new("bgkept");
+    let blue = released_1_0(&stack);
+    let image = fixture_image("healthy", "1.1");
+    let api = format!("api={image}");
+    let deploy = stack
+        .command(&[
+            "deploy",
+            "--release-id",
+            "1.1",
+            "--image",
+            &api,
+            "--pull",
+            "never",
+            "--soak",
+            "6s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Promoted and soaking: the 1.0 unit users left stops. It is not the
+    // release's: the container watch does not hold it against 1.1.
+    stack.wait_for_phase("soaking");
+    docker(&["stop", "--time", "1", &blue]);
+    let out = finished(deploy);
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.1"));
+
+    // With no unit left to switch back to, a rollback starts one, judges it
+    // on the preview and promotes it.
+    let out = stack.pitwall(&["rollback"]);
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert!(said(&out).contains("promoted `api`"), "{}", said(&out));
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.0"));
+    let left = stack.api_containers();
+    assert_eq!(left.len(), 2, "1.0 live, 1.1 kept: {left:?}");
+    assert!(!ids(&left).contains(&blue.as_str()), "{left:?}");
+}

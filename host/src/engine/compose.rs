@@ -488,8 +488,16 @@ impl Compose {
 
 #[async_trait::async_trait]
 impl StackView for Compose {
+    /// With blue-green services, the units of the release being judged:
+    /// not the one kept for a switch back, nor the live one beside a
+    /// candidate (`BlueGreen::aside`).
     async fn containers(&self, services: Option<&[String]>) -> Result<Vec<Container>, EngineError> {
-        self.view.containers(services).await
+        let all = self.view.containers(services).await?;
+        let Some(setup) = &self.blue_green else {
+            return Ok(all);
+        };
+        let aside = setup.aside();
+        Ok(all.into_iter().filter(|c| !aside.contains(&c.id)).collect())
     }
 
     async fn logs(&self, service: &str, window: LogWindow) -> Result<LogLines, EngineError> {

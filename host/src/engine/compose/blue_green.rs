@@ -73,6 +73,24 @@ impl BlueGreen {
         routes.write(&self.state_dir).map_err(record)
     }
 
+    /// The containers of the blue-green services that are not the release
+    /// being judged (or live): the unit users left, kept for a switch back,
+    /// or the live one while a candidate is judged. Checks, the log spool and
+    /// the container watch see the judged release's units only.
+    pub fn aside(&self) -> Vec<String> {
+        let routes = Routes::read(&self.state_dir).unwrap_or_default();
+        routes
+            .services
+            .values()
+            .flat_map(|r| {
+                r.slots
+                    .iter()
+                    .filter(|(slot, _)| r.preview != Some(**slot))
+                    .map(|(_, u)| u.id.clone())
+            })
+            .collect()
+    }
+
     /// Checks haproxy.cfg has both slots in both backends of every
     /// blue-green service.
     pub async fn preflight(&self) -> Result<(), EngineError> {
