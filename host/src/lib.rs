@@ -5,10 +5,12 @@
 //! with `cli` and `exit`) → `rollout` (the state machine) → `release` (state
 //! files), `report`, `config`, `notify` and `hooks` (telling the outside) →
 //! `checks` (the wasm runtime) → `engine` (what runs the stack) → `traffic`
-//! (the proxy a blue-green switch drives) → `fsutil`, `whoami`.
+//! (the proxy a blue-green switch drives) → `fsutil`, `whoami`,
+//! `clock`.
 
 pub mod checks;
 pub mod cli;
+mod clock;
 pub mod commands;
 pub mod config;
 pub mod engine;

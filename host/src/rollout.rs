@@ -269,7 +269,7 @@ impl Deployer {
     ) -> Result<(Vec<CheckResult>, JudgedFrom), Failure> {
         let stack = &self.config.stack;
         let t = Instant::now();
-        self.follow_logs(crate::whoami::now_ms()).await;
+        self.follow_logs(crate::clock::now_ms()).await;
         self.progress.step(&format!(
             "applying release {} with {}",
             release.id,
@@ -372,7 +372,7 @@ impl Deployer {
         previous_release_id: Option<String>,
         message: impl FnOnce(&Record) -> String,
     ) -> anyhow::Result<Report> {
-        record.finished_at = crate::whoami::now_rfc3339();
+        record.finished_at = crate::clock::now_rfc3339();
         record.actor.clone_from(&self.attribution.actor);
         record.message.clone_from(&self.attribution.message);
         let record = self.progress.redactor.scrub(&record)?;

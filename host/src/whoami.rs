@@ -1,7 +1,5 @@
-//! Who and when, for lock holders and history records.
-
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+//! Who: the host, the OS user and the actor named in lock holders and
+//! history records (when is `clock`'s).
 
 pub fn host() -> String {
     hostname::get()
@@ -59,40 +57,6 @@ pub fn actor(given: Option<&str>) -> String {
                 .filter(|a| !a.trim().is_empty())
         })
         .unwrap_or_else(user)
-}
-
-/// Milliseconds since the Unix epoch, as checks see time.
-pub fn now_ms() -> u64 {
-    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
-    u64::try_from(nanos).unwrap_or(0)
-}
-
-pub fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-/// A time in ms since the epoch, as RFC 3339 (UTC).
-pub fn rfc3339_ms(ms: u64) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{ms} ms"))
-}
-
-/// `20261126T130501Z`, for file names.
-pub fn now_compact() -> String {
-    let t = OffsetDateTime::now_utc();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ impl CaseFile {
         };
         grants.validate()?;
         let c = self.context;
-        let now = c.now_ms.unwrap_or_else(crate::whoami::now_ms);
+        let now = c.now_ms.unwrap_or_else(crate::clock::now_ms);
         let context = types::Context {
             release_id: c.release_id,
             project: c.project,

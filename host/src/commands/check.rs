@@ -101,7 +101,7 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
     let context = match &recording {
         Some(r) => r.context.clone(),
         None => {
-            let now = crate::whoami::now_ms();
+            let now = crate::clock::now_ms();
             types::Context {
                 release_id: args.release_id.clone(),
                 project: args.project.clone(),

@@ -288,7 +288,7 @@ fn route_line(service: &str, r: &crate::traffic::ServiceRoutes) -> String {
         if let Some(kept) = kept {
             line.push_str(&format!(
                 "; {kept} kept for a switch back until {}",
-                crate::whoami::rfc3339_ms(until)
+                crate::clock::rfc3339_ms(until)
             ));
         }
     }

@@ -122,7 +122,7 @@ impl Spool {
         tail: &Tail,
         window: LogWindow,
     ) -> Result<LogLines, EngineError> {
-        let until = window.until_ms.unwrap_or_else(crate::whoami::now_ms);
+        let until = window.until_ms.unwrap_or_else(crate::clock::now_ms);
         let mark = tail.settle(until).await;
         let file = File::open(&tail.path).map_err(|e| {
             EngineError::Call(format!("cannot read the log spool of `{service}`: {e}"))
@@ -148,7 +148,7 @@ impl Spool {
                 "the log spool of `{service}` reached its cap of {} MiB at {}: {} later lines \
                  were not kept (raise PITWALL_LOG_SPOOL_MIB)",
                 self.cap_bytes >> 20,
-                crate::whoami::rfc3339_ms(mark.full_at_ms),
+                crate::clock::rfc3339_ms(mark.full_at_ms),
                 mark.lost
             ))));
         }

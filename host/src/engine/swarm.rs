@@ -370,9 +370,8 @@ fn shown<'a>(tasks: &[&'a Task], is_new: impl Fn(&Task) -> bool) -> Vec<&'a Task
 
 /// When a task was made (Swarm's version index moves with every status
 /// update, so it does not order tasks).
-fn created(t: &Task) -> Option<time::OffsetDateTime> {
-    let at = t.created_at.as_deref()?;
-    time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+fn created(t: &Task) -> Option<i128> {
+    crate::clock::parse_rfc3339_ns(t.created_at.as_deref()?)
 }
 
 /// Which tasks of a service are the current release's, whose failures are
@@ -385,7 +384,7 @@ enum Fresh {
     /// again by a rollback has tasks from its first time, whose failures
     /// are not this time's. (Swarm's update status cannot date this: a
     /// `stack deploy` that leaves a service's spec alone clears it.)
-    After(Option<time::OffsetDateTime>),
+    After(Option<i128>),
 }
 
 impl Fresh {

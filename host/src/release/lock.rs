@@ -215,7 +215,7 @@ impl Lock {
             user: Some(crate::whoami::user()),
             message,
             release_id: release_id.to_string(),
-            since: crate::whoami::now_rfc3339(),
+            since: crate::clock::now_rfc3339(),
             phase: LockPhase::Preflight,
             incident: None,
         };
@@ -311,7 +311,7 @@ impl Lock {
                 user: Some(crate::whoami::user()),
                 message: None,
                 release_id: dead.release_id.clone(),
-                since: crate::whoami::now_rfc3339(),
+                since: crate::clock::now_rfc3339(),
                 phase: LockPhase::Recovering,
                 incident: dead.incident.clone(),
             },

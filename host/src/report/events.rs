@@ -162,7 +162,7 @@ impl Events {
         let Some(w) = out.as_mut() else { return };
         let line = EventLine {
             schema_version: SCHEMA_VERSION,
-            time: crate::whoami::now_rfc3339(),
+            time: crate::clock::now_rfc3339(),
             event,
         };
         let written = serde_json::to_value(&line)

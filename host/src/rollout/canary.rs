@@ -16,7 +16,7 @@ use crate::release::Release;
 use crate::release::gate::{self, Decision, Gate};
 use crate::release::history::{CheckResult, FailureMode};
 use crate::release::lock::{Lock, LockPhase};
-use crate::whoami;
+use crate::clock;
 
 /// How often a paused deploy looks for an answer.
 const POLL: Duration = Duration::from_millis(250);
@@ -115,7 +115,7 @@ impl Deployer {
             step: at + 1,
             steps: steps.iter().map(ToString::to_string).collect(),
             share,
-            since: whoami::now_rfc3339(),
+            since: clock::now_rfc3339(),
             verdicts: checks.iter().map(|c| (c.name.clone(), c.passed)).collect(),
         };
         gate::open(dir, &gate).map_err(|e| {

@@ -16,7 +16,7 @@ use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Image, Release, state};
 use crate::report::Event;
-use crate::whoami;
+use crate::clock;
 
 /// What `pitwall deploy` was asked to do.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ impl Deployer {
             }
         }
 
-        let started = whoami::now_rfc3339();
+        let started = clock::now_rfc3339();
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
         let mut notes = Notes::default();
@@ -100,7 +100,7 @@ impl Deployer {
 
         lock.phase(LockPhase::Applying)
             .map_err(|e| Refused::because("cannot record the deploy's progress in its lock", e))?;
-        let rollout_started_ms = whoami::now_ms();
+        let rollout_started_ms = clock::now_ms();
         let steps = self
             .config
             .stack
@@ -154,7 +154,7 @@ impl Deployer {
             };
             self.progress.line(&format!(
                 "watch checks judge release {release_id} from {}, {}",
-                whoami::rfc3339_ms(judged_from.ms),
+                clock::rfc3339_ms(judged_from.ms),
                 judged_from.reason()
             ));
             let watched = self.phase(Phase::Watch, &target, soak, true).await;
@@ -172,7 +172,7 @@ impl Deployer {
             Ok((checks, _)) => {
                 let phase = lock.phase(LockPhase::Recording);
                 notes.keep(&self.progress, "the lock's phase was not updated", phase);
-                let pointers = pointers.moved_to(release.clone(), whoami::now_rfc3339());
+                let pointers = pointers.moved_to(release.clone(), clock::now_rfc3339());
                 state::write(self.state_dir(), &stack.services, &pointers)?;
                 let mut record =
                     Record::new(Action::Deploy, &release, RecordOutcome::Released, started);

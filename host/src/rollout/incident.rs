@@ -26,7 +26,7 @@ pub async fn write(
     let stack = &d.config.stack;
     let path = stack
         .state_dir
-        .join(format!("incident-{}.log", crate::whoami::now_compact()));
+        .join(format!("incident-{}.log", crate::clock::now_compact()));
     // Straight from the engine (not `compose logs`): the rollback waits for
     // this, and the containers' logs are gone once it replaces them.
     let window = LogWindow {
@@ -76,7 +76,7 @@ pub async fn write(
         failure.message,
         stack.project,
         crate::whoami::host(),
-        crate::whoami::now_rfc3339(),
+        crate::clock::now_rfc3339(),
     );
     for c in &failure.checks {
         let verdict =
@@ -144,7 +144,7 @@ pub fn close_interrupted(
 ) -> anyhow::Result<()> {
     let status = format!(
         "rollback:      interrupted (pitwall was killed); `pitwall recover` at {} {} release {}",
-        crate::whoami::now_rfc3339(),
+        crate::clock::now_rfc3339(),
         if recovery.outcome == RecordOutcome::Restored {
             "restored and verified"
         } else {

@@ -10,7 +10,7 @@ use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, Rol
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::release::{Release, state};
 use crate::report::Event;
-use crate::whoami;
+use crate::clock;
 
 impl Deployer {
     /// Re-applies `previous` pinned to its digests and verifies it.
@@ -88,7 +88,7 @@ impl Deployer {
         };
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
-        let started = whoami::now_rfc3339();
+        let started = clock::now_rfc3339();
         let mut notes = Notes::default();
         lock.phase(LockPhase::Applying).map_err(|e| {
             Refused::because("cannot record the rollback's progress in its lock", e)
@@ -98,7 +98,7 @@ impl Deployer {
         if restored {
             let phase = lock.phase(LockPhase::Recording);
             notes.keep(&self.progress, "the lock's phase was not updated", phase);
-            let moved = pointers.moved_to(target.clone(), whoami::now_rfc3339());
+            let moved = pointers.moved_to(target.clone(), clock::now_rfc3339());
             state::write(self.state_dir(), &stack.services, &moved)?;
         }
         durations.insert("total".into(), ms(t0.elapsed()));
@@ -185,7 +185,7 @@ impl Deployer {
         }
         let t0 = Instant::now();
         let mut durations = BTreeMap::new();
-        let started = whoami::now_rfc3339();
+        let started = clock::now_rfc3339();
         let (conclusion, mut record) = match &pointers.current {
             None => {
                 let interrupted = Release {
@@ -269,7 +269,7 @@ impl Deployer {
             RecordOutcome::Failed
         };
         let mut record = Record::new(Action::Deploy, &failed, outcome, holder.since.clone());
-        record.finished_at = whoami::now_rfc3339();
+        record.finished_at = clock::now_rfc3339();
         record.failure = Some(format!(
             "pitwall was killed in phase {} of this deploy; `pitwall recover` closed it",
             holder.phase.as_str()

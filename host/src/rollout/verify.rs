@@ -64,14 +64,14 @@ impl JudgedFrom {
             Since::Verified | Since::Shared(_) => IN_FLIGHT.as_millis() as u64,
         };
         JudgedFrom {
-            ms: crate::whoami::now_ms() + settle,
+            ms: crate::clock::now_ms() + settle,
             since,
         }
     }
 
     /// Waits until the window opens (a no-op once it has).
     pub async fn opened(&self) {
-        let now = crate::whoami::now_ms();
+        let now = crate::clock::now_ms();
         if self.ms > now {
             tokio::time::sleep(Duration::from_millis(self.ms - now)).await;
         }
@@ -106,7 +106,7 @@ impl JudgedFrom {
         };
         Evidence::new(
             "host.judged_from",
-            format!("{} ({why})", crate::whoami::rfc3339_ms(self.ms)),
+            format!("{} ({why})", crate::clock::rfc3339_ms(self.ms)),
         )
     }
 }
@@ -125,7 +125,7 @@ fn context(target: &Target<'_>, attempt: u32, phase: Phase) -> types::Context {
             })
             .collect(),
         started_at_ms: target.judged_from.ms,
-        now_ms: crate::whoami::now_ms(),
+        now_ms: crate::clock::now_ms(),
         attempt,
         phase: phase.as_str().into(),
     }

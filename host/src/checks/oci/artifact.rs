@@ -142,9 +142,7 @@ impl Component {
             )])),
         );
         let layer_digest = layer.sha256_digest();
-        let created = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .expect("the current time formats as RFC 3339");
+        let created = crate::clock::now_rfc3339();
         let config = WasmConfig {
             created,
             architecture: "wasm",

@@ -208,7 +208,7 @@ impl BlueGreen {
             let took = t.elapsed();
             r.live = Some(to);
             r.share = None;
-            r.keep_until_ms = from.map(|_| crate::whoami::now_ms() + ms(self.keep_previous));
+            r.keep_until_ms = from.map(|_| crate::clock::now_ms() + ms(self.keep_previous));
             done.push(Promotion {
                 service: service.clone(),
                 unit: unit.name.clone(),

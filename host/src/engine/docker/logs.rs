@@ -13,8 +13,6 @@ use bollard::container::LogOutput;
 use bollard::models::ContainerSummaryStateEnum;
 use bollard::query_parameters::LogsOptions;
 use futures_util::{Stream, StreamExt};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::{api, listed};
@@ -237,9 +235,9 @@ fn options(since_ms: u64, until_ms: Option<u64>, follow: bool) -> LogsOptions {
 /// time in ns since the epoch, 0 when the line has none.
 fn split_timestamp(line: &str) -> (i128, &str) {
     let (ts, rest) = line.split_once(' ').unwrap_or((line, ""));
-    match OffsetDateTime::parse(ts, &Rfc3339) {
-        Ok(t) => (t.unix_timestamp_nanos(), rest),
-        Err(_) => (0, line),
+    match crate::clock::parse_rfc3339_ns(ts) {
+        Some(ns) => (ns, rest),
+        None => (0, line),
     }
 }
 
