@@ -324,6 +324,9 @@ fn a_registry_that_wants_a_login_gets_the_docker_credentials() {
 async fn a_container_image_is_not_taken_for_a_check() {
     let rig = Rig::new();
     let image = oci_client::Reference::try_from(format!("{}/checks/app:1.0", rig.host)).unwrap();
+    // A client of the test's own: pitwall's TLS provider first, as pitwall
+    // installs it before its own clients.
+    pitwall::tls::init();
     let client = oci_client::Client::new(oci_client::client::ClientConfig {
         protocol: oci_client::client::ClientProtocol::Http,
         ..Default::default()

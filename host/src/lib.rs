@@ -21,5 +21,6 @@ pub mod notify;
 pub mod release;
 pub mod report;
 pub mod rollout;
+pub mod tls;
 pub mod traffic;
 mod whoami;

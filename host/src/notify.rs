@@ -62,6 +62,7 @@ pub async fn send_all(webhooks: &[Notify], event: &Event, redactor: &Redactor) -
 /// that is down, slow or failing (5xx, 408, 429). Another answer is final.
 async fn send(webhook: &Notify, event: &Event, redactor: &Redactor) -> Result<(), String> {
     let body = body(webhook.format, event, redactor).map_err(|e| e.to_string())?;
+    crate::tls::init();
     let client = reqwest::Client::builder()
         .timeout(webhook.timeout)
         // A redirected POST turns into a GET: point `url` at the receiver.

@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use super::verify::{JudgedFrom, Since, Target};
 use super::{Deployer, Failure, ms};
 use crate::checks::Outcome;
+use crate::clock;
 use crate::config::{Phase, Step};
 use crate::release::Release;
 use crate::release::gate::{self, Decision, Gate};
 use crate::release::history::{CheckResult, FailureMode};
 use crate::release::lock::{Lock, LockPhase};
-use crate::clock;
 
 /// How often a paused deploy looks for an answer.
 const POLL: Duration = Duration::from_millis(250);

@@ -10,13 +10,13 @@ use super::{
     Conclusion, Deployer, Failure, Notes, Promote, PullPolicy, Refused, Report, built_here_hint,
     incident, ms,
 };
+use crate::clock;
 use crate::config::{Phase, Stage};
 use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Image, Release, state};
 use crate::report::Event;
-use crate::clock;
 
 /// What `pitwall deploy` was asked to do.
 #[derive(Debug, Clone)]

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::{Conclusion, Deployer, Notes, Promote, Refused, Report, incident, ms};
+use crate::clock;
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::release::{Release, state};
 use crate::report::Event;
-use crate::clock;
 
 impl Deployer {
     /// Re-applies `previous` pinned to its digests and verifies it.

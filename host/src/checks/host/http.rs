@@ -112,6 +112,7 @@ impl Live {
                 // Redirects are followed by hand so each hop is checked against
                 // the grants; proxies from the environment are ignored so a
                 // check reaches exactly the URL it was granted.
+                crate::tls::init();
                 reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
                     .no_proxy()

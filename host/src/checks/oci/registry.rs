@@ -58,6 +58,7 @@ impl Registry {
             platform_resolver: None,
             ..ClientConfig::default()
         };
+        crate::tls::init();
         let client = Client::try_from(config).map_err(|e| OciError::Registry {
             host: host.clone(),
             reference: reference.to_string(),
