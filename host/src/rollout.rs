@@ -26,7 +26,7 @@ pub use failure::{Failure, Refused};
 pub use plan::{Change, Plan, Resolved};
 pub use release_id::validate_release_id;
 
-use failure::Notes;
+use failure::{Cause, Notes, Stop};
 
 use crate::checks::{Io, Runtime};
 use crate::config::{Config, Phase};
@@ -241,14 +241,12 @@ impl Deployer {
         };
         tokio::select! {
             () = cancelled => {
-                let mut stop = Failure::new(FailureMode::Runtime, "cancelled by a signal".into());
-                stop.cancelled = true;
-                Err(stop)
+                Err(Failure::stopped(Stop::Signal, "cancelled by a signal".into()))
             }
             results = checks => results,
             mut problem = watch::monitor(&*self.engine, &self.config.stack) => {
                 if phase == Phase::Watch {
-                    problem.mode = FailureMode::Runtime;
+                    problem.cause = Cause::Release(FailureMode::Runtime);
                 }
                 Err(problem)
             }

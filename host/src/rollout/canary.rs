@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::verify::{JudgedFrom, Since, Target};
-use super::{Deployer, Failure, ms};
+use super::{Deployer, Failure, Stop, ms};
 use crate::checks::Outcome;
 use crate::clock;
 use crate::config::{Phase, Step};
@@ -146,9 +146,7 @@ impl Deployer {
             tokio::select! {
                 () = self.cancel.cancelled() => {
                     let _ = gate::close(dir);
-                    let mut stop = Failure::new(FailureMode::Runtime, "cancelled by a signal at a pause".into());
-                    stop.cancelled = true;
-                    return Err(stop);
+                    return Err(Failure::stopped(Stop::Signal, "cancelled by a signal at a pause".into()));
                 }
                 () = tokio::time::sleep(POLL) => {}
             }
@@ -163,18 +161,14 @@ impl Deployer {
                 self.progress.line(&format!("promoted by {}", answered.by));
                 Ok(())
             }
-            Decision::Abort => {
-                let mut stop = Failure::new(
-                    FailureMode::Runtime,
-                    format!(
-                        "aborted by {} at step {} (`pitwall abort`)",
-                        answered.by,
-                        at + 1
-                    ),
-                );
-                stop.cancelled = true;
-                Err(stop)
-            }
+            Decision::Abort => Err(Failure::stopped(
+                Stop::Abort,
+                format!(
+                    "aborted by {} at step {} (`pitwall abort`)",
+                    answered.by,
+                    at + 1
+                ),
+            )),
         }
     }
 }

@@ -312,8 +312,27 @@ impl Deployer {
             rollout_started_ms,
         } = failed;
         let detected = Instant::now();
-        let cancelled = failure.cancelled;
-        let incident = if cancelled {
+        let mode = failure.mode();
+        let cancelled = mode.is_none();
+        let incident = if let Some(mode) = mode {
+            self.progress.step(&format!(
+                "release {} failed ({}): {}",
+                release.id,
+                mode.as_str(),
+                failure.message
+            ));
+            self.progress.event(Event::Failure {
+                release_id: release.id.clone(),
+                mode: Some(mode),
+                message: failure.message.clone(),
+            });
+            let written = incident::write(self, release, &failure, rollout_started_ms).await;
+            notes.keep(
+                &self.progress,
+                "the incident record was not written",
+                written,
+            )
+        } else {
             // Nothing went wrong with the release: no incident to file.
             self.progress.step(&format!(
                 "release {} cancelled ({}): rolling back",
@@ -325,24 +344,6 @@ impl Deployer {
                 message: failure.message.clone(),
             });
             None
-        } else {
-            self.progress.step(&format!(
-                "release {} failed ({}): {}",
-                release.id,
-                failure.mode.as_str(),
-                failure.message
-            ));
-            self.progress.event(Event::Failure {
-                release_id: release.id.clone(),
-                mode: Some(failure.mode),
-                message: failure.message.clone(),
-            });
-            let written = incident::write(self, release, &failure, rollout_started_ms).await;
-            notes.keep(
-                &self.progress,
-                "the incident record was not written",
-                written,
-            )
         };
         if let Some(path) = &incident {
             let named = lock.incident(path);
@@ -351,7 +352,7 @@ impl Deployer {
         durations.insert("incident".into(), ms(detected.elapsed()));
         let mut record = Record::new(Action::Deploy, release, RecordOutcome::Failed, started);
         record.checks = failure.checks;
-        record.failure_mode = (!cancelled).then_some(failure.mode);
+        record.failure_mode = mode;
         record.failure = Some(failure.message);
         record.incident = incident.as_ref().map(|p| p.display().to_string());
         let conclusion = match previous {

@@ -34,24 +34,57 @@ impl Refused {
     }
 }
 
-/// A release (or the release rolled back to) that did not verify.
+/// A release (or the release rolled back to) that did not verify, or that
+/// an operator stopped.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    pub mode: FailureMode,
+    pub cause: Cause,
     pub message: String,
     /// The results of the phase's checks that finished, the failing one last.
     pub checks: Vec<CheckResult>,
-    /// Not the release's fault: the operator (a signal) asked to stop.
-    pub cancelled: bool,
+}
+
+/// Why a rollout did not go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The release failed, this way: an incident is filed.
+    Release(FailureMode),
+    /// An operator stopped it: not the release's fault, no incident; it is
+    /// recorded as cancelled.
+    Stopped(Stop),
+}
+
+/// Who stopped a rollout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `pitwall abort` at a canary's gate.
+    Abort,
 }
 
 impl Failure {
     pub fn new(mode: FailureMode, message: String) -> Failure {
         Failure {
-            mode,
+            cause: Cause::Release(mode),
             message,
             checks: Vec::new(),
-            cancelled: false,
+        }
+    }
+
+    pub fn stopped(by: Stop, message: String) -> Failure {
+        Failure {
+            cause: Cause::Stopped(by),
+            message,
+            checks: Vec::new(),
+        }
+    }
+
+    /// How the release failed; `None` when it was stopped.
+    pub fn mode(&self) -> Option<FailureMode> {
+        match self.cause {
+            Cause::Release(mode) => Some(mode),
+            Cause::Stopped(_) => None,
         }
     }
 }

@@ -72,7 +72,7 @@ pub async fn write(
             ))
             .collect::<Vec<_>>()
             .join(", "),
-        failure.mode.as_str(),
+        failure.mode().map_or("stopped", |m| m.as_str()),
         failure.message,
         stack.project,
         crate::whoami::host(),

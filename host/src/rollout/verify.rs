@@ -295,10 +295,9 @@ pub async fn run_phase(
         };
         results.push(result);
         return Err(Failure {
-            mode,
+            cause: super::Cause::Release(mode),
             message,
             checks: results,
-            cancelled: false,
         });
     }
     Ok(results)
