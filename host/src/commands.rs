@@ -11,5 +11,6 @@ pub mod plan;
 pub mod prune;
 pub mod releases;
 pub mod schema;
+pub mod stack;
 pub mod status;
 pub mod validate;

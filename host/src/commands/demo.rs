@@ -40,7 +40,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         state_dir: Some(std::path::absolute(work.join("releases"))?),
         health_url: None,
     };
-    let d = super::deploy::deployer(Config::load(config_path, &overrides)?).await?;
+    let d = super::stack::deployer(Config::load(config_path, &overrides)?).await?;
 
     let both = |image: &str| {
         BTreeMap::from([

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use super::deploy::read_config;
+use super::stack::read_config;
 use crate::cli::GateArgs;
 use crate::release::gate::{self, Decision};
 use crate::report;

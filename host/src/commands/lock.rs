@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::deploy::read_config;
+use super::stack::read_config;
 use crate::cli::LockCommand;
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
 use crate::report;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::deploy::{deployer, load_config, request};
+use super::deploy::request;
+use super::stack::{deployer, load_config};
 use crate::cli::ReleaseArgs;
 use crate::exit::Exit;
 use crate::report::{self, table};

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::deploy::read_config;
+use super::stack::read_config;
 use crate::cli::StackArgs;
 use crate::engine::LocalImages;
 use crate::exit::Exit;

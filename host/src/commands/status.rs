@@ -7,7 +7,7 @@ use comfy_table::Cell;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::deploy::read_config;
+use super::stack::read_config;
 use crate::cli::StackArgs;
 use crate::config::{Config, EngineKind};
 use crate::engine::{Container, EngineError, LocalImages, ProjectView, StackView, Swarm};

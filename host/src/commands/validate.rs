@@ -10,7 +10,7 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::deploy::{compose_file, overrides};
+use super::stack::{compose_file, overrides};
 use crate::checks::{Cache, Compiler, Runtime};
 use crate::cli::StackArgs;
 use crate::config::{Config, EngineKind, Finding, Secrets, Severity, ShapeError, read_env_file};

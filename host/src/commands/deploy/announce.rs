@@ -14,7 +14,7 @@ use crate::release::history::Action;
 use crate::report::{self, Progress};
 use crate::rollout::{Attribution, Cancel, Conclusion, Deployer, Report, Request};
 
-use super::Backend;
+use crate::commands::stack::Backend;
 
 /// What the command was asked to do.
 pub enum Act<'a> {
