@@ -108,7 +108,7 @@ config = {{ url = "{base}/health" }}
 
     async fn deploy(&self, release: &str, reference: &str) -> Ended {
         let request = Request {
-            release_id: release.into(),
+            release_id: release.parse().unwrap(),
             images: [("api".to_string(), reference.to_string())].into(),
             pull: PullPolicy::Missing,
             soak: Duration::ZERO,
@@ -444,7 +444,7 @@ command = ["sh", "-c", "sleep 60 & echo $! > child.pid; wait"]
     );
     rig.engine.local("app:1.0", Image::healthy());
     let request = Request {
-        release_id: "1.0".into(),
+        release_id: "1.0".parse().unwrap(),
         images: [("api".to_string(), "app:1.0".to_string())].into(),
         pull: PullPolicy::Missing,
         soak: Duration::ZERO,

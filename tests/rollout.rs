@@ -20,6 +20,7 @@ use pitwall::config::{Config, Overrides};
 use pitwall::engine::Engine as _;
 use pitwall::exit::Exit;
 use pitwall::release::gate::{self, Decision};
+use pitwall::release::id::ReleaseId;
 use pitwall::report::{Progress, Redactor};
 use pitwall::rollout::{Cancel, Change, Deployer, PullPolicy, Refused, Report, Request, Resolved};
 use serde_json::Value;
@@ -167,7 +168,7 @@ failure_limit = 2
         soak: Duration,
     ) -> Ended {
         let request = Request {
-            release_id: release.to_string(),
+            release_id: release.parse().unwrap(),
             images: [("api", reference), ("frontend", reference)]
                 .into_iter()
                 .map(|(s, r)| (s.to_string(), r.to_string()))
@@ -350,7 +351,10 @@ async fn an_unknown_builtin_is_refused_in_preflight() {
 }
 
 #[tokio::test]
-async fn release_ids_outside_the_grammar_are_refused_before_anything_is_touched() {
+async fn release_ids_outside_the_grammar_never_reach_a_rollout() {
+    // A request holds a parsed `ReleaseId`: an id outside the grammar is a
+    // parse error where it enters (the command line: exit 2), so no
+    // rollout, lock or state file ever sees it.
     let rig = Rig::new();
     rig.engine.local("app:1.0", Image::healthy());
     let long = "7".repeat(10_000);
@@ -362,11 +366,17 @@ async fn release_ids_outside_the_grammar_are_refused_before_anything_is_touched(
         "1 0",
         long.as_str(),
     ] {
-        let ended = rig.deploy(id, "app:1.0", Duration::ZERO).await;
-        assert_eq!(ended.exit, Exit::Refused, "{id:?}");
-        assert!(ended.error.contains("is not valid"), "{}", ended.error);
-        assert!(ended.error.len() < 1_000, "the id is not echoed whole");
+        let error = id.parse::<ReleaseId>().unwrap_err().to_string();
+        assert!(error.contains("is not valid"), "{error}");
+        assert!(error.len() < 1_000, "the id is not echoed whole");
+        assert!(!error.contains('\n'), "{error}");
     }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_pitwall"))
+        .args(["deploy", "--release-id", "../1.0", "--image", "api=app:1.0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not valid"));
     assert_eq!(rig.engine.applies(), 0);
     assert!(!rig.state_dir().exists());
     for id in [
@@ -403,7 +413,7 @@ async fn reusing_a_release_id_for_other_images_is_refused_unless_forced() {
         "the same images again are fine"
     );
     let forced = Request {
-        release_id: "1.0".into(),
+        release_id: "1.0".parse().unwrap(),
         images: [("api", "app:1.1"), ("frontend", "app:1.1")]
             .into_iter()
             .map(|(s, r)| (s.to_string(), r.to_string()))
@@ -541,7 +551,7 @@ async fn pull_always_leaves_kept_services_be_and_says_how_to_deploy_local_images
     // digest, needs no pull (its registry never had it).
     rig.engine.remote("app:2.0", Image::healthy());
     let request = Request {
-        release_id: "2.0".into(),
+        release_id: "2.0".parse().unwrap(),
         images: [("api".to_string(), "app:2.0".to_string())].into(),
         pull: PullPolicy::Always,
         soak: Duration::ZERO,
@@ -863,7 +873,7 @@ async fn a_cancelled_deploy_is_rolled_back_and_recorded_as_cancelled() {
     let cancel = Cancel::new();
     let d = rig.deployer().await.unwrap().cancellable(cancel.clone());
     let request = Request {
-        release_id: "2.0".into(),
+        release_id: "2.0".parse().unwrap(),
         images: [("api", "app:2.0"), ("frontend", "app:2.0")]
             .into_iter()
             .map(|(s, r)| (s.to_string(), r.to_string()))
@@ -1270,7 +1280,7 @@ async fn plan_shows_what_would_change_and_changes_nothing() {
     let state = rig.state();
     let history = rig.history().len();
     let request = |image: &str, pull| Request {
-        release_id: "2.0".into(),
+        release_id: "2.0".parse().unwrap(),
         images: [("api".to_string(), image.to_string())].into(),
         pull,
         soak: Duration::ZERO,

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::Contract;
 use crate::exit::Exit;
+use crate::release::id::ReleaseId;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,8 +97,8 @@ pub enum Command {
     #[command(after_help = Exit::rollout_help())]
     Rollback {
         /// A release id from `pitwall history` instead of the previous release
-        #[arg(long, value_name = "RELEASE_ID")]
-        to: Option<String>,
+        #[arg(long, value_name = "RELEASE_ID", value_parser = clap::value_parser!(ReleaseId))]
+        to: Option<ReleaseId>,
         #[command(flatten)]
         stack: StackArgs,
         #[command(flatten)]
@@ -456,8 +457,8 @@ pub struct ReleaseArgs {
     pub images: Vec<String>,
     /// The id of this release: 1-128 ASCII letters, digits, `.`, `_`, `-`, `+`, starting with a letter
     /// or digit (e.g. 2026-11-26.1 or a git sha)
-    #[arg(long, value_name = "ID")]
-    pub release_id: String,
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(ReleaseId))]
+    pub release_id: ReleaseId,
     /// When to pull the images from their registry
     #[arg(long, value_enum, default_value = "always")]
     pub pull: Pull,

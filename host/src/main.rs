@@ -38,7 +38,8 @@ fn main() -> ExitCode {
             Command::Deploy(args) => commands::deploy::deploy(&args, None).await,
             Command::Plan(args) => commands::plan::plan(&args).await,
             Command::Rollback { to, stack, rollout } => {
-                commands::deploy::rollback(to.as_deref(), &stack, &rollout, None).await
+                commands::deploy::rollback(to.as_ref().map(|t| t.as_str()), &stack, &rollout, None)
+                    .await
             }
             Command::Recover {
                 force,

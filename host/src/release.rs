@@ -4,6 +4,7 @@
 pub mod drift;
 pub mod gate;
 pub mod history;
+pub mod id;
 pub mod lock;
 pub mod state;
 

@@ -24,7 +24,6 @@ pub use cancel::Cancel;
 pub use deploy::Request;
 pub use failure::{Failure, Refused};
 pub use plan::{Change, Plan, Resolved};
-pub use release_id::validate_release_id;
 
 use failure::{Cause, Notes, Stop};
 

@@ -58,7 +58,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
             "\n######## pitwall deploy --release-id {release} --image api={image} --image frontend={image}"
         ));
         let request = Request {
-            release_id: release.to_string(),
+            release_id: release.parse()?,
             images: both(image),
             pull: PullPolicy::Missing,
             soak: Duration::from_secs(2),

@@ -16,9 +16,7 @@ use crate::config::Config;
 use crate::exit::Exit;
 use crate::release::history::Action;
 use crate::report::{self, Ending, Event, Events, Progress, Redactor};
-use crate::rollout::{
-    Attribution, Cancel, Conclusion, PullPolicy, Refused, Report, Request, validate_release_id,
-};
+use crate::rollout::{Attribution, Cancel, Conclusion, PullPolicy, Refused, Report, Request};
 
 pub use announce::{Act, run};
 
@@ -38,7 +36,6 @@ pub fn request(args: &ReleaseArgs, soak: Duration) -> anyhow::Result<Request> {
         soak,
         force: args.force,
     };
-    validate_release_id(&request.release_id)?;
     Ok(request)
 }
 
@@ -52,7 +49,7 @@ pub async fn deploy(args: &DeployArgs, backend: Option<Backend>) -> anyhow::Resu
         &args.release.stack,
         &args.rollout,
         Action::Deploy,
-        Some(&request.release_id),
+        Some(request.release_id.as_str()),
     )?;
     let cancel = Cancel::new();
     tokio::spawn(stop_on_signals(cancel.clone()));

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::release_id::validate_release_id;
 use super::verify::Target;
 use super::{
     Conclusion, Deployer, Failure, Notes, Promote, PullPolicy, Refused, Report, built_here_hint,
@@ -14,6 +13,7 @@ use crate::clock;
 use crate::config::{Phase, Stage};
 use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
+use crate::release::id::ReleaseId;
 use crate::release::lock::{Lock, LockPhase};
 use crate::release::{Image, Release, state};
 use crate::report::Event;
@@ -21,7 +21,7 @@ use crate::report::Event;
 /// What `pitwall deploy` was asked to do.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub release_id: String,
+    pub release_id: ReleaseId,
     /// Service → reference; services not named keep the current release's
     /// image, pinned to its digest.
     pub images: BTreeMap<String, String>,
@@ -44,7 +44,6 @@ impl Deployer {
             force,
         } = request;
         let (release_id, policy, soak) = (release_id.as_str(), *policy, *soak);
-        validate_release_id(release_id)?;
         // Lock first: the pointers read next must not change under us.
         let mut lock = self.lock(Action::Deploy, release_id)?;
         let pointers = self.pointers()?;

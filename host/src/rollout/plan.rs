@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use super::{Deployer, PullPolicy, Refused, Request, built_here_hint, validate_release_id};
+use super::{Deployer, PullPolicy, Refused, Request, built_here_hint};
 use crate::config::Phase;
 use crate::release::{Image, Release};
 use crate::report::Redactor;
@@ -127,11 +127,10 @@ impl Deployer {
     /// What `deploy(request)` would do; refused for what the deploy would
     /// refuse before touching anything.
     pub async fn plan(&self, request: &Request) -> anyhow::Result<Plan> {
-        validate_release_id(&request.release_id)?;
         let current = self.pointers()?.current.map(|(r, _)| r);
         let wanted = self.wanted(&request.images, current.as_ref())?;
         if !request.force {
-            self.refuse_reused_id(&request.release_id, &request.images)?;
+            self.refuse_reused_id(request.release_id.as_str(), &request.images)?;
         }
         let mut services = Vec::new();
         let mut missing = Vec::new();
@@ -168,7 +167,7 @@ impl Deployer {
             .into());
         }
         let release = Release {
-            id: request.release_id.clone(),
+            id: request.release_id.to_string(),
             images: services
                 .iter()
                 .map(|s| (s.service.clone(), s.new.clone()))
@@ -193,7 +192,7 @@ impl Deployer {
         let first = current.is_none();
         Ok(Plan {
             traffic: self.traffic_plan(first),
-            release_id: request.release_id.clone(),
+            release_id: request.release_id.to_string(),
             current: current.map(|r| r.id),
             services,
             checks: self

@@ -38,7 +38,7 @@ impl Act<'_> {
     /// The release asked for, before any record says more.
     fn release_id(&self) -> Option<&str> {
         match self {
-            Act::Deploy(r, _) => Some(&r.release_id),
+            Act::Deploy(r, _) => Some(r.release_id.as_str()),
             Act::Rollback(to) => *to,
             Act::Recover { .. } => None,
         }
