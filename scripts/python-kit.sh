@@ -6,7 +6,9 @@
 #   3. the template, from `pitwall check new NAME --lang python`: its unit
 #      tests pass untouched and it builds;
 #   4. the example (examples/checks/python-health): unit tests, build;
-#   5. `pitwall check test` on the template and the example.
+#   5. `pitwall check test` on the template and the example;
+#   6. the SDK as users get it: a wheel and an sdist (`python -m build`), each
+#      installed in a fresh virtualenv and tested (scripts/python-package.sh).
 # Needs python3 (3.9+) and access to PyPI. Takes about a minute (two
 # componentize-py builds).
 set -euo pipefail
@@ -62,5 +64,7 @@ build "$example"
 step "pitwall check test: template and example"
 (cd "$project" && "$pitwall" check test)
 (cd "$example" && "$pitwall" check test)
+
+bash "$root/scripts/python-package.sh"
 
 step "python kit: ok"
