@@ -19,9 +19,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
-echo "==> lint: cargo fmt --check, cargo clippy -D warnings" >&2
+echo "==> lint: cargo fmt --check, cargo clippy -D warnings, actionlint" >&2
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+bash scripts/actionlint.sh
 
 # Test binaries that need the Docker engine; everything else is the fast tier.
 docker_tests=(deploy operate zero_downtime blue_green)
