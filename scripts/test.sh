@@ -104,4 +104,9 @@ fi
 
 echo "==> Python check kit" >&2
 bash scripts/python-kit.sh
+
+# The Rust SDK as crates.io would take it: packaged, then built from the
+# package alone (verification), nothing uploaded.
+echo "==> Rust SDK package: cargo publish --dry-run -p pitwall-check" >&2
+cargo publish --dry-run --quiet --allow-dirty -p pitwall-check
 [ "$realstack_built" = yes ] || { echo "failed: the real stack's images did not build" >&2; exit 1; }
