@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use pitwall::checks::{
     Cache, CompileBounds, Compiler, Grants, Interaction, Io, Limits, LogsQuery, Outcome,
-    PluginError, Run, Runtime, Source, Verdict, types,
+    PluginError, Run, Runtime, Source, TapeMode, Verdict, types,
 };
 use pitwall::engine::ProjectView;
 
@@ -54,7 +54,7 @@ fn context() -> types::Context {
 }
 
 async fn run(runtime: &Runtime, mode: &str, grants: &Grants) -> (Verdict, Duration) {
-    let io = Io::live(Arc::new(ProjectView::new("hostile-test")), false);
+    let io = Io::live(Arc::new(ProjectView::new("hostile-test")), TapeMode::Off);
     run_with(runtime, mode, grants, io, TIMEOUT).await
 }
 

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use pitwall::checks::{
     Cache, Compiler, Grants, Interaction, Io, Limits, LogsQuery, Outcome, Plugin, Run, Runtime,
-    Source, types,
+    Source, TapeMode, types,
 };
 use pitwall::engine::ProjectView;
 
@@ -293,7 +293,7 @@ async fn main() {
             allow_http: vec![slow.url("/api/")],
             allow_logs: vec![],
         },
-        probe_io: Io::live(Arc::new(ProjectView::new("bench")), false),
+        probe_io: Io::live(Arc::new(ProjectView::new("bench")), TapeMode::Off),
         logs: log_plugin.clone(),
         logs_text: lines[..MIX_LOG_LINES]
             .iter()

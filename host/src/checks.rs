@@ -24,7 +24,7 @@ pub use compile::{
     serve_child as serve_compiler,
 };
 pub use grants::{Capability, Grants};
-pub use host::Io;
+pub use host::{Io, TapeMode};
 pub use limits::Limits;
 pub use plugin::{PluginError, Source, sha256};
 pub use runtime::{Plugin, Run, Runtime};

@@ -41,16 +41,26 @@ pub struct Release {
     pub images: BTreeMap<String, Image>,
 }
 
+/// Which reference of each image a release is applied with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refs {
+    /// As the release gave them (a tag the engine just pulled).
+    AsGiven,
+    /// The recorded digests, where there are: the very bytes verified.
+    Pinned,
+}
+
 impl Release {
-    /// Service → reference to deploy; `pinned` prefers the recorded digests.
-    pub fn refs(&self, pinned: bool) -> BTreeMap<String, String> {
+    /// Service → reference to deploy.
+    pub fn refs(&self, refs: Refs) -> BTreeMap<String, String> {
         self.images
             .iter()
             .map(|(s, i)| {
-                (
-                    s.clone(),
-                    if pinned { i.pinned() } else { &i.reference }.to_string(),
-                )
+                let reference = match refs {
+                    Refs::AsGiven => &i.reference,
+                    Refs::Pinned => i.pinned(),
+                };
+                (s.clone(), reference.to_string())
             })
             .collect()
     }

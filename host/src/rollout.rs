@@ -27,12 +27,12 @@ pub use plan::{Change, Plan, Resolved};
 
 use failure::{Cause, Notes, Stop};
 
-use crate::checks::{Io, Runtime};
+use crate::checks::{Io, Runtime, TapeMode};
 use crate::config::{Config, Phase};
 use crate::engine::{Engine, Spool, StackView};
 use crate::release::history::{self, Action, CheckResult, FailureMode, Record};
 use crate::release::lock::Lock;
-use crate::release::{Release, state};
+use crate::release::{Refs, Release, state};
 use crate::report::Progress;
 use verify::{JudgedFrom, Loaded, Since, Target};
 
@@ -100,6 +100,14 @@ enum Promote {
     OnPass,
     /// Later, step by step (a canary).
     InSteps,
+}
+
+/// Whether a signal (SIGINT, SIGTERM) ends a phase: a deploy's do, and the
+/// deploy is rolled back; a rollback's never do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stoppable {
+    BySignal,
+    Never,
 }
 
 /// Who asked for a rollout and why, for its history record.
@@ -200,18 +208,17 @@ impl Deployer {
     /// Runs the checks of `phase` while the container watch looks on. The
     /// watch phase lasts `window` even when its checks finish early (or there
     /// are none), and a container problem during it is a runtime failure. A
-    /// `cancellable` phase (not a rollback's) ends when the deploy is
-    /// cancelled.
+    /// phase `Stoppable::BySignal` ends when the deploy is cancelled.
     async fn phase(
         &self,
         phase: Phase,
         target: &Target<'_>,
         window: Duration,
-        cancellable: bool,
+        stoppable: Stoppable,
     ) -> Result<Vec<CheckResult>, Failure> {
         let io = match self.spool.get() {
-            Some(Some(spool)) => Io::live(spool.clone(), false),
-            _ => Io::live(self.engine.clone(), false),
+            Some(Some(spool)) => Io::live(spool.clone(), TapeMode::Off),
+            _ => Io::live(self.engine.clone(), TapeMode::Off),
         };
         let checks = async {
             target.judged_from.opened().await;
@@ -232,7 +239,7 @@ impl Deployer {
             Ok(results)
         };
         let cancelled = async {
-            if cancellable {
+            if stoppable == Stoppable::BySignal {
                 self.cancel.cancelled().await;
             } else {
                 std::future::pending::<()>().await;
@@ -252,17 +259,18 @@ impl Deployer {
         }
     }
 
-    /// Applies `release` (pinned to its digests when `pinned`), waits for
+    /// Applies `release` with `refs`, waits for
     /// its containers, then runs the verify phase, judging from when the
     /// units ran. Returns the verify results and when they passed (where the
     /// watch phase's window begins).
     async fn apply_and_verify(
         &self,
         release: &Release,
-        pinned: bool,
+        refs: Refs,
         durations: &mut BTreeMap<String, u64>,
         prefix: &str,
         promote: Promote,
+        stoppable: Stoppable,
     ) -> Result<(Vec<CheckResult>, JudgedFrom), Failure> {
         let stack = &self.config.stack;
         let t = Instant::now();
@@ -273,7 +281,7 @@ impl Deployer {
             self.engine.name()
         ));
         self.engine
-            .apply(&release.refs(pinned))
+            .apply(&release.refs(refs))
             .await
             .map_err(|e| Failure::new(FailureMode::Startup, e.to_string()))?;
         durations.insert(format!("{prefix}up"), ms(t.elapsed()));
@@ -288,9 +296,8 @@ impl Deployer {
             project: &stack.project,
             judged_from: JudgedFrom::now(Since::UnitsRunning),
         };
-        // A rollback (pinned to digests) is never cancelled.
         let results = self
-            .phase(Phase::Verify, &target, Duration::ZERO, !pinned)
+            .phase(Phase::Verify, &target, Duration::ZERO, stoppable)
             .await;
         durations.insert(format!("{prefix}verify"), ms(t.elapsed()));
         let results = results?;

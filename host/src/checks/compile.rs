@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
-use super::verdict::{excerpt, visible};
+use super::verdict::{Lines, excerpt, visible};
 
 /// The hidden first argument that turns the pitwall binary into a compiler
 /// child (see `serve_child`).
@@ -115,7 +115,10 @@ impl Compiler {
     pub fn compile(&self, engine: &Engine, component: &[u8]) -> Result<Vec<u8>, CompileError> {
         match self {
             Compiler::InProcess => engine.precompile_component(component).map_err(|e| {
-                CompileError::Invalid(excerpt(&visible(e.root_cause().to_string(), false), 2048))
+                CompileError::Invalid(excerpt(
+                    &visible(e.root_cause().to_string(), Lines::Escaped),
+                    2048,
+                ))
             }),
             Compiler::Child { exe, bounds } => in_child(exe, *bounds, component),
         }
@@ -287,7 +290,10 @@ fn failure(status: ExitStatus, errors: &str, bounds: Bounds) -> CompileError {
     }
     // The child prints the cause on its last line.
     let cause = excerpt(
-        &visible(errors.lines().last().unwrap_or_default().to_string(), false),
+        &visible(
+            errors.lines().last().unwrap_or_default().to_string(),
+            Lines::Escaped,
+        ),
         2048,
     );
     match (status.signal(), status.code()) {

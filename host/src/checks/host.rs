@@ -22,7 +22,7 @@ use super::grants::Grants;
 use super::limits::{Limits, MAX_HANDLES, MemoryLimiter};
 use super::stderr::StderrTail;
 use super::tape::{Interaction, LogsQuery, Replay};
-use super::verdict::{Evidence, excerpt, visible};
+use super::verdict::{Evidence, Lines, excerpt, visible};
 use crate::engine::{LogItem, LogLines, StackView};
 use futures_util::StreamExt;
 
@@ -84,13 +84,20 @@ impl Tape {
     }
 }
 
+/// Whether live answers are kept on a tape (`check run --record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapeMode {
+    Record,
+    Off,
+}
+
 impl Io {
-    /// Live answers about `stack`; `record` keeps a tape.
-    pub fn live(stack: Arc<dyn StackView>, record: bool) -> Io {
+    /// Live answers about `stack`, kept on a tape with `TapeMode::Record`.
+    pub fn live(stack: Arc<dyn StackView>, tape: TapeMode) -> Io {
         Io::Live(Arc::new(Live {
             http: OnceLock::new(),
             stack,
-            tape: record.then(|| Mutex::new(Tape::default())),
+            tape: (tape == TapeMode::Record).then(|| Mutex::new(Tape::default())),
         }))
     }
 
@@ -310,7 +317,7 @@ impl HostState {
 }
 
 fn noted(value: String) -> String {
-    excerpt(&visible(value, false), MAX_NOTE_BYTES)
+    excerpt(&visible(value, Lines::Escaped), MAX_NOTE_BYTES)
 }
 
 impl WasiView for HostState {

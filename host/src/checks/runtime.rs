@@ -21,7 +21,7 @@ use super::limits::{Limits, MAX_HANDLES, mib, mib_text};
 use super::plugin::{self, PluginError, Source};
 use super::stderr;
 use super::v1;
-use super::verdict::{Evidence, Outcome, Verdict, check_label, excerpt, visible};
+use super::verdict::{Evidence, Lines, Outcome, Verdict, check_label, excerpt, visible};
 
 /// How often the epoch advances while checks run: the granularity of
 /// deadlines, and the slice a computing check runs before the other checks
@@ -282,7 +282,7 @@ impl Runtime {
                 Describe,
             )
             .await;
-        let text = |s: String| excerpt(&visible(s, true), MAX_CHECK_TEXT);
+        let text = |s: String| excerpt(&visible(s, Lines::Kept), MAX_CHECK_TEXT);
         result.map(|d| types::Descriptor {
             name: text(d.name),
             version: text(d.version),
@@ -310,7 +310,7 @@ impl Runtime {
             )
             .await;
         result?.map_err(|reason| {
-            let reason = excerpt(&visible(reason, true), MAX_CHECK_TEXT);
+            let reason = excerpt(&visible(reason, Lines::Kept), MAX_CHECK_TEXT);
             format!("{} rejected its configuration: {reason}", plugin.source)
         })
     }
@@ -600,7 +600,7 @@ fn explain(e: &wasmtime::Error, state: &HostState, what: &str, timeout: Duration
     if e.downcast_ref::<I32Exit>().is_some() {
         return format!("{what} called exit instead of returning a verdict");
     }
-    let shown = |text: String| excerpt(&visible(text, false), MAX_DEATH_TEXT);
+    let shown = |text: String| excerpt(&visible(text, Lines::Escaped), MAX_DEATH_TEXT);
     let death = stderr::death(&state.stderr.contents()).map(shown);
     // A growth that failed for another reason than the cap (a memory's own
     // maximum): a Rust guest aborts, printing at most an allocation error.
@@ -658,7 +658,7 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
         return Err(format!(
             "the check returned a {} byte evidence item `{}`; the cap is {} bytes",
             e.label.len() + e.value.len(),
-            excerpt(&visible(e.label.clone(), false), 64),
+            excerpt(&visible(e.label.clone(), Lines::Escaped), 64),
             limits.max_evidence_value_bytes
         ));
     }
@@ -668,11 +668,11 @@ fn accept(v: types::Verdict, limits: &Limits) -> Result<Verdict, String> {
             types::Outcome::Fail => Outcome::Fail,
             types::Outcome::Inconclusive => Outcome::Inconclusive,
         },
-        summary: visible(v.summary, false),
+        summary: visible(v.summary, Lines::Escaped),
         evidence: v
             .evidence
             .into_iter()
-            .map(|e| Evidence::new(check_label(e.label), visible(e.value, true)))
+            .map(|e| Evidence::new(check_label(e.label), visible(e.value, Lines::Kept)))
             .collect(),
         logs: Vec::new(),
         duration_ms: 0,

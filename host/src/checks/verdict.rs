@@ -72,11 +72,20 @@ impl Verdict {
     }
 }
 
+/// Whether a check's text may span lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    /// Line breaks and tabs stay (evidence values, messages).
+    Kept,
+    /// One line: every control character is escaped (summaries, labels).
+    Escaped,
+}
+
 /// A check's text reaches terminals, files and JSON: its control characters
 /// (ESC, CR, …) are shown escaped, so a check cannot redraw a FAIL as a
 /// PASS. Evidence values may keep their line breaks and tabs.
-pub fn visible(text: String, keep_lines: bool) -> String {
-    let hidden = |c: char| c.is_control() && !(keep_lines && matches!(c, '\n' | '\t'));
+pub fn visible(text: String, lines: Lines) -> String {
+    let hidden = |c: char| c.is_control() && !(lines == Lines::Kept && matches!(c, '\n' | '\t'));
     if !text.chars().any(hidden) {
         return text;
     }
@@ -107,7 +116,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 /// Evidence labels under `host.` are the host's own; a check's are moved
 /// out of that namespace so they cannot pass for what the host saw.
 pub fn check_label(label: String) -> String {
-    let label = visible(label, false);
+    let label = visible(label, Lines::Escaped);
     if label.starts_with("host.") {
         format!("check:{label}")
     } else {
@@ -120,9 +129,13 @@ mod tests {
     #[test]
     fn a_checks_text_cannot_carry_escapes_or_pose_as_the_host() {
         let fake = "\x1b[2K\rPASS all good".to_string();
-        assert_eq!(super::visible(fake, false), "\\u{1b}[2K\\rPASS all good");
-        assert_eq!(super::visible("a\nb\tc".into(), true), "a\nb\tc");
-        assert_eq!(super::visible("a\nb".into(), false), "a\\nb");
+        use super::Lines;
+        assert_eq!(
+            super::visible(fake, Lines::Escaped),
+            "\\u{1b}[2K\\rPASS all good"
+        );
+        assert_eq!(super::visible("a\nb\tc".into(), Lines::Kept), "a\nb\tc");
+        assert_eq!(super::visible("a\nb".into(), Lines::Escaped), "a\\nb");
         assert_eq!(super::check_label("host.http".into()), "check:host.http");
         assert_eq!(super::check_label("status".into()), "status");
     }

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::checks::builtin::BUILTINS;
 use crate::checks::oci::{self, OciError};
 use crate::checks::{
-    Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source, Verdict,
-    types,
+    Cache, CacheStatus, Compiler, Grants, Io, Limits, Recording, Run, Runtime, Source, TapeMode,
+    Verdict, types,
 };
 use crate::cli::{CheckCommand, CheckRunArgs};
 use crate::engine::ProjectView;
@@ -142,7 +142,11 @@ async fn run(args: CheckRunArgs) -> anyhow::Result<ExitCode> {
                 Some(r) => Io::replay(r.interactions),
                 None => Io::live(
                     Arc::new(ProjectView::new(&args.project)),
-                    args.record.is_some(),
+                    if args.record.is_some() {
+                        TapeMode::Record
+                    } else {
+                        TapeMode::Off
+                    },
                 ),
             };
             let verdict = runtime

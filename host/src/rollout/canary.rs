@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::verify::{JudgedFrom, Since, Target};
-use super::{Deployer, Failure, Stop, ms};
+use super::{Deployer, Failure, Stop, Stoppable, ms};
 use crate::checks::Outcome;
 use crate::clock;
 use crate::config::{Phase, Step};
@@ -69,7 +69,7 @@ impl Deployer {
                         judged_from: JudgedFrom::now(Since::Shared(share)),
                     };
                     let more = self
-                        .phase(Phase::Watch, &target, window, true)
+                        .phase(Phase::Watch, &target, window, Stoppable::BySignal)
                         .await
                         .map_err(|f| failed(f, &checks))?;
                     // A check that could not tell is a person's to judge.

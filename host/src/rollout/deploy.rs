@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::verify::Target;
 use super::{
-    Conclusion, Deployer, Failure, Notes, Promote, PullPolicy, Refused, Report, built_here_hint,
-    incident, ms,
+    Conclusion, Deployer, Failure, Notes, Promote, PullPolicy, Refused, Report, Stoppable,
+    built_here_hint, incident, ms,
 };
 use crate::clock;
 use crate::config::{Phase, Stage};
@@ -15,7 +15,7 @@ use crate::hooks;
 use crate::release::history::{Action, Record, RecordOutcome, RollbackOutcome};
 use crate::release::id::ReleaseId;
 use crate::release::lock::{Lock, LockPhase};
-use crate::release::{Image, Release, state};
+use crate::release::{Image, Refs, Release, state};
 use crate::report::Event;
 
 /// What `pitwall deploy` was asked to do.
@@ -116,10 +116,15 @@ impl Deployer {
         let mut result = self
             .apply_and_verify(
                 &release,
-                self.engine.pins_deploys(),
+                if self.engine.pins_deploys() {
+                    Refs::Pinned
+                } else {
+                    Refs::AsGiven
+                },
                 &mut durations,
                 "",
                 promote,
+                Stoppable::BySignal,
             )
             .await;
         if let Ok((verified, _)) = &result
@@ -156,7 +161,9 @@ impl Deployer {
                 clock::rfc3339_ms(judged_from.ms),
                 judged_from.reason()
             ));
-            let watched = self.phase(Phase::Watch, &target, soak, true).await;
+            let watched = self
+                .phase(Phase::Watch, &target, soak, Stoppable::BySignal)
+                .await;
             durations.insert("soak".into(), ms(t.elapsed()));
             result = match watched {
                 Ok(more) => Ok(([verified.clone(), more].concat(), *judged_from)),

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{Deployer, PullPolicy, Refused, Request, built_here_hint};
 use crate::config::Phase;
-use crate::release::{Image, Release};
+use crate::release::{Image, Refs, Release};
 use crate::report::Redactor;
 
 /// What a deploy would do.
@@ -262,11 +262,11 @@ impl Deployer {
                 .await
                 .map_err(|e| Refused::because("cannot render the stack for a diff", e))
         };
-        let Some(after) = render(next.refs(true)).await? else {
+        let Some(after) = render(next.refs(Refs::Pinned)).await? else {
             return Ok(None);
         };
         let before = match current {
-            Some(r) => render(r.refs(true)).await?.unwrap_or_default(),
+            Some(r) => render(r.refs(Refs::Pinned)).await?.unwrap_or_default(),
             None => String::new(),
         };
         // The rendered file writes values as compose does: `$` doubled,

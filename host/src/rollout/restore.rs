@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use super::{Conclusion, Deployer, Notes, Promote, Refused, Report, incident, ms};
+use super::{Conclusion, Deployer, Notes, Promote, Refused, Report, Stoppable, incident, ms};
 use crate::clock;
 use crate::release::history::{self, Action, Record, RecordOutcome, Rollback, RollbackOutcome};
 use crate::release::lock::{self, Holder, Holding, Lock, LockPhase};
-use crate::release::{Release, state};
+use crate::release::{Refs, Release, state};
 use crate::report::Event;
 
 impl Deployer {
@@ -22,7 +22,14 @@ impl Deployer {
         self.progress
             .step(&format!("rolling back to release {}", previous.id));
         let rollback = match self
-            .apply_and_verify(previous, true, durations, "rollback_", Promote::OnPass)
+            .apply_and_verify(
+                previous,
+                Refs::Pinned,
+                durations,
+                "rollback_",
+                Promote::OnPass,
+                Stoppable::Never,
+            )
             .await
         {
             Ok((checks, _)) => {

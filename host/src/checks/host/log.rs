@@ -1,7 +1,7 @@
 //! `log.write`: the check's own log lines, capped in count and length.
 
 use super::super::bindings::log;
-use super::super::verdict::{excerpt, visible};
+use super::super::verdict::{Lines, excerpt, visible};
 use super::HostState;
 
 impl log::Host for HostState {
@@ -16,7 +16,10 @@ impl log::Host for HostState {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        let message = excerpt(&visible(message, false), self.limits.max_log_line_bytes);
+        let message = excerpt(
+            &visible(message, Lines::Escaped),
+            self.limits.max_log_line_bytes,
+        );
         self.journal.logs.push(format!("{level}: {message}"));
     }
 }
