@@ -234,75 +234,15 @@ impl Swarm {
             let tasks = self.tasks().await?;
             let mut waiting = Vec::new();
             for s in self.services().await? {
-                let spec = s.spec.as_ref();
-                let name = spec.and_then(|s| s.name.clone()).unwrap_or_default();
-                let image = spec
-                    .and_then(|s| s.task_template.as_ref())
-                    .and_then(|t| t.container_spec.as_ref())
-                    .and_then(|c| c.image.as_deref())
-                    .unwrap_or_default();
-                let replicas = spec
-                    .and_then(|s| s.mode.as_ref())
-                    .and_then(|m| m.replicated.as_ref())
-                    .and_then(|r| r.replicas)
-                    .unwrap_or(1);
-                if let Some(status) = &s.update_status {
-                    let message = status.message.clone().unwrap_or_default();
-                    match status.state {
-                        Some(ServiceUpdateStatusStateEnum::PAUSED)
-                        | Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
-                            return Err(EngineError::Apply(format!(
-                                "the update of {name} stopped: {message}"
-                            )));
-                        }
-                        Some(ServiceUpdateStatusStateEnum::UPDATING)
-                        | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
-                            waiting.push(format!("{name}: {message}"));
-                            continue;
-                        }
-                        _ => {}
-                    }
-                }
                 let mine: Vec<&Task> = tasks
                     .iter()
                     .filter(|t| t.service_id.is_some() && t.service_id == s.id)
                     .collect();
-                let fresh = self.fresh(&mine, image);
-                if let Some(ended) = mine
-                    .iter()
-                    .find(|t| fresh.holds(t) && task_image(t) == Some(image) && ended(t))
-                {
-                    let status = ended.status.as_ref();
-                    let why = status
-                        .and_then(|s| s.err.clone().or(s.message.clone()))
-                        .unwrap_or_default();
-                    let code = status
-                        .and_then(|s| s.container_status.as_ref()?.exit_code)
-                        .map_or(String::new(), |c| format!(" with code {c}"));
-                    return Err(EngineError::Apply(format!(
-                        "a task of {name} ({image}) ended{code}: {why}"
-                    )));
-                }
-                let wanted: Vec<&&Task> = mine
-                    .iter()
-                    .filter(|t| t.desired_state == Some(TaskState::RUNNING))
-                    .collect();
-                let stale = wanted
-                    .iter()
-                    .filter(|t| task_image(t) != Some(image))
-                    .count();
-                let running = wanted
-                    .iter()
-                    .filter(|t| {
-                        task_image(t) == Some(image)
-                            && t.status.as_ref().and_then(|s| s.state.as_ref())
-                                == Some(&TaskState::RUNNING)
-                    })
-                    .count();
-                if stale > 0 || i64::try_from(running).unwrap_or(i64::MAX) < replicas {
-                    waiting.push(format!(
-                        "{name}: {running} of {replicas} tasks running {image}, {stale} on another image"
-                    ));
+                let fresh = self.fresh(&mine, spec_image(&s));
+                match progress(&s, &mine, &fresh) {
+                    Progress::Converged => {}
+                    Progress::Waiting(why) => waiting.push(why),
+                    Progress::Failed(why) => return Err(EngineError::Apply(why)),
                 }
             }
             if waiting.is_empty() {
@@ -318,6 +258,88 @@ impl Swarm {
             tokio::time::sleep(POLL).await;
         }
     }
+}
+
+/// Where one service's update stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Progress {
+    /// Every wanted task runs the service's image, as many as it wants.
+    Converged,
+    /// Still moving: what it waits for.
+    Waiting(String),
+    /// It will not get there: why.
+    Failed(String),
+}
+
+/// The image a service's spec asks for.
+fn spec_image(s: &Service) -> &str {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.task_template.as_ref())
+        .and_then(|t| t.container_spec.as_ref())
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or_default()
+}
+
+/// Where `service` stands, from its `tasks` (those `fresh` holds are the
+/// current release's): the polling loop only asks again.
+fn progress(service: &Service, tasks: &[&Task], fresh: &Fresh) -> Progress {
+    let spec = service.spec.as_ref();
+    let name = spec.and_then(|s| s.name.clone()).unwrap_or_default();
+    let image = spec_image(service);
+    let replicas = spec
+        .and_then(|s| s.mode.as_ref())
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        .unwrap_or(1);
+    if let Some(status) = &service.update_status {
+        let message = status.message.clone().unwrap_or_default();
+        match status.state {
+            Some(ServiceUpdateStatusStateEnum::PAUSED)
+            | Some(ServiceUpdateStatusStateEnum::ROLLBACK_PAUSED) => {
+                return Progress::Failed(format!("the update of {name} stopped: {message}"));
+            }
+            Some(ServiceUpdateStatusStateEnum::UPDATING)
+            | Some(ServiceUpdateStatusStateEnum::ROLLBACK_STARTED) => {
+                return Progress::Waiting(format!("{name}: {message}"));
+            }
+            _ => {}
+        }
+    }
+    if let Some(ended) = tasks
+        .iter()
+        .find(|t| fresh.holds(t) && task_image(t) == Some(image) && ended(t))
+    {
+        let status = ended.status.as_ref();
+        let why = status
+            .and_then(|s| s.err.clone().or(s.message.clone()))
+            .unwrap_or_default();
+        let code = status
+            .and_then(|s| s.container_status.as_ref()?.exit_code)
+            .map_or(String::new(), |c| format!(" with code {c}"));
+        return Progress::Failed(format!("a task of {name} ({image}) ended{code}: {why}"));
+    }
+    let wanted: Vec<&&Task> = tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .collect();
+    let stale = wanted
+        .iter()
+        .filter(|t| task_image(t) != Some(image))
+        .count();
+    let running = wanted
+        .iter()
+        .filter(|t| {
+            task_image(t) == Some(image)
+                && t.status.as_ref().and_then(|s| s.state.as_ref()) == Some(&TaskState::RUNNING)
+        })
+        .count();
+    if stale > 0 || i64::try_from(running).unwrap_or(i64::MAX) < replicas {
+        return Progress::Waiting(format!(
+            "{name}: {running} of {replicas} tasks running {image}, {stale} on another image"
+        ));
+    }
+    Progress::Converged
 }
 
 /// Swarm's task states as the container watch reads units.
@@ -624,6 +646,146 @@ impl Engine for Swarm {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod progress {
+        use super::super::*;
+        use bollard::models::{
+            ContainerStatus, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
+            ServiceUpdateStatus, TaskSpec, TaskSpecContainerSpec, TaskStatus,
+        };
+
+        fn service(image: &str, replicas: i64) -> Service {
+            Service {
+                id: Some("svc".into()),
+                spec: Some(ServiceSpec {
+                    name: Some("shop_api".into()),
+                    task_template: Some(TaskSpec {
+                        container_spec: Some(TaskSpecContainerSpec {
+                            image: Some(image.into()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    mode: Some(ServiceSpecMode {
+                        replicated: Some(ServiceSpecModeReplicated {
+                            replicas: Some(replicas),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+
+        fn task(id: &str, image: &str, state: TaskState, exit: Option<i64>) -> Task {
+            Task {
+                id: Some(id.into()),
+                service_id: Some("svc".into()),
+                desired_state: Some(TaskState::RUNNING),
+                spec: Some(TaskSpec {
+                    container_spec: Some(TaskSpecContainerSpec {
+                        image: Some(image.into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                status: Some(TaskStatus {
+                    state: Some(state),
+                    err: exit.map(|_| "task: non-zero exit".into()),
+                    container_status: exit.map(|code| ContainerStatus {
+                        exit_code: Some(code),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+        }
+
+        /// Tasks made since the apply: all but those named.
+        fn fresh_but(old: &[&str]) -> Fresh {
+            Fresh::Applied(Arc::new(old.iter().map(|s| s.to_string()).collect()))
+        }
+
+        #[test]
+        fn every_wanted_task_on_the_new_image_is_converged() {
+            let (a, b) = (
+                task("a", "app@2", TaskState::RUNNING, None),
+                task("b", "app@2", TaskState::RUNNING, None),
+            );
+            let p = progress(&service("app@2", 2), &[&a, &b], &fresh_but(&[]));
+            assert_eq!(p, Progress::Converged);
+        }
+
+        #[test]
+        fn a_task_on_the_old_image_or_too_few_running_is_waiting() {
+            let (a, b) = (
+                task("a", "app@2", TaskState::RUNNING, None),
+                task("b", "app@1", TaskState::RUNNING, None),
+            );
+            let p = progress(&service("app@2", 2), &[&a, &b], &fresh_but(&["b"]));
+            assert_eq!(
+                p,
+                Progress::Waiting(
+                    "shop_api: 1 of 2 tasks running app@2, 1 on another image".into()
+                )
+            );
+            let starting = task("c", "app@2", TaskState::STARTING, None);
+            let p = progress(&service("app@2", 1), &[&starting], &fresh_but(&[]));
+            assert!(matches!(p, Progress::Waiting(_)), "{p:?}");
+        }
+
+        #[test]
+        fn a_new_task_that_ended_fails_and_an_old_one_does_not() {
+            let crashed = task("a", "app@2", TaskState::FAILED, Some(3));
+            let p = progress(&service("app@2", 1), &[&crashed], &fresh_but(&[]));
+            assert_eq!(
+                p,
+                Progress::Failed(
+                    "a task of shop_api (app@2) ended with code 3: task: non-zero exit".into()
+                )
+            );
+            // The same crash from before this apply is history.
+            let running = task("b", "app@2", TaskState::RUNNING, None);
+            let p = progress(
+                &service("app@2", 1),
+                &[&crashed, &running],
+                &fresh_but(&["a"]),
+            );
+            assert_eq!(p, Progress::Converged);
+        }
+
+        #[test]
+        fn the_update_status_speaks_first() {
+            let running = task("a", "app@2", TaskState::RUNNING, None);
+            let with = |state| Service {
+                update_status: Some(ServiceUpdateStatus {
+                    state: Some(state),
+                    message: Some("update paused due to failure".into()),
+                    ..Default::default()
+                }),
+                ..service("app@2", 1)
+            };
+            let p = progress(
+                &with(ServiceUpdateStatusStateEnum::PAUSED),
+                &[&running],
+                &fresh_but(&[]),
+            );
+            assert_eq!(
+                p,
+                Progress::Failed(
+                    "the update of shop_api stopped: update paused due to failure".into()
+                )
+            );
+            let p = progress(
+                &with(ServiceUpdateStatusStateEnum::UPDATING),
+                &[&running],
+                &fresh_but(&[]),
+            );
+            assert!(matches!(p, Progress::Waiting(_)), "{p:?}");
+        }
+    }
 
     /// A task made at second `at` of a minute.
     fn task(id: &str, slot: u64, desired: TaskState, state: TaskState, at: u32) -> Task {
