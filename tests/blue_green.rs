@@ -99,19 +99,34 @@ impl Stack {
         panic!("the deploy never reached phase {phase}");
     }
 
-    fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
-        let api = format!("api={image}");
+    /// `deploy` of `image` for `api` as `release`, images never pulled.
+    fn deploy_args<'a>(release: &'a str, api: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "deploy",
             "--release-id",
             release,
             "--image",
-            &api,
+            api,
             "--pull",
             "never",
         ];
         args.extend_from_slice(extra);
-        self.pitwall(&args)
+        args
+    }
+
+    fn deploy(&self, release: &str, image: &str, extra: &[&str]) -> Output {
+        let api = format!("api={image}");
+        self.pitwall(&Stack::deploy_args(release, &api, extra))
+    }
+
+    /// The same deploy, running in the background; its output piped.
+    fn spawn_deploy(&self, release: &str, image: &str, extra: &[&str]) -> std::process::Child {
+        let api = format!("api={image}");
+        self.command(&Stack::deploy_args(release, &api, extra))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 
     fn deploy_under_load(&self, release: &str, image: &str, extra: &[&str]) -> (Output, Tally) {
@@ -366,24 +381,8 @@ fn the_preview_answers_on_loopback_only_and_an_exposed_one_is_refused() {
 fn recover_after_a_kill_once_users_were_promoted_puts_them_back_on_the_verified_release() {
     let stack = Stack::new("bgkill");
     let blue = released_1_0(&stack);
-    let image = fixture_image("healthy", "1.1");
-    let api = format!("api={image}");
-    let mut victim = stack
-        .command(&[
-            "deploy",
-            "--release-id",
-            "1.1",
-            "--image",
-            &api,
-            "--pull",
-            "never",
-            "--soak",
-            "60s",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut victim =
+        stack.spawn_deploy("1.1", &fixture_image("healthy", "1.1"), &["--soak", "60s"]);
     // Soaking: users were promoted to 1.1, which is not verified yet.
     stack.wait_for_phase("soaking");
     assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.1"));
@@ -433,20 +432,7 @@ fn canary_at_the_pause(stack: &Stack) -> (std::process::Child, Load, String) {
         "{}",
         said(&plan)
     );
-    let deploy = stack
-        .command(&[
-            "deploy",
-            "--release-id",
-            "1.1",
-            "--image",
-            &api,
-            "--pull",
-            "never",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let deploy = stack.spawn_deploy("1.1", &image, &[]);
     let port = stack.public;
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -569,24 +555,7 @@ fn an_aborted_canary_switches_users_back_to_the_warm_unit() {
 fn the_unit_kept_for_a_switch_back_is_not_judged_and_a_rollback_without_it_starts_one() {
     let stack = Stack::new("bgkept");
     let blue = released_1_0(&stack);
-    let image = fixture_image("healthy", "1.1");
-    let api = format!("api={image}");
-    let deploy = stack
-        .command(&[
-            "deploy",
-            "--release-id",
-            "1.1",
-            "--image",
-            &api,
-            "--pull",
-            "never",
-            "--soak",
-            "6s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let deploy = stack.spawn_deploy("1.1", &fixture_image("healthy", "1.1"), &["--soak", "6s"]);
     // Promoted and soaking: the 1.0 unit users left stops. It is not the
     // release's: the container watch does not hold it against 1.1.
     stack.wait_for_phase("soaking");
