@@ -228,6 +228,29 @@ impl ComposeFile {
         )))
     }
 
+    /// Starts new containers of `service` beside those it has, up to
+    /// `count` in all, leaving the others and the rest of the stack alone
+    /// (`up --no-deps --no-recreate --scale`): how a start-first or
+    /// blue-green switch begins. Compose keeps no record of the scale.
+    async fn scale_beside(
+        &self,
+        images: &BTreeMap<String, String>,
+        service: &str,
+        count: usize,
+    ) -> Result<String, EngineError> {
+        let scale = format!("{service}={count}");
+        let args = [
+            "up",
+            "--detach",
+            "--no-deps",
+            "--no-recreate",
+            "--scale",
+            &scale,
+            service,
+        ];
+        self.run(images, &args, EngineError::Apply).await
+    }
+
     /// The file as the tool resolves it with `images` (service → reference):
     /// what `up` would apply. The tool's own parser finds every mistake.
     pub async fn resolved(&self, images: &BTreeMap<String, String>) -> Result<String, EngineError> {

@@ -320,22 +320,7 @@ impl Staging<'_> {
         let failed = |what: String| {
             EngineError::Apply(format!("blue-green start of `{service}` failed: {what}"))
         };
-        let started = self
-            .file
-            .run(
-                images,
-                &[
-                    "up",
-                    "--detach",
-                    "--no-deps",
-                    "--no-recreate",
-                    "--scale",
-                    &format!("{service}=2"),
-                    service,
-                ],
-                EngineError::Apply,
-            )
-            .await;
+        let started = self.file.scale_beside(images, service, 2).await;
         let ready = match started {
             Ok(_) => wait_ready(self.docker, &self.file.project, service, &old, self.wait).await,
             Err(e) => Err(e.to_string()),

@@ -115,22 +115,7 @@ impl Switching<'_> {
             EngineError::Apply(format!("start-first switch of `{service}` failed: {what}"))
         };
 
-        let scale = format!("{service}={}", old.len() * 2);
-        let started = file
-            .run(
-                images,
-                &[
-                    "up",
-                    "--detach",
-                    "--no-deps",
-                    "--no-recreate",
-                    "--scale",
-                    &scale,
-                    service,
-                ],
-                EngineError::Apply,
-            )
-            .await;
+        let started = file.scale_beside(images, service, old.len() * 2).await;
         let ready = match started {
             Ok(_) => wait_ready(docker, project, service, &old_ids, self.wait).await,
             Err(e) => Err(e.to_string()),
