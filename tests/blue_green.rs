@@ -574,3 +574,33 @@ fn the_unit_kept_for_a_switch_back_is_not_judged_and_a_rollback_without_it_start
     assert_eq!(left.len(), 2, "1.0 live, 1.1 kept: {left:?}");
     assert!(!ids(&left).contains(&blue.as_str()), "{left:?}");
 }
+
+#[test]
+fn a_restarted_proxy_is_told_the_routing_again_by_a_rollback_to_the_current_release() {
+    let stack = Stack::new("bgproxy");
+    let blue = released_1_0(&stack);
+    let proxy = docker(&[
+        "ps",
+        "--quiet",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", stack.project),
+        "--filter",
+        "label=com.docker.compose.service=proxy",
+    ]);
+    docker(&["restart", "--time", "1", proxy.trim()]);
+    // Back on its configuration's defaults: both slots disabled.
+    let start = std::time::Instant::now();
+    while stack.version_at(stack.public).is_some() {
+        assert!(start.elapsed().as_secs() < 10, "the proxy kept its routing");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = stack.pitwall(&["rollback", "--to", "1.0"]);
+    assert_eq!(out.code, 0, "{}", said(&out));
+    assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.0"));
+    assert_eq!(stack.version_at(stack.preview).as_deref(), Some("1.0"));
+    assert_eq!(
+        ids(&stack.api_containers()),
+        [blue.as_str()],
+        "no unit touched"
+    );
+}
