@@ -281,6 +281,7 @@ fn a_release_that_fails_its_preview_never_reaches_users() {
         ["1.0"],
         "users only ever saw 1.0: {tally:?}"
     );
+    assert!(!tally.served.contains_key("2.0"), "{tally:?}");
     assert_eq!(tally.failures, 0, "{tally:?}");
     let left = stack.api_containers();
     assert_eq!(ids(&left), [blue.as_str()], "{left:?}");
@@ -516,6 +517,11 @@ fn a_canary_takes_a_share_of_users_and_waits_at_a_pause_until_promoted() {
     assert_eq!(tally.failures, 0, "{tally:?}");
     // Both releases answered users while the canary held half of them.
     assert!(tally.versions.len() >= 3, "{tally:?}");
+    assert!(
+        tally.served.get("1.0").is_some_and(|n| *n > 10)
+            && tally.served.get("1.1").is_some_and(|n| *n > 10),
+        "each release served a share: {tally:?}"
+    );
     assert_eq!(stack.version_at(stack.public).as_deref(), Some("1.1"));
     assert!(!stack.dir.path().join("releases/gate.json").exists());
 }
@@ -541,6 +547,10 @@ fn an_aborted_canary_switches_users_back_to_the_warm_unit() {
         said(&out)
     );
     assert_eq!(tally.failures, 0, "{tally:?}");
+    assert!(
+        tally.served.contains_key("1.1"),
+        "the canary had users: {tally:?}"
+    );
     assert_eq!(
         tally.versions.last().map(String::as_str),
         Some("1.0"),

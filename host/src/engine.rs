@@ -23,6 +23,8 @@ pub use compose::{
 pub use images::LocalImages;
 pub use removed::{Removal, RemovedUnit};
 pub use spool::Spool;
+
+use crate::traffic::Slot;
 pub use swarm::Swarm;
 
 /// A failure of the engine, worded for the operator.
@@ -205,8 +207,8 @@ pub struct Promotion {
     /// The unit users reach now.
     pub unit: String,
     /// The slot users left, if any, and the one they reach now.
-    pub from: Option<String>,
-    pub to: String,
+    pub from: Option<Slot>,
+    pub to: Slot,
     /// How long the proxy took to apply it.
     pub took: std::time::Duration,
     /// How long the unit users left is kept for a switch back.
@@ -225,7 +227,7 @@ impl Promotion {
                 self.share,
                 self.to,
                 self.unit,
-                self.from.as_deref().unwrap_or("-"),
+                self.from.map_or("-", Slot::as_str),
                 self.took.as_millis()
             );
         }
@@ -236,7 +238,7 @@ impl Promotion {
         let kept = self.kept_for.map_or(String::new(), |k| {
             format!(
                 "; the {} unit drains and is kept {} for a switch back",
-                self.from.as_deref().unwrap_or("old"),
+                self.from.map_or("old", Slot::as_str),
                 humantime::format_duration(k)
             )
         });

@@ -27,6 +27,8 @@ pub struct Tally {
     /// (`["1.0", "1.1"]`): proof that the switch happened under load. While
     /// both containers run, the proxy reaches either, so a run may repeat.
     pub versions: Vec<String>,
+    /// How many requests each version answered (200s only).
+    pub served: std::collections::BTreeMap<String, u32>,
 }
 
 impl Tally {
@@ -60,6 +62,7 @@ impl Load {
                 tally.requests += 1;
                 match health(port) {
                     Ok(version) => {
+                        *tally.served.entry(version.clone()).or_default() += 1;
                         if tally.versions.last() != Some(&version) {
                             tally.versions.push(version);
                         }
@@ -114,12 +117,13 @@ pub fn under_load<R>(port: u16, label: &str, work: impl FnOnce() -> R) -> (R, Ta
     let out = work();
     let tally = load.finish();
     eprintln!(
-        "load during {label}: {} requests, {} failed; answered by {} → {} ({} changes); e.g. {:?}",
+        "load during {label}: {} requests, {} failed; answered by {} → {} ({} changes), served {:?}; e.g. {:?}",
         tally.requests,
         tally.failures,
         tally.versions.first().map_or("-", String::as_str),
         tally.versions.last().map_or("-", String::as_str),
         tally.versions.len().saturating_sub(1),
+        tally.served,
         tally.examples
     );
     (out, tally)

@@ -170,8 +170,8 @@ impl BlueGreen {
             done.push(Promotion {
                 service: service.clone(),
                 unit: unit.name.clone(),
-                from: r.live.map(|s| s.to_string()),
-                to: to.to_string(),
+                from: r.live,
+                to,
                 took: t.elapsed(),
                 kept_for: None,
                 share,
@@ -212,8 +212,8 @@ impl BlueGreen {
             done.push(Promotion {
                 service: service.clone(),
                 unit: unit.name.clone(),
-                from: from.map(|s| s.to_string()),
-                to: to.to_string(),
+                from,
+                to,
                 took,
                 kept_for: from.map(|_| self.keep_previous),
                 share: 100,

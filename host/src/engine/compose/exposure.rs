@@ -51,7 +51,15 @@ pub fn preview_exposure(
 /// may mount a host folder holding `socket` (`resolved`: the file as
 /// `config` prints it, short or long volume syntax).
 pub fn socket_exposure(resolved: &str, proxy: &str, socket: &Path) -> Option<String> {
-    let services = super::resolved_services(resolved).ok()?;
+    let services = match super::resolved_services(resolved) {
+        Ok(services) => services,
+        Err(e) => {
+            return Some(format!(
+                "cannot tell who mounts the proxy's admin socket: the resolved compose file does \
+                 not read ({e})"
+            ));
+        }
+    };
     let source = |v: &serde_norway::Value| -> Option<PathBuf> {
         match v.as_str() {
             Some(short) => short.split(':').next().map(PathBuf::from),
