@@ -140,5 +140,6 @@ fn blue_green(s: &crate::config::Stack) -> anyhow::Result<Option<BlueGreen>> {
         preview_port: t.preview_port,
         state_dir: s.state_dir.clone(),
         keep_previous: t.keep_previous,
+        seen: Default::default(),
     }))
 }

@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::ComposeFile;
@@ -34,6 +35,10 @@ pub struct BlueGreen {
     pub state_dir: PathBuf,
     /// How long the unit users left is kept for a switch back.
     pub keep_previous: Duration,
+    /// The record as this process last read or wrote it (under the deploy
+    /// lock no one else writes it): `aside`, asked at every container
+    /// listing, reads the file once.
+    pub seen: Arc<Mutex<Option<Routes>>>,
 }
 
 /// Where a service stands after `stage`.
@@ -66,11 +71,20 @@ fn record(e: std::io::Error) -> EngineError {
 
 impl BlueGreen {
     pub fn read_routes(&self) -> Result<Routes, EngineError> {
-        Routes::read(&self.state_dir).map_err(|e| EngineError::Apply(e.to_string()))
+        let routes =
+            Routes::read(&self.state_dir).map_err(|e| EngineError::Apply(e.to_string()))?;
+        self.remember(&routes);
+        Ok(routes)
     }
 
     pub fn write_routes(&self, routes: &Routes) -> Result<(), EngineError> {
-        routes.write(&self.state_dir).map_err(record)
+        routes.write(&self.state_dir).map_err(record)?;
+        self.remember(routes);
+        Ok(())
+    }
+
+    fn remember(&self, routes: &Routes) {
+        *self.seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(routes.clone());
     }
 
     /// The containers of the blue-green services that are not the release
@@ -78,7 +92,9 @@ impl BlueGreen {
     /// or the live one while a candidate is judged. Checks, the log spool and
     /// the container watch see the judged release's units only.
     pub fn aside(&self) -> Vec<String> {
-        let routes = Routes::read(&self.state_dir).unwrap_or_default();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        // Unreadable: every unit shows; the next apply says why, loudly.
+        let routes = seen.get_or_insert_with(|| Routes::read(&self.state_dir).unwrap_or_default());
         routes
             .services
             .values()
